@@ -1,0 +1,490 @@
+/*
+ * Mock libnvidia-ml.so.1: exports, under NVML's real names and ABI, every symbol gpu-layers
+ * resolves (plus nvmlInitWithFlags, which pynvml calls), answering from the scenario file named
+ * by GPU_LAYERS_MOCK_SCENARIO. Fault injection per scenario: return codes and delays per
+ * function and device, hidden symbols, a process list that grows between calls, 32-byte _v3
+ * rows, strings without a terminating NUL. A test and product feature: agents built on
+ * gpu-layers run their own CI against it.
+ */
+#define _GNU_SOURCE
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../nvml_abi.h"
+#include "mock_export.h"
+#include "scenario.h"
+
+/* Handles encode (index, MIG slot) instead of pointing into the scenario, so a handle stays
+ * meaningful after the scenario file is re-read. */
+#define HANDLE(index, slot) ((nvmlDevice_t)(uintptr_t)((((uintptr_t)(index) + 1) << 8) | (uintptr_t)((slot) + 1)))
+
+static int g_init_count = 0;
+
+typedef struct {
+  const char* symbol;
+  mock_scenario* s;
+  mock_device* gpu;    /* the full GPU the handle belongs to */
+  mock_device* device; /* the GPU itself or one of its MIG devices */
+  int index;
+  int slot; /* -1 for a full GPU */
+} call;
+
+static mock_device* find_mig(mock_device* gpu, int slot) {
+  for (size_t i = 0; i < gpu->mig_count; ++i) {
+    if ((int)gpu->migs[i].mig_slot == slot) return &gpu->migs[i];
+  }
+  return NULL;
+}
+
+static int decode_handle(call* c, nvmlDevice_t handle) {
+  uintptr_t raw = (uintptr_t)handle;
+  if (raw < 0x100) return -1;
+  c->index = (int)((raw >> 8) - 1);
+  c->slot = (int)(raw & 0xff) - 1;
+  c->gpu = mock_device_at(c->s, (unsigned)c->index);
+  if (c->gpu == NULL) return -1;
+  c->device = c->slot < 0 ? c->gpu : find_mig(c->gpu, c->slot);
+  return c->device == NULL ? -1 : 0;
+}
+
+/* Takes the lock, applies the scenario's delay and injected code, checks init and the handle.
+ * Returns NVML_SUCCESS when the caller should do the real work. */
+static nvmlReturn_t begin(call* c, const char* symbol, int refresh, nvmlDevice_t handle, int needs_init) {
+  memset(c, 0, sizeof(*c));
+  c->symbol = symbol;
+  c->index = -1;
+  c->slot = -1;
+  c->s = mock_acquire(refresh);
+  if (handle != NULL) decode_handle(c, handle);
+  long long delay = mock_injected_delay(c->s, symbol, c->index, c->slot);
+  if (delay > 0) {
+    mock_release();
+    mock_sleep_ms(delay);
+    c->s = mock_acquire(0);
+    if (handle != NULL) decode_handle(c, handle);
+  }
+  if (c->s->broken) return NVML_ERROR_UNKNOWN;
+  int injected = mock_injected_rc(c->s, symbol, c->index, c->slot);
+  if (injected != 0) return injected;
+  if (needs_init && g_init_count == 0) return NVML_ERROR_UNINITIALIZED;
+  if (handle != NULL && c->device == NULL) return NVML_ERROR_INVALID_ARGUMENT;
+  return NVML_SUCCESS;
+}
+
+static nvmlReturn_t end(call* c, nvmlReturn_t rc) {
+  mock_trace(c->symbol, rc);
+  mock_release();
+  return rc;
+}
+
+static nvmlReturn_t copy_string(const call* c, const char* value, char* out, unsigned length) {
+  if (out == NULL) return NVML_ERROR_INVALID_ARGUMENT;
+  if (mock_is_unterminated(c->s, c->symbol)) {
+    /* Fault: fill the whole buffer, no terminating NUL. */
+    size_t n = strlen(value);
+    for (unsigned i = 0; i < length; ++i) out[i] = n > 0 ? value[i % n] : 'X';
+    return NVML_SUCCESS;
+  }
+  if (strlen(value) + 1 > length) return NVML_ERROR_INSUFFICIENT_SIZE;
+  memcpy(out, value, strlen(value) + 1);
+  return NVML_SUCCESS;
+}
+
+/* ---------- init, errors, system ---------- */
+
+static nvmlReturn_t do_init(const char* symbol) {
+  call c;
+  nvmlReturn_t rc = begin(&c, symbol, 1, NULL, 0);
+  if (rc == NVML_SUCCESS && c.s->nvml_init_rc != 0) rc = c.s->nvml_init_rc;
+  if (rc == NVML_SUCCESS) g_init_count++;
+  return end(&c, rc);
+}
+
+MOCK_EXPORT(nvmlReturn_t, nvmlInit_v2, (void)) { return do_init("nvmlInit_v2"); }
+MOCK_EXPORT(nvmlReturn_t, nvmlInit, (void)) { return do_init("nvmlInit"); }
+MOCK_EXPORT(nvmlReturn_t, nvmlInitWithFlags, (unsigned int flags)) {
+  (void)flags;
+  return do_init("nvmlInitWithFlags");
+}
+
+MOCK_EXPORT(nvmlReturn_t, nvmlShutdown, (void)) {
+  call c;
+  nvmlReturn_t rc = begin(&c, "nvmlShutdown", 0, NULL, 1);
+  if (rc == NVML_SUCCESS) g_init_count--;
+  return end(&c, rc);
+}
+
+MOCK_EXPORT(const char*, nvmlErrorString, (nvmlReturn_t result)) {
+  switch (result) {
+    case 0: return "Success";
+    case 1: return "Uninitialized";
+    case 2: return "Invalid Argument";
+    case 3: return "Not Supported";
+    case 4: return "Insufficient Permissions";
+    case 6: return "Not Found";
+    case 7: return "Insufficient Size";
+    case 9: return "Driver Not Loaded";
+    case 10: return "Timeout";
+    case 12: return "NVML Shared Library Not Found";
+    case 13: return "Function Not Found";
+    case 15: return "GPU is lost";
+    case 18: return "RM has detected an NVML/RM version mismatch.";
+    default: return "Unknown Error";
+  }
+}
+
+MOCK_EXPORT(nvmlReturn_t, nvmlSystemGetDriverVersion, (char* version, unsigned int length)) {
+  call c;
+  nvmlReturn_t rc = begin(&c, "nvmlSystemGetDriverVersion", 0, NULL, 1);
+  if (rc == NVML_SUCCESS) rc = copy_string(&c, c.s->driver_version, version, length);
+  return end(&c, rc);
+}
+
+/* Works before nvmlInit, as the real library does. */
+MOCK_EXPORT(nvmlReturn_t, nvmlSystemGetNVMLVersion, (char* version, unsigned int length)) {
+  call c;
+  nvmlReturn_t rc = begin(&c, "nvmlSystemGetNVMLVersion", 0, NULL, 0);
+  if (rc == NVML_SUCCESS) rc = copy_string(&c, c.s->nvml_version, version, length);
+  return end(&c, rc);
+}
+
+static nvmlReturn_t cuda_version(const char* symbol, int* out) {
+  call c;
+  nvmlReturn_t rc = begin(&c, symbol, 0, NULL, 1);
+  if (rc == NVML_SUCCESS) {
+    if (out == NULL) rc = NVML_ERROR_INVALID_ARGUMENT;
+    else *out = c.s->cuda_driver_version;
+  }
+  return end(&c, rc);
+}
+
+MOCK_EXPORT(nvmlReturn_t, nvmlSystemGetCudaDriverVersion, (int* version)) {
+  return cuda_version("nvmlSystemGetCudaDriverVersion", version);
+}
+MOCK_EXPORT(nvmlReturn_t, nvmlSystemGetCudaDriverVersion_v2, (int* version)) {
+  return cuda_version("nvmlSystemGetCudaDriverVersion_v2", version);
+}
+
+/* ---------- devices ---------- */
+
+/* A client starting a pass over the devices: the scenario is re-read here if the file changed. */
+static nvmlReturn_t device_count(const char* symbol, unsigned int* count) {
+  call c;
+  nvmlReturn_t rc = begin(&c, symbol, 1, NULL, 1);
+  if (rc == NVML_SUCCESS) {
+    if (count == NULL) rc = NVML_ERROR_INVALID_ARGUMENT;
+    else *count = (unsigned)c.s->device_count;
+  }
+  return end(&c, rc);
+}
+
+MOCK_EXPORT(nvmlReturn_t, nvmlDeviceGetCount_v2, (unsigned int* count)) {
+  return device_count("nvmlDeviceGetCount_v2", count);
+}
+MOCK_EXPORT(nvmlReturn_t, nvmlDeviceGetCount, (unsigned int* count)) {
+  return device_count("nvmlDeviceGetCount", count);
+}
+
+static nvmlReturn_t handle_by_index(const char* symbol, unsigned int index, nvmlDevice_t* device) {
+  call c;
+  nvmlReturn_t rc = begin(&c, symbol, 0, NULL, 1);
+  /* Injected codes target a device: look again with the index known. */
+  if (rc == NVML_SUCCESS) {
+    int injected = mock_injected_rc(c.s, symbol, (int)index, -1);
+    if (injected != 0) rc = injected;
+  }
+  if (rc == NVML_SUCCESS) {
+    if (device == NULL || index >= c.s->device_count) rc = NVML_ERROR_INVALID_ARGUMENT;
+    else *device = HANDLE(index, -1);
+  }
+  return end(&c, rc);
+}
+
+MOCK_EXPORT(nvmlReturn_t, nvmlDeviceGetHandleByIndex_v2, (unsigned int index, nvmlDevice_t* device)) {
+  return handle_by_index("nvmlDeviceGetHandleByIndex_v2", index, device);
+}
+MOCK_EXPORT(nvmlReturn_t, nvmlDeviceGetHandleByIndex, (unsigned int index, nvmlDevice_t* device)) {
+  return handle_by_index("nvmlDeviceGetHandleByIndex", index, device);
+}
+
+MOCK_EXPORT(nvmlReturn_t, nvmlDeviceGetName, (nvmlDevice_t device, char* name, unsigned int length)) {
+  call c;
+  nvmlReturn_t rc = begin(&c, "nvmlDeviceGetName", 0, device, 1);
+  if (rc == NVML_SUCCESS) rc = copy_string(&c, c.device->name, name, length);
+  return end(&c, rc);
+}
+
+MOCK_EXPORT(nvmlReturn_t, nvmlDeviceGetUUID, (nvmlDevice_t device, char* uuid, unsigned int length)) {
+  call c;
+  nvmlReturn_t rc = begin(&c, "nvmlDeviceGetUUID", 0, device, 1);
+  if (rc == NVML_SUCCESS) rc = copy_string(&c, c.device->uuid, uuid, length);
+  return end(&c, rc);
+}
+
+/* _v3 fills all 68 bytes; _v2 and the plain name only the 36-byte prefix they share with it. */
+static nvmlReturn_t pci_info(const char* symbol, nvmlDevice_t device, nvmlPciInfo_t* pci, int full) {
+  call c;
+  nvmlReturn_t rc = begin(&c, symbol, 0, device, 1);
+  if (rc == NVML_SUCCESS && pci == NULL) rc = NVML_ERROR_INVALID_ARGUMENT;
+  if (rc == NVML_SUCCESS) {
+    const mock_device* d = c.gpu;
+    memset(pci, 0, full ? sizeof(*pci) : 36);
+    snprintf(pci->busIdLegacy, sizeof(pci->busIdLegacy), "%04X:%02X:%02X.0", d->pci_domain & 0xffff, d->pci_bus,
+             d->pci_device);
+    pci->domain = d->pci_domain;
+    pci->bus = d->pci_bus;
+    pci->device = d->pci_device;
+    pci->pciDeviceId = d->pci_device_id;
+    pci->pciSubSystemId = d->pci_subsystem_id;
+    if (full) snprintf(pci->busId, sizeof(pci->busId), "%08X:%02X:%02X.0", d->pci_domain, d->pci_bus, d->pci_device);
+  }
+  return end(&c, rc);
+}
+
+MOCK_EXPORT(nvmlReturn_t, nvmlDeviceGetPciInfo_v3, (nvmlDevice_t device, nvmlPciInfo_t* pci)) {
+  return pci_info("nvmlDeviceGetPciInfo_v3", device, pci, 1);
+}
+MOCK_EXPORT(nvmlReturn_t, nvmlDeviceGetPciInfo_v2, (nvmlDevice_t device, nvmlPciInfo_t* pci)) {
+  return pci_info("nvmlDeviceGetPciInfo_v2", device, pci, 0);
+}
+MOCK_EXPORT(nvmlReturn_t, nvmlDeviceGetPciInfo, (nvmlDevice_t device, nvmlPciInfo_t* pci)) {
+  return pci_info("nvmlDeviceGetPciInfo", device, pci, 0);
+}
+
+MOCK_EXPORT(nvmlReturn_t, nvmlDeviceGetMemoryInfo_v2, (nvmlDevice_t device, nvmlMemory_v2_t* memory)) {
+  call c;
+  nvmlReturn_t rc = begin(&c, "nvmlDeviceGetMemoryInfo_v2", 0, device, 1);
+  if (rc == NVML_SUCCESS && memory == NULL) rc = NVML_ERROR_INVALID_ARGUMENT;
+  /* A bare "2" instead of sizeof | 2 << 24 is the classic mistake (nvml-abi.md 2.2). */
+  if (rc == NVML_SUCCESS && memory->version != GPU_LAYERS_NVML_MEMORY_V2_VERSION) rc = 25;
+  if (rc == NVML_SUCCESS) {
+    memory->total = c.device->mem_total;
+    memory->reserved = c.device->mem_reserved;
+    memory->free = c.device->mem_free;
+    memory->used = c.device->mem_used;
+  }
+  return end(&c, rc);
+}
+
+/* v1: used is reserved + allocated (drivers >= 510, nvml-abi.md 4.7). */
+MOCK_EXPORT(nvmlReturn_t, nvmlDeviceGetMemoryInfo, (nvmlDevice_t device, nvmlMemory_v1_t* memory)) {
+  call c;
+  nvmlReturn_t rc = begin(&c, "nvmlDeviceGetMemoryInfo", 0, device, 1);
+  if (rc == NVML_SUCCESS && memory == NULL) rc = NVML_ERROR_INVALID_ARGUMENT;
+  if (rc == NVML_SUCCESS) {
+    const mock_device* d = c.device;
+    memory->total = d->mem_total;
+    memory->free = d->mem_free;
+    memory->used = (d->mem_used == MOCK_NA || d->mem_reserved == MOCK_NA) ? MOCK_NA : d->mem_used + d->mem_reserved;
+  }
+  return end(&c, rc);
+}
+
+MOCK_EXPORT(nvmlReturn_t, nvmlDeviceGetBAR1MemoryInfo, (nvmlDevice_t device, nvmlBAR1Memory_t* bar1)) {
+  call c;
+  nvmlReturn_t rc = begin(&c, "nvmlDeviceGetBAR1MemoryInfo", 0, device, 1);
+  if (rc == NVML_SUCCESS && bar1 == NULL) rc = NVML_ERROR_INVALID_ARGUMENT;
+  if (rc == NVML_SUCCESS) {
+    bar1->bar1Total = c.device->bar1_total;
+    bar1->bar1Free = c.device->bar1_free;
+    bar1->bar1Used = c.device->bar1_used;
+  }
+  return end(&c, rc);
+}
+
+/* Not supported on MIG devices nor on a GPU in MIG mode (nvml-abi.md 4.4). */
+MOCK_EXPORT(nvmlReturn_t, nvmlDeviceGetUtilizationRates, (nvmlDevice_t device, nvmlUtilization_t* utilization)) {
+  call c;
+  nvmlReturn_t rc = begin(&c, "nvmlDeviceGetUtilizationRates", 0, device, 1);
+  if (rc == NVML_SUCCESS && utilization == NULL) rc = NVML_ERROR_INVALID_ARGUMENT;
+  if (rc == NVML_SUCCESS && (c.slot >= 0 || c.gpu->mig_current == 1)) rc = NVML_ERROR_NOT_SUPPORTED;
+  if (rc == NVML_SUCCESS) {
+    utilization->gpu = c.device->util_gpu == MOCK_NA ? 0xFFFFFFFFu : (unsigned)c.device->util_gpu;
+    utilization->memory = c.device->util_memory == MOCK_NA ? 0xFFFFFFFFu : (unsigned)c.device->util_memory;
+  }
+  return end(&c, rc);
+}
+
+/* ---------- MIG ---------- */
+
+MOCK_EXPORT(nvmlReturn_t, nvmlDeviceGetMigMode, (nvmlDevice_t device, unsigned int* current, unsigned int* pending)) {
+  call c;
+  nvmlReturn_t rc = begin(&c, "nvmlDeviceGetMigMode", 0, device, 1);
+  if (rc == NVML_SUCCESS && (current == NULL || pending == NULL)) rc = NVML_ERROR_INVALID_ARGUMENT;
+  if (rc == NVML_SUCCESS && c.slot >= 0) rc = NVML_ERROR_NOT_SUPPORTED;
+  if (rc == NVML_SUCCESS) {
+    *current = c.gpu->mig_current;
+    *pending = c.gpu->mig_pending;
+  }
+  return end(&c, rc);
+}
+
+MOCK_EXPORT(nvmlReturn_t, nvmlDeviceGetMaxMigDeviceCount, (nvmlDevice_t device, unsigned int* count)) {
+  call c;
+  nvmlReturn_t rc = begin(&c, "nvmlDeviceGetMaxMigDeviceCount", 0, device, 1);
+  if (rc == NVML_SUCCESS && count == NULL) rc = NVML_ERROR_INVALID_ARGUMENT;
+  if (rc == NVML_SUCCESS) {
+    unsigned max = 0;
+    if (c.slot < 0 && c.gpu->mig_current == 1) {
+      max = 7; /* an H100 holds at most seven instances */
+      for (size_t i = 0; i < c.gpu->mig_count; ++i) {
+        if (c.gpu->migs[i].mig_slot + 1 > max) max = c.gpu->migs[i].mig_slot + 1;
+      }
+    }
+    *count = max;
+  }
+  return end(&c, rc);
+}
+
+MOCK_EXPORT(nvmlReturn_t, nvmlDeviceGetMigDeviceHandleByIndex,
+            (nvmlDevice_t device, unsigned int index, nvmlDevice_t* mig)) {
+  call c;
+  nvmlReturn_t rc = begin(&c, "nvmlDeviceGetMigDeviceHandleByIndex", 0, device, 1);
+  if (rc == NVML_SUCCESS && (mig == NULL || c.slot >= 0)) rc = NVML_ERROR_INVALID_ARGUMENT;
+  if (rc == NVML_SUCCESS) {
+    int injected = mock_injected_rc(c.s, c.symbol, c.index, (int)index);
+    if (injected != 0) rc = injected;
+    else if (c.gpu->mig_current != 1 || find_mig(c.gpu, (int)index) == NULL) rc = NVML_ERROR_NOT_FOUND;
+    else *mig = HANDLE(c.index, (int)index);
+  }
+  return end(&c, rc);
+}
+
+static nvmlReturn_t instance_id(const char* symbol, nvmlDevice_t device, unsigned int* id, int compute) {
+  call c;
+  nvmlReturn_t rc = begin(&c, symbol, 0, device, 1);
+  if (rc == NVML_SUCCESS && (id == NULL || c.slot < 0)) rc = NVML_ERROR_INVALID_ARGUMENT;
+  if (rc == NVML_SUCCESS) *id = compute ? c.device->compute_instance_id : c.device->gpu_instance_id;
+  return end(&c, rc);
+}
+
+MOCK_EXPORT(nvmlReturn_t, nvmlDeviceGetGpuInstanceId, (nvmlDevice_t device, unsigned int* id)) {
+  return instance_id("nvmlDeviceGetGpuInstanceId", device, id, 0);
+}
+MOCK_EXPORT(nvmlReturn_t, nvmlDeviceGetComputeInstanceId, (nvmlDevice_t device, unsigned int* id)) {
+  return instance_id("nvmlDeviceGetComputeInstanceId", device, id, 1);
+}
+
+/* ---------- process lists ---------- */
+
+static size_t count_kind(const mock_device* d, unsigned kind) {
+  size_t n = 0;
+  for (size_t i = 0; i < d->process_count; ++i) n += d->processes[i].kind == kind;
+  return n;
+}
+
+/* The rows a list holds: a MIG device's own; a full GPU's own plus, in MIG mode, the aggregate
+ * of its MIG devices (what NVML reports to a privileged caller); then synthetic "grown" rows. */
+static size_t collect_rows(const call* c, unsigned kind, mock_process* out, size_t capacity) {
+  size_t n = 0;
+  const mock_device* d = c->device;
+  for (size_t i = 0; i < d->process_count; ++i) {
+    if (d->processes[i].kind != kind) continue;
+    if (n < capacity) out[n] = d->processes[i];
+    n++;
+  }
+  if (c->slot < 0 && c->gpu->mig_current == 1) {
+    for (size_t m = 0; m < c->gpu->mig_count; ++m) {
+      const mock_device* mig = &c->gpu->migs[m];
+      for (size_t i = 0; i < mig->process_count; ++i) {
+        if (mig->processes[i].kind != kind) continue;
+        if (n < capacity) out[n] = mig->processes[i];
+        n++;
+      }
+    }
+  }
+  for (unsigned g = 0; g < d->grow_extra[kind]; ++g) {
+    if (n < capacity) {
+      mock_process p = {kind, 3000000u + kind * 100000u + g, (unsigned long long)(g + 1) << 20,
+                        c->slot >= 0 ? d->gpu_instance_id : 0xFFFFFFFFu,
+                        c->slot >= 0 ? d->compute_instance_id : 0xFFFFFFFFu};
+      out[n] = p;
+    }
+    n++;
+  }
+  return n;
+}
+
+static size_t total_rows(const call* c, unsigned kind) {
+  size_t n = count_kind(c->device, kind) + c->device->grow_extra[kind];
+  if (c->slot < 0 && c->gpu->mig_current == 1) {
+    for (size_t m = 0; m < c->gpu->mig_count; ++m) n += count_kind(&c->gpu->migs[m], kind);
+  }
+  return n;
+}
+
+static void write_row(unsigned char* row, unsigned row_bytes, const mock_process* p) {
+  memset(row, 0, row_bytes);
+  memcpy(row + 0, &p->pid, 4);
+  memcpy(row + 8, &p->used, 8);
+  if (row_bytes >= 24) {
+    memcpy(row + 16, &p->gpu_instance_id, 4);
+    memcpy(row + 20, &p->compute_instance_id, 4);
+  }
+}
+
+/* After each call, the "grow" directive adds processes the next call will see. */
+static void maybe_grow(call* c, unsigned kind) {
+  mock_device* d = c->device;
+  if (c->s->grow_count == 0) return;
+  if (c->s->grow_calls >= 0 && d->grow_calls[kind] >= c->s->grow_calls) return;
+  d->grow_calls[kind]++;
+  if (d->grow_extra[kind] < 90000) d->grow_extra[kind] += c->s->grow_count;
+}
+
+static nvmlReturn_t processes(const char* symbol, nvmlDevice_t device, unsigned int* count, void* rows, unsigned kind,
+                              int generation) {
+  call c;
+  nvmlReturn_t rc = begin(&c, symbol, 0, device, 1);
+  if (rc == NVML_SUCCESS && count == NULL) rc = NVML_ERROR_INVALID_ARGUMENT;
+  if (rc == NVML_SUCCESS) {
+    unsigned row_bytes = generation == 3 ? c.s->process_row_bytes : generation == 2 ? 24 : 16;
+    size_t n = total_rows(&c, kind);
+    if (*count < n || (rows == NULL && n > 0)) {
+      *count = (unsigned)n;
+      rc = NVML_ERROR_INSUFFICIENT_SIZE;
+    } else {
+      mock_process stack_rows[256];
+      mock_process* all = n <= 256 ? stack_rows : malloc(n * sizeof(mock_process));
+      if (all == NULL) abort();
+      collect_rows(&c, kind, all, n);
+      for (size_t i = 0; i < n; ++i) write_row((unsigned char*)rows + i * row_bytes, row_bytes, &all[i]);
+      if (all != stack_rows) free(all);
+      *count = (unsigned)n;
+    }
+    maybe_grow(&c, kind);
+  }
+  return end(&c, rc);
+}
+
+#define PROCESS_EXPORTS(base, kind)                                                                        \
+  MOCK_EXPORT(nvmlReturn_t, base##_v3, (nvmlDevice_t device, unsigned int* count, void* rows)) {          \
+    return processes(#base "_v3", device, count, rows, kind, 3);                                          \
+  }                                                                                                        \
+  MOCK_EXPORT(nvmlReturn_t, base##_v2, (nvmlDevice_t device, unsigned int* count, void* rows)) {          \
+    return processes(#base "_v2", device, count, rows, kind, 2);                                          \
+  }                                                                                                        \
+  MOCK_EXPORT(nvmlReturn_t, base, (nvmlDevice_t device, unsigned int* count, void* rows)) {               \
+    return processes(#base, device, count, rows, kind, 1);                                                \
+  }
+
+PROCESS_EXPORTS(nvmlDeviceGetComputeRunningProcesses, MOCK_COMPUTE)
+PROCESS_EXPORTS(nvmlDeviceGetGraphicsRunningProcesses, MOCK_GRAPHICS)
+PROCESS_EXPORTS(nvmlDeviceGetMPSComputeRunningProcesses, MOCK_MPS)
+
+/* Present on 535.43+ (confidential compute) and 535.104+ (detail list): gpu-layers only looks
+ * them up to date the driver when its version string is unavailable; hide them to mimic others. */
+MOCK_EXPORT(nvmlReturn_t, nvmlDeviceGetConfComputeMemSizeInfo, (nvmlDevice_t device, void* info)) {
+  (void)info;
+  call c;
+  nvmlReturn_t rc = begin(&c, "nvmlDeviceGetConfComputeMemSizeInfo", 0, device, 1);
+  return end(&c, rc == NVML_SUCCESS ? NVML_ERROR_NOT_SUPPORTED : rc);
+}
+MOCK_EXPORT(nvmlReturn_t, nvmlDeviceGetRunningProcessDetailList, (nvmlDevice_t device, void* list)) {
+  (void)list;
+  call c;
+  nvmlReturn_t rc = begin(&c, "nvmlDeviceGetRunningProcessDetailList", 0, device, 1);
+  return end(&c, rc == NVML_SUCCESS ? NVML_ERROR_NOT_SUPPORTED : rc);
+}

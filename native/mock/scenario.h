@@ -1,0 +1,102 @@
+/*
+ * The mock libraries' view of a scenario file (format: native/mock/README.md). The file named by
+ * GPU_LAYERS_MOCK_SCENARIO is parsed into these structs, and parsed again whenever a client starts
+ * a new pass (nvmlInit, nvmlDeviceGetCount, cuInit, cuDeviceGetCount) after the file changed, so
+ * tests drive time by rewriting it. Plain C, no JSON: one directive per line.
+ */
+#ifndef GPU_LAYERS_MOCK_SCENARIO_H_
+#define GPU_LAYERS_MOCK_SCENARIO_H_
+
+#include <stddef.h>
+
+#define MOCK_TEXT 128
+#define MOCK_SYMBOL 96
+#define MOCK_NA 0xFFFFFFFFFFFFFFFFULL
+
+enum { MOCK_COMPUTE = 0, MOCK_GRAPHICS = 1, MOCK_MPS = 2, MOCK_KINDS = 3 };
+
+typedef struct {
+  unsigned kind;
+  unsigned pid;
+  unsigned long long used; /* MOCK_NA for "not available" */
+  unsigned gpu_instance_id;
+  unsigned compute_instance_id;
+} mock_process;
+
+typedef struct mock_device {
+  char name[MOCK_TEXT];
+  char uuid[MOCK_TEXT];
+  unsigned pci_domain, pci_bus, pci_device, pci_device_id, pci_subsystem_id;
+  unsigned long long mem_total, mem_reserved, mem_used, mem_free;
+  unsigned long long bar1_total, bar1_used, bar1_free;
+  unsigned long long util_gpu, util_memory;
+  unsigned mig_current, mig_pending;
+  /* MIG devices only */
+  unsigned mig_slot, gpu_instance_id, compute_instance_id;
+  mock_process* processes;
+  size_t process_count;
+  struct mock_device* migs;
+  size_t mig_count;
+  /* Run-time state for the "grow" directive, per process kind. */
+  unsigned grow_extra[MOCK_KINDS];
+  int grow_calls[MOCK_KINDS];
+} mock_device;
+
+/* An rc or delay directive; device -1 = every device, slot -1 = the full GPU itself. */
+typedef struct {
+  char symbol[MOCK_SYMBOL];
+  int device;
+  int slot;
+  long long value;
+} mock_override;
+
+typedef struct {
+  char driver_version[MOCK_TEXT];
+  char nvml_version[MOCK_TEXT];
+  int cuda_driver_version;
+  int nvml_init_rc;
+  int cuda_init_rc;
+  unsigned process_row_bytes;
+  unsigned grow_count;
+  int grow_calls; /* -1: on every call */
+  mock_device* devices;
+  size_t device_count;
+  mock_override* overrides; /* rc directives */
+  size_t override_count;
+  mock_override* delays;
+  size_t delay_count;
+  char (*hidden)[MOCK_SYMBOL];
+  size_t hidden_count;
+  char (*unterminated)[MOCK_SYMBOL];
+  size_t unterminated_count;
+  int* cuda_order;
+  size_t cuda_order_count;
+  int broken; /* the file could not be read or parsed: every call fails */
+  char error[512];
+} mock_scenario;
+
+/* Locks the shared state and returns the current scenario, re-reading the file first when
+ * `refresh` is set and the file changed. Always pair with mock_release(). */
+mock_scenario* mock_acquire(int refresh);
+void mock_release(void);
+
+/* Device lookup by NVML index; MIG devices by (index, slot). NULL when absent. */
+mock_device* mock_device_at(mock_scenario* s, unsigned index);
+
+/* Return code to inject for `symbol` on (device, slot), or 0. device -1 for system calls. */
+int mock_injected_rc(const mock_scenario* s, const char* symbol, int device, int slot);
+/* Milliseconds to sleep before `symbol` runs on (device, slot), or 0. */
+long long mock_injected_delay(const mock_scenario* s, const char* symbol, int device, int slot);
+int mock_is_hidden(const mock_scenario* s, const char* symbol);
+int mock_is_unterminated(const mock_scenario* s, const char* symbol);
+
+/* Sleeps without holding the lock. */
+void mock_sleep_ms(long long ms);
+
+/* Appends "<symbol> <rc>" to $GPU_LAYERS_MOCK_TRACE when it is set. Call with the lock held. */
+void mock_trace(const char* symbol, int rc);
+
+/* Parses the hex digits of "GPU-xxxxxxxx-xxxx-..." or "MIG-..." into 16 bytes; 0 on success. */
+int mock_uuid_bytes(const char* uuid, unsigned char out[16]);
+
+#endif /* GPU_LAYERS_MOCK_SCENARIO_H_ */
