@@ -36,6 +36,11 @@ std::string UuidHex(const CUuuid& uuid) {
 }  // namespace
 
 void ProbeSession::Open(const ProbeConfig& config, OpenReading* out) {
+  // CUDA first and whatever NVML does: when NVML fails, what CUDA says (no device, the driver's
+  // CUDA version) is part of the explanation.
+  out->cuda_requested = !config.cuda_library.empty();
+  if (out->cuda_requested) OpenCuda(config.cuda_library, out);
+
   nvml_.Load(config.nvml_library);
   DescribeLibrary(nvml_.library, nvml_.symbols, &out->nvml);
   if (!nvml_.library.loaded()) return;
@@ -62,9 +67,6 @@ void ProbeSession::Open(const ProbeConfig& config, OpenReading* out) {
     out->process_row_bytes[kind] = ProcessRowBytes(nvml_.symbols, process_calls[kind], out->driver_version);
   }
   collector_ = std::make_unique<NvmlCollector>(nvml_, out->process_row_bytes);
-
-  out->cuda_requested = !config.cuda_library.empty();
-  if (out->cuda_requested) OpenCuda(config.cuda_library, out);
 }
 
 // CUDA is read once: the driver fixes its device list at cuInit, and only context-free calls are

@@ -1,0 +1,20 @@
+/** `gpu-layers schema`: the JSON Schema of `probe --json`, generated from the zod schema. */
+import * as z from 'zod/mini';
+
+import { sampleSchema } from '../../sample/schema.js';
+import type { CliIo } from '../cli-io.js';
+import { EXIT_OK } from '../exit-codes.js';
+import { parseFlags } from '../parse-flags.js';
+
+export function sampleJsonSchema(): Record<string, unknown> {
+  return {
+    title: 'gpu-layers sample',
+    ...z.toJSONSchema(sampleSchema, { target: 'draft-2020-12' }),
+  };
+}
+
+export async function schemaCommand(args: string[], io: CliIo): Promise<number> {
+  parseFlags(args, {});
+  io.stdout.write(JSON.stringify(sampleJsonSchema(), null, 2) + '\n');
+  return EXIT_OK;
+}

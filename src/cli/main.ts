@@ -1,0 +1,63 @@
+/**
+ * The CLI's entry: picks the verb, runs it, and turns every failure into a message and an exit
+ * code (never a stack trace). Pure with respect to its arguments: bin.ts passes the process's
+ * argv, streams and environment; tests pass their own.
+ */
+import { isGpuLayersError } from '../errors.js';
+import type { CliIo } from './cli-io.js';
+import { demoCommand } from './commands/demo-command.js';
+import { probeCommand } from './commands/probe-command.js';
+import { schemaCommand } from './commands/schema-command.js';
+import { EXIT_NVML_UNAVAILABLE, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
+import { nvmlUnavailableParagraph } from './nvml-unavailable.js';
+import { MAIN_HELP, UsageError } from './usage.js';
+import { packageVersion } from './version.js';
+
+type Command = (args: string[], io: CliIo) => Promise<number>;
+
+const COMMANDS: Record<string, Command> = {
+  probe: probeCommand,
+  demo: demoCommand,
+  schema: schemaCommand,
+};
+
+function reportError(error: unknown, io: CliIo): number {
+  if (error instanceof UsageError) {
+    io.stderr.write(`gpu-layers: ${error.message}\nRun \`gpu-layers --help\` for usage.\n`);
+    return EXIT_USAGE;
+  }
+  if (isGpuLayersError(error)) {
+    if (error.code === 'INVALID_OPTIONS') {
+      io.stderr.write(`gpu-layers: ${error.message}\n`);
+      return EXIT_USAGE;
+    }
+    io.stderr.write(nvmlUnavailableParagraph(error));
+    return EXIT_NVML_UNAVAILABLE;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  io.stderr.write(`gpu-layers: internal error: ${message}. Please report it with the command you ran.\n`);
+  if (io.env.GPU_LAYERS_DEBUG === '1' && error instanceof Error) io.stderr.write(`${error.stack ?? ''}\n`);
+  return EXIT_NVML_UNAVAILABLE;
+}
+
+export async function main(argv: string[], io: CliIo): Promise<number> {
+  try {
+    const first = argv[0];
+    if (first === '-h' || first === '--help' || first === 'help') {
+      io.stdout.write(MAIN_HELP);
+      return EXIT_OK;
+    }
+    if (first === '-v' || first === '--version') {
+      io.stdout.write(`${packageVersion()}\n`);
+      return EXIT_OK;
+    }
+    if (first === undefined || first.startsWith('-')) return await probeCommand(argv, io);
+    const command = COMMANDS[first];
+    if (command === undefined) {
+      throw new UsageError(`unknown command "${first}" (commands: ${Object.keys(COMMANDS).join(', ')})`);
+    }
+    return await command(argv.slice(1), io);
+  } catch (error) {
+    return reportError(error, io);
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * Help text and the usage error: a bad flag or verb prints what is wrong and how to ask for help,
+ * and exits 2.
+ */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export const MAIN_HELP = `gpu-layers: who owns a GPU process's memory (driver, allocator, framework) and the gaps
+
+Usage:
+  gpu-layers [probe] [options]   one reading of every GPU and its processes (the default verb)
+  gpu-layers demo [options]      the same, on a mock 8-GPU vLLM host: no GPU needed
+  gpu-layers schema              print the JSON Schema of \`probe --json\`
+
+Options:
+  --json                 print the sample as JSON (schemaVersion ${'1'})
+  --timeout <ms>         deadline for opening NVML and for the sample (default 5000)
+  --nvml-lib <path>      NVML library to load (default: $GPU_LAYERS_NVML_LIB or libnvidia-ml.so.1)
+  --cuda-lib <path>      CUDA driver library (default: $GPU_LAYERS_CUDA_LIB or libcuda.so.1)
+  --no-cuda              do not load the CUDA driver (no cuda:N column)
+  -h, --help             this help
+  -v, --version          the version
+
+Exit codes: 0 ok, 2 usage error, 3 NVML or the driver unavailable, 4 bad input file.
+Environment: GPU_LAYERS_NVML_LIB, GPU_LAYERS_CUDA_LIB, GPU_LAYERS_MOCK_SCENARIO, NO_COLOR.
+`;

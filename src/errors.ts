@@ -1,0 +1,64 @@
+/**
+ * The one error class gpu-layers throws or rejects with. `code` is a stable string callers can
+ * switch on; `nvmlReturn` keeps NVML's number where there is one; `hints` say what to do.
+ */
+import { describeNvmlReturn } from './return-codes.js';
+
+export type GpuLayersErrorCode =
+  | 'INVALID_OPTIONS'
+  | 'NATIVE_ADDON_UNAVAILABLE'
+  | 'NATIVE_OUTPUT_INVALID'
+  | 'NATIVE_FAILURE'
+  | 'NVML_LIBRARY_NOT_FOUND'
+  | 'NVML_LIBRARY_INVALID'
+  | 'NVML_TIMEOUT'
+  | 'PROBE_CLOSED'
+  | 'SCENARIO_INVALID'
+  // nvmlInit failures: 'NVML_' + the return code's name without 'NVML_ERROR_',
+  // e.g. NVML_DRIVER_NOT_LOADED, NVML_NO_PERMISSION, NVML_LIB_RM_VERSION_MISMATCH.
+  | `NVML_${string}`;
+
+/** What the CUDA driver said while the probe opened (part of the story when NVML fails). */
+export interface CudaStatus {
+  available: boolean;
+  driverVersion: number | null;
+  deviceCount: number | null;
+  error: { code: string; nvmlReturn: number | null; message: string } | null;
+}
+
+export interface GpuLayersErrorDetails {
+  nvmlReturn?: number;
+  hints?: string[];
+  library?: string;
+  cuda?: CudaStatus;
+  cause?: unknown;
+}
+
+export class GpuLayersError extends Error {
+  readonly code: GpuLayersErrorCode;
+  readonly nvmlReturn: number | null;
+  readonly hints: string[];
+  /** The library path that was tried, for load and init failures. */
+  readonly library: string | null;
+  readonly cuda: CudaStatus | null;
+
+  constructor(code: GpuLayersErrorCode, message: string, details: GpuLayersErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'GpuLayersError';
+    this.code = code;
+    this.nvmlReturn = details.nvmlReturn ?? null;
+    this.hints = details.hints ?? [];
+    this.library = details.library ?? null;
+    this.cuda = details.cuda ?? null;
+  }
+}
+
+/** The stable code for an NVML return code, as thrown when nvmlInit fails. */
+export function nvmlErrorCode(nvmlReturn: number): GpuLayersErrorCode {
+  const name = describeNvmlReturn(nvmlReturn).name;
+  return `NVML_${name.replace(/^NVML_ERROR_/, '')}`;
+}
+
+export function isGpuLayersError(error: unknown): error is GpuLayersError {
+  return error instanceof GpuLayersError;
+}

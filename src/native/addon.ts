@@ -1,0 +1,61 @@
+/**
+ * Loads the compiled addon on first use (never at import, so `gpu-layers --help` and
+ * `import 'gpu-layers'` work without it) and describes exactly what it exports. This module is
+ * the only place that casts the addon's untyped exports; everything it returns is checked by
+ * the schemas in raw-schema.ts before use.
+ */
+import { createRequire } from 'node:module';
+import path from 'node:path';
+
+import { GpuLayersError } from '../errors.js';
+import { packageRoot } from '../package-root.js';
+
+export interface NativeOpenConfig {
+  nvmlLibrary: string;
+  /** Omitted: CUDA is not loaded. */
+  cudaLibrary?: string;
+}
+
+export interface NativeProbeHandle {
+  open(config: NativeOpenConfig): Promise<unknown>;
+  sample(): Promise<unknown>;
+  close(): Promise<void>;
+  /** Stop a stuck native call from keeping the process alive. */
+  unref(): void;
+}
+
+export interface NativeAddon {
+  NativeProbe: new () => NativeProbeHandle;
+  /** Every logical call with the exported names tried, newest ABI first. */
+  nvmlSymbols: Record<string, string[]>;
+  cudaSymbols: Record<string, string[]>;
+}
+
+const loaded = new Map<string, NativeAddon>();
+
+export function defaultAddonPath(): string {
+  return path.join(packageRoot(), 'build', 'Release', 'gpu_layers.node');
+}
+
+export function loadAddon(addonPath: string = defaultAddonPath()): NativeAddon {
+  const cached = loaded.get(addonPath);
+  if (cached !== undefined) return cached;
+  let addon: NativeAddon;
+  try {
+    addon = createRequire(import.meta.url)(addonPath) as NativeAddon;
+  } catch (error) {
+    throw new GpuLayersError(
+      'NATIVE_ADDON_UNAVAILABLE',
+      `the gpu-layers native addon could not be loaded from ${addonPath}: ${(error as Error).message}`,
+      {
+        hints: ['rebuild it with `npm rebuild gpu-layers` (needs python3, make and a C++17 compiler)'],
+        cause: error,
+      },
+    );
+  }
+  if (typeof addon.NativeProbe !== 'function') {
+    throw new GpuLayersError('NATIVE_ADDON_UNAVAILABLE', `${addonPath} is not the gpu-layers addon (no NativeProbe export)`);
+  }
+  loaded.set(addonPath, addon);
+  return addon;
+}

@@ -1,0 +1,119 @@
+/**
+ * zod schemas of what the addon returns from open() and sample(): NVML's own field names and
+ * units, a value or null per call, and every call's return code in `rc`. The addon is outside
+ * input like any other; nothing reaches the sample builder without passing these.
+ */
+import * as z from 'zod/mini';
+
+const rc = z.int();
+/** A number as the addon converted it: NVML's "not available" is already null. */
+const count = z.nullable(z.number());
+
+const libraryReading = z.object({
+  requested: z.string(),
+  loaded: z.boolean(),
+  loadError: z.nullable(z.string()),
+  loadedPath: z.nullable(z.string()),
+  /** Logical call -> the exported symbol it resolved to (null: none exported). */
+  symbols: z.record(z.string(), z.nullable(z.string())),
+});
+
+const cudaDeviceReading = z.object({
+  ordinal: z.int(),
+  rc: z.record(z.string(), rc),
+  name: z.optional(z.nullable(z.string())),
+  uuidHex: z.optional(z.nullable(z.string())),
+  totalMem: z.optional(count),
+  pciDomain: z.optional(count),
+  pciBus: z.optional(count),
+  pciDevice: z.optional(count),
+});
+
+export const rawOpenSchema = z.object({
+  nvml: libraryReading,
+  initRc: rc,
+  initErrorString: z.nullable(z.string()),
+  driverVersion: z.nullable(z.string()),
+  /** Row size per process list: compute, graphics, MPS (0 when the list function is missing). */
+  processRowBytes: z.tuple([z.int(), z.int(), z.int()]),
+  cuda: z.object({
+    requested: z.boolean(),
+    library: libraryReading,
+    initRc: rc,
+    driverVersion: count,
+    deviceCount: count,
+    rc: z.object({ driverVersion: rc, deviceCount: rc }),
+    devices: z.array(cudaDeviceReading),
+  }),
+});
+
+const memoryReading = z.object({
+  version: z.union([z.literal(1), z.literal(2)]),
+  total: count,
+  reserved: count,
+  free: count,
+  used: count,
+});
+
+const processListStatus = z.object({ rc, rowBytes: z.int() });
+
+/** Fields a full GPU and a MIG device share; absent when the handle could not be had. */
+const commonFields = {
+  name: z.optional(z.nullable(z.string())),
+  uuid: z.optional(z.nullable(z.string())),
+  memory: z.optional(z.nullable(memoryReading)),
+  /** Five numbers a row: kind (0 compute, 1 graphics, 2 MPS), pid, usedGpuMemory, GI id, CI id. */
+  processRows: z.optional(z.instanceof(Float64Array)),
+  processLists: z.optional(z.tuple([processListStatus, processListStatus, processListStatus])),
+};
+
+const rawMigDeviceSchema = z.object({
+  slot: z.int(),
+  rc: z.record(z.string(), rc),
+  ...commonFields,
+  gpuInstanceId: z.optional(count),
+  computeInstanceId: z.optional(count),
+});
+
+const rawDeviceSchema = z.object({
+  index: z.int(),
+  rc: z.record(z.string(), rc),
+  ...commonFields,
+  pci: z.optional(
+    z.nullable(
+      z.object({
+        busId: z.string(),
+        busIdLegacy: z.string(),
+        domain: z.number(),
+        bus: z.number(),
+        device: z.number(),
+        pciDeviceId: z.number(),
+        pciSubSystemId: z.number(),
+      }),
+    ),
+  ),
+  bar1: z.optional(z.nullable(z.object({ total: count, free: count, used: count }))),
+  utilization: z.optional(z.nullable(z.object({ gpu: count, memory: count }))),
+  migMode: z.optional(z.nullable(z.object({ current: count, pending: count }))),
+  maxMigDevices: z.optional(count),
+  migDevices: z.optional(z.array(rawMigDeviceSchema)),
+});
+
+export const rawSampleSchema = z.object({
+  startedAtMs: z.number(),
+  durationMs: z.number(),
+  driverVersion: z.nullable(z.string()),
+  nvmlVersion: z.nullable(z.string()),
+  cudaDriverVersion: count,
+  deviceCount: count,
+  rc: z.object({ driverVersion: rc, nvmlVersion: rc, cudaDriverVersion: rc, deviceCount: rc }),
+  devices: z.array(rawDeviceSchema),
+});
+
+export type RawOpen = z.infer<typeof rawOpenSchema>;
+export type RawLibrary = z.infer<typeof libraryReading>;
+export type RawCudaDevice = z.infer<typeof cudaDeviceReading>;
+export type RawSample = z.infer<typeof rawSampleSchema>;
+export type RawDevice = z.infer<typeof rawDeviceSchema>;
+export type RawMigDevice = z.infer<typeof rawMigDeviceSchema>;
+export type RawMemory = z.infer<typeof memoryReading>;

@@ -1,0 +1,122 @@
+/**
+ * Reads what the addon's open() reported: whether NVML loaded and initialised (else the typed
+ * error to throw), what the CUDA driver said, and the per-probe context every sample is built
+ * with. Pure: no I/O, testable with plain objects.
+ */
+import { GpuLayersError, nvmlErrorCode, type CudaStatus } from '../errors.js';
+import { cudaResultName, describeNvmlReturn } from '../return-codes.js';
+import type { RawCudaDevice, RawLibrary, RawOpen } from '../native/raw-schema.js';
+import type { CudaDevice } from '../sample/cuda-ordinals.js';
+import type { SampleContext } from '../sample/build-sample.js';
+import type { LibraryInfo } from '../sample/schema.js';
+
+export interface ProbeInfo {
+  library: SampleContext['library'];
+  /** The driver version read at open (it decides the _v3 row size). */
+  driverVersion: string | null;
+  cuda: CudaStatus;
+  /** CUDA's devices in CUDA's own order, as this process's environment shows them. */
+  cudaDevices: readonly CudaDevice[];
+}
+
+export interface OpenOutcome {
+  failure: GpuLayersError | null;
+  info: ProbeInfo;
+  context: SampleContext;
+}
+
+function libraryInfo(raw: RawLibrary): LibraryInfo {
+  return { requested: raw.requested, loadedPath: raw.loadedPath, symbols: raw.symbols };
+}
+
+function cudaStatus(raw: RawOpen['cuda']): CudaStatus {
+  const unavailable = (code: string, message: string): CudaStatus => ({
+    available: false,
+    driverVersion: raw.rc.driverVersion === 0 ? raw.driverVersion : null,
+    deviceCount: null,
+    error: { code, nvmlReturn: null, message },
+  });
+  if (!raw.requested) return unavailable('CUDA_UNAVAILABLE', 'CUDA was not loaded (cudaLibrary: false)');
+  if (!raw.library.loaded) {
+    return unavailable('CUDA_UNAVAILABLE', `could not load ${raw.library.requested}: ${raw.library.loadError ?? 'dlopen failed'}`);
+  }
+  if (raw.library.symbols.cuInit === null) {
+    return unavailable('CUDA_UNAVAILABLE', `${raw.library.loadedPath ?? raw.library.requested} exports no cuInit: not a CUDA driver library`);
+  }
+  if (raw.initRc !== 0) {
+    const name = cudaResultName(raw.initRc);
+    return unavailable(name, `cuInit returned ${name} (${raw.initRc})`);
+  }
+  if (raw.rc.deviceCount !== 0 || raw.deviceCount === null) {
+    const name = cudaResultName(raw.rc.deviceCount);
+    return unavailable(name, `cuDeviceGetCount returned ${name} (${raw.rc.deviceCount})`);
+  }
+  return {
+    available: true,
+    driverVersion: raw.rc.driverVersion === 0 ? raw.driverVersion : null,
+    deviceCount: raw.deviceCount,
+    error: null,
+  };
+}
+
+function cudaDevice(raw: RawCudaDevice): CudaDevice {
+  const ok = (key: string): boolean => raw.rc[key] === 0;
+  const pciKnown = ok('pciDomain') && ok('pciBus') && ok('pciDevice');
+  return {
+    ordinal: raw.ordinal,
+    name: ok('name') ? (raw.name ?? null) : null,
+    uuidHex: ok('uuidHex') ? (raw.uuidHex ?? null) : null,
+    totalBytes: ok('totalMem') ? (raw.totalMem ?? null) : null,
+    pci: pciKnown ? { domain: raw.pciDomain ?? 0, bus: raw.pciBus ?? 0, device: raw.pciDevice ?? 0 } : null,
+  };
+}
+
+const LIBRARY_HINTS = [
+  'install the NVIDIA driver (it provides libnvidia-ml.so.1)',
+  'in a container, start it with the NVIDIA container runtime (docker run --gpus all ...)',
+  'or name the library with GPU_LAYERS_NVML_LIB=/path/to/libnvidia-ml.so.1',
+];
+
+function openFailure(raw: RawOpen, cuda: CudaStatus): GpuLayersError | null {
+  const library = raw.nvml.loadedPath ?? raw.nvml.requested;
+  if (!raw.nvml.loaded) {
+    return new GpuLayersError(
+      'NVML_LIBRARY_NOT_FOUND',
+      `could not load the NVML library ${raw.nvml.requested}: ${raw.nvml.loadError ?? 'dlopen failed'}`,
+      { library: raw.nvml.requested, hints: LIBRARY_HINTS, cuda },
+    );
+  }
+  if (raw.nvml.symbols.init === null) {
+    return new GpuLayersError('NVML_LIBRARY_INVALID', `${library} exports neither nvmlInit_v2 nor nvmlInit: it is not NVML`, {
+      library,
+      hints: LIBRARY_HINTS,
+      cuda,
+    });
+  }
+  if (raw.initRc !== 0) {
+    const described = describeNvmlReturn(raw.initRc);
+    const says = raw.initErrorString !== null ? `; NVML says "${raw.initErrorString}"` : '';
+    return new GpuLayersError(
+      nvmlErrorCode(raw.initRc),
+      `NVML could not be initialised: ${described.message} (${described.name}, ${raw.initRc}${says}), using ${library}`,
+      { nvmlReturn: raw.initRc, library, hints: described.hint !== undefined ? [described.hint] : [], cuda },
+    );
+  }
+  return null;
+}
+
+export function interpretOpen(raw: RawOpen, nvmlCandidates: Readonly<Record<string, readonly string[]>>): OpenOutcome {
+  const cuda = cudaStatus(raw.cuda);
+  const [compute, graphics, mps] = raw.processRowBytes;
+  const library: SampleContext['library'] = {
+    nvml: libraryInfo(raw.nvml),
+    cuda: raw.cuda.requested ? libraryInfo(raw.cuda.library) : null,
+    processRowBytes: { compute, graphics, mps },
+  };
+  const cudaDevices = raw.cuda.devices.map(cudaDevice);
+  return {
+    failure: openFailure(raw, cuda),
+    info: { library, driverVersion: raw.driverVersion, cuda, cudaDevices },
+    context: { library, cuda, cudaDevices, nvmlResolved: raw.nvml.symbols, nvmlCandidates },
+  };
+}

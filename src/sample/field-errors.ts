@@ -1,0 +1,77 @@
+/**
+ * The reasons attached to null fields: NVML return codes turned into FieldError objects, and
+ * the checks that keep implausible numbers out of a sample (unknown is null, never a guess).
+ */
+import { describeNvmlReturn } from '../return-codes.js';
+import type { FieldError, FieldErrors } from './schema.js';
+
+/** The addon's own statuses, outside NVML's range (native/readings.h). */
+export const RC_NOT_CALLED = -1;
+export const RC_ROWS_IMPLAUSIBLE = -2;
+const RC_FUNCTION_NOT_FOUND = 13;
+
+/**
+ * The reason for a failed NVML call. `symbol` is the export the call resolved to; null with
+ * FUNCTION_NOT_FOUND means the library does not export it at all (an older driver).
+ */
+export function nvmlFieldError(rc: number, symbol?: string | null, candidates?: readonly string[]): FieldError {
+  if (rc === RC_NOT_CALLED) return { code: 'NOT_QUERIED', nvmlReturn: null, message: 'not queried' };
+  if (rc === RC_ROWS_IMPLAUSIBLE) {
+    return {
+      code: 'ROWS_IMPLAUSIBLE',
+      nvmlReturn: null,
+      message: 'the driver returned process rows that decode to impossible values with every known row size',
+    };
+  }
+  const described = describeNvmlReturn(rc);
+  if (rc === RC_FUNCTION_NOT_FOUND && symbol === null) {
+    const names = candidates !== undefined && candidates.length > 0 ? candidates.join(', ') : 'the function';
+    return {
+      code: described.name,
+      nvmlReturn: rc,
+      message: `this NVML exports none of ${names} (an older driver)`,
+    };
+  }
+  return { code: described.name, nvmlReturn: rc, message: described.message };
+}
+
+export const notAvailable: FieldError = {
+  code: 'VALUE_NOT_AVAILABLE',
+  nvmlReturn: null,
+  message: 'NVML reports this value as not available',
+};
+
+function outOfRange(value: number): FieldError {
+  return { code: 'VALUE_OUT_OF_RANGE', nvmlReturn: null, message: `implausible value from the driver: ${value}` };
+}
+
+/**
+ * A byte count as the addon passed it (null or NaN = NVML's "not available"), checked to be a
+ * safe non-negative integer. Anything else is null with its reason under `key` in `errors`.
+ */
+export function checkedBytes(value: number | null | undefined, errors: FieldErrors, key: string): number | null {
+  if (value === null || value === undefined || Number.isNaN(value)) {
+    errors[key] = notAvailable;
+    return null;
+  }
+  if (!Number.isSafeInteger(value) || value < 0) {
+    errors[key] = outOfRange(value);
+    return null;
+  }
+  return value;
+}
+
+/** A non-negative integer id or count within `max` (inclusive); same rules as checkedBytes. */
+export function checkedInteger(
+  value: number | null | undefined,
+  errors: FieldErrors,
+  key: string,
+  max: number = Number.MAX_SAFE_INTEGER,
+): number | null {
+  const checked = checkedBytes(value, errors, key);
+  if (checked !== null && checked > max) {
+    errors[key] = outOfRange(checked);
+    return null;
+  }
+  return checked;
+}

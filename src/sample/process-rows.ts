@@ -1,0 +1,78 @@
+/**
+ * Turns the addon's process rows (five numbers a row, three NVML lists) into processes merged per
+ * pid and MIG instance: a process NVML lists as both compute and graphics is one process with
+ * both types, not two. The rules for a list NVML could not give are here too.
+ */
+import { checkedInteger, nvmlFieldError } from './field-errors.js';
+import type { FieldErrors, GpuProcess, ProcessType } from './schema.js';
+
+export const PROCESS_TYPES: readonly ProcessType[] = ['compute', 'graphics', 'mps'];
+const ROW_WIDTH = 5;
+
+export interface ProcessListStatus {
+  rc: number;
+  rowBytes: number;
+}
+
+/** The resolved symbol and candidate names of each list's function, for "missing symbol" text. */
+export interface ProcessListSymbols {
+  resolved: readonly (string | null)[];
+  candidates: readonly (readonly string[])[];
+}
+
+/**
+ * Merged processes, or null when the compute list (the one CUDA workloads are in) failed: a
+ * partial list must not pass for a complete one. A failed graphics or MPS list is recorded in
+ * `errors` as processes.graphics / processes.mps and the rest is kept.
+ */
+export function mergeProcessRows(
+  rows: Float64Array | undefined,
+  lists: readonly ProcessListStatus[] | undefined,
+  symbols: ProcessListSymbols,
+  errors: FieldErrors,
+): GpuProcess[] | null {
+  if (rows === undefined || lists === undefined) return null;
+  let computeFailed = false;
+  lists.forEach((list, kind) => {
+    if (list.rc === 0) return;
+    errors[`processes.${PROCESS_TYPES[kind]}`] = nvmlFieldError(list.rc, symbols.resolved[kind], symbols.candidates[kind]);
+    if (kind === 0) computeFailed = true;
+  });
+  if (computeFailed) {
+    errors.processes = errors['processes.compute']!;
+    return null;
+  }
+  const merged = new Map<string, GpuProcess>();
+  for (let offset = 0; offset + ROW_WIDTH <= rows.length; offset += ROW_WIDTH) {
+    const kind = rows[offset]!;
+    if (lists[kind]?.rc !== 0) continue;
+    const pid = rows[offset + 1]!;
+    const gpuInstanceId = Number.isNaN(rows[offset + 3]!) ? null : rows[offset + 3]!;
+    const computeInstanceId = Number.isNaN(rows[offset + 4]!) ? null : rows[offset + 4]!;
+    const key = `${pid}/${gpuInstanceId}/${computeInstanceId}`;
+    const rowErrors: FieldErrors = {};
+    const usedBytes = checkedInteger(rows[offset + 2], rowErrors, 'usedBytes');
+    const type = PROCESS_TYPES[kind]!;
+    const existing = merged.get(key);
+    if (existing === undefined) {
+      const process: GpuProcess = {
+        // The addon only passes rows whose pids are plausible (1..PID_MAX_LIMIT).
+        pid,
+        usedBytes,
+        types: [type],
+        gpuInstanceId,
+        computeInstanceId,
+      };
+      if (usedBytes === null) process.errors = rowErrors;
+      merged.set(key, process);
+      continue;
+    }
+    if (!existing.types.includes(type)) existing.types.push(type);
+    // NVML reports a process's whole footprint in each list it appears in: take the figure once.
+    if (usedBytes !== null && (existing.usedBytes === null || usedBytes > existing.usedBytes)) {
+      existing.usedBytes = usedBytes;
+      delete existing.errors;
+    }
+  }
+  return [...merged.values()];
+}
