@@ -1,0 +1,44 @@
+/**
+ * A mock GPU host for one test file: a scenario file in a temporary folder, named in the real
+ * process environment (the mock libraries read GPU_LAYERS_MOCK_SCENARIO with getenv), rewritten
+ * atomically to move time forward.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+import { writeScenario } from '../../src/mock/scenario-text.js';
+import type { Scenario } from '../../src/mock/scenario-schema.js';
+
+export interface MockHost {
+  dir: string;
+  scenarioFile: string;
+  traceFile: string;
+  write(scenario: Scenario): void;
+  /** Lines of the call trace, when the file enabled tracing before the first mock call. */
+  trace(): string[];
+  remove(): void;
+}
+
+export function createMockHost(scenario: Scenario, options: { trace?: boolean } = {}): MockHost {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gpu-layers-test-'));
+  const scenarioFile = path.join(dir, 'host.scenario');
+  const traceFile = path.join(dir, 'trace.log');
+  writeScenario(scenarioFile, scenario);
+  process.env.GPU_LAYERS_MOCK_SCENARIO = scenarioFile;
+  if (options.trace === true) process.env.GPU_LAYERS_MOCK_TRACE = traceFile;
+  return {
+    dir,
+    scenarioFile,
+    traceFile,
+    write: (next) => writeScenario(scenarioFile, next),
+    trace: () => {
+      try {
+        return readFileSync(traceFile, 'utf8').split('\n').filter((line) => line !== '');
+      } catch {
+        return [];
+      }
+    },
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
