@@ -450,7 +450,7 @@ static const mock_override* find_override(const mock_override* list, size_t coun
   const mock_override* found = NULL;
   for (size_t i = 0; i < count; ++i) {
     const mock_override* o = &list[i];
-    if (strcmp(o->symbol, symbol) != 0) continue;
+    if (strcmp(o->symbol, symbol) != 0 && strcmp(o->symbol, "*") != 0) continue;
     if (o->device != -1 && (o->device != device || o->slot != slot)) continue;
     found = o;
   }

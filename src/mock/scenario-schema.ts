@@ -13,6 +13,7 @@ const u32 = z.union([z.int().check(z.nonnegative(), z.maximum(0xffffffff)), z.li
 /** One line of the file: no line breaks, no '#' (the comment sign). */
 const text = z.string().check(z.minLength(1), z.maxLength(120), z.regex(/^[^\n\r#]*$/, 'must not contain line breaks or #'));
 const word = z.string().check(z.minLength(1), z.maxLength(120), z.regex(/^[^\s#]+$/, 'one word: no spaces or #'));
+const symbolName = z.string().check(z.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an exported symbol name'));
 const symbol = z.string().check(z.regex(/^([A-Za-z_][A-Za-z0-9_]*|\*)$/, 'an exported symbol name, or * for every symbol'));
 const returnCode = z.int().check(z.minimum(-2147483648), z.maximum(2147483647));
 const bit = z.union([z.literal(0), z.literal(1)]);
@@ -78,9 +79,9 @@ export const scenarioSchema = z.strictObject({
   /** Row size the _v3 process functions write: 24 normally, 32 like drivers 535.43-535.86. */
   processRowBytes: z.optional(z.union([z.literal(16), z.literal(24), z.literal(32)])),
   /** Symbols the library pretends not to export (an older driver). */
-  hide: z.optional(z.array(symbol)),
+  hide: z.optional(z.array(symbolName)),
   /** String functions that fill the whole buffer without a terminating NUL. */
-  unterminated: z.optional(z.array(symbol)),
+  unterminated: z.optional(z.array(symbolName)),
   rc: z.optional(z.array(rcInjection)),
   delay: z.optional(z.array(delayInjection)),
   /** Processes that appear between one process-list call and the next: `processes` more after
