@@ -12,7 +12,10 @@
       "cflags_cc": ["-std=c++17", "-fvisibility=hidden", "-fstack-protector-strong", "-Wall", "-Wextra"],
       # Only libdl: NVML and CUDA are opened at run time, never linked, so the addon builds and
       # loads on machines without NVIDIA software.
-      "libraries": ["-ldl"]
+      "libraries": ["-ldl"],
+      # -z nodelete: Node dlcloses an addon when the worker_thread that loaded it exits, but a
+      # probe's detached thread may still be inside the addon, waiting on a wedged driver.
+      "ldflags": ["-Wl,-z,nodelete"]
     },
     {
       "target_name": "mock_nvml",

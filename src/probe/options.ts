@@ -23,8 +23,11 @@ export const probeOptionsSchema = z.strictObject({
   processCommands: z.optional(z.boolean()),
   /** The compiled addon to load (default: the package's build/Release/gpu_layers.node). */
   addonPath: z.optional(nonEmpty),
-  /** Where to read GPU_LAYERS_* variables (default process.env). */
-  env: z.optional(z.record(z.string(), z.optional(z.string()))),
+  /** Where to read GPU_LAYERS_* variables (default process.env, which is not a plain object, so
+   * this is checked as "an object" and read key by key). */
+  env: z.optional(
+    z.custom<Record<string, string | undefined>>((value) => typeof value === 'object' && value !== null, 'expected an object of strings'),
+  ),
 });
 
 export type ProbeOptions = z.input<typeof probeOptionsSchema>;
@@ -46,7 +49,7 @@ export function resolveProbeOptions(options: unknown): ResolvedProbeOptions {
   const env = o.env ?? process.env;
   const fromEnv = (name: string): string | undefined => {
     const value = env[name];
-    return value !== undefined && value !== '' ? value : undefined;
+    return typeof value === 'string' && value !== '' ? value : undefined;
   };
   return {
     nvmlLibrary: o.nvmlLibrary ?? fromEnv('GPU_LAYERS_NVML_LIB') ?? DEFAULT_NVML_LIBRARY,
