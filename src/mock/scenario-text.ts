@@ -5,9 +5,10 @@
  */
 import { renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import * as z from 'zod/mini';
+import type * as z from 'zod/mini';
 
 import { GpuLayersError } from '../errors.js';
+import { validate } from '../validation.js';
 import { scenarioSchema, type Scenario } from './scenario-schema.js';
 
 type ParsedScenario = z.output<typeof scenarioSchema>;
@@ -63,10 +64,8 @@ function deviceLines(device: ParsedDevice): string[] {
 
 /** Validates `scenario` and returns the file text; throws SCENARIO_INVALID with zod's message. */
 export function formatScenario(scenario: Scenario): string {
-  const parsed = scenarioSchema.safeParse(scenario);
-  if (!parsed.success) {
-    throw new GpuLayersError('SCENARIO_INVALID', `invalid mock scenario: ${z.prettifyError(parsed.error)}`);
-  }
+  const parsed = validate(scenarioSchema, scenario);
+  if (!parsed.ok) throw new GpuLayersError('SCENARIO_INVALID', `invalid mock scenario: ${parsed.message}`);
   const s = parsed.data;
   const lines = [MAGIC];
   if (s.driverVersion !== undefined) lines.push(`driver_version ${s.driverVersion}`);

@@ -5,6 +5,7 @@
 import * as z from 'zod/mini';
 
 import { GpuLayersError } from '../errors.js';
+import { validate } from '../validation.js';
 
 export const DEFAULT_NVML_LIBRARY = 'libnvidia-ml.so.1';
 export const DEFAULT_CUDA_LIBRARY = 'libcuda.so.1';
@@ -41,10 +42,8 @@ export interface ResolvedProbeOptions {
 }
 
 export function resolveProbeOptions(options: unknown): ResolvedProbeOptions {
-  const parsed = probeOptionsSchema.safeParse(options ?? {});
-  if (!parsed.success) {
-    throw new GpuLayersError('INVALID_OPTIONS', `invalid probe options: ${z.prettifyError(parsed.error)}`);
-  }
+  const parsed = validate(probeOptionsSchema, options ?? {});
+  if (!parsed.ok) throw new GpuLayersError('INVALID_OPTIONS', `invalid probe options: ${parsed.message}`);
   const o = parsed.data;
   const env = o.env ?? process.env;
   const fromEnv = (name: string): string | undefined => {

@@ -11,6 +11,7 @@ import { loadAddon, type NativeProbeHandle } from '../native/addon.js';
 import { rawOpenSchema, rawSampleSchema } from '../native/raw-schema.js';
 import { buildSample, type SampleContext } from '../sample/build-sample.js';
 import type { Sample } from '../sample/schema.js';
+import { validate } from '../validation.js';
 import { withDeadline } from './deadline.js';
 import { interpretOpen, type ProbeInfo } from './open-result.js';
 import { resolveProbeOptions, type ProbeOptions, type ResolvedProbeOptions } from './options.js';
@@ -31,9 +32,9 @@ function nativeError(error: unknown, what: string): GpuLayersError {
 }
 
 function parseNative<T>(schema: z.ZodMiniType<T>, value: unknown, what: string): T {
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) {
-    throw new GpuLayersError('NATIVE_OUTPUT_INVALID', `the addon's ${what} reading does not match its schema: ${parsed.error.message}`, {
+  const parsed = validate(schema, value);
+  if (!parsed.ok) {
+    throw new GpuLayersError('NATIVE_OUTPUT_INVALID', `the addon's ${what} reading does not match its schema: ${parsed.message}`, {
       hints: ['the addon and the JavaScript are from different builds: rebuild with `npm rebuild gpu-layers`'],
     });
   }
