@@ -4,7 +4,7 @@
  * map is passed per parse.
  */
 import * as z from 'zod/mini';
-import en from 'zod/v4/locales/en.js';
+import { en } from 'zod/locales';
 
 const english = en().localeError;
 

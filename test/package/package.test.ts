@@ -1,0 +1,97 @@
+/**
+ * The package as users get it: the exports map (ESM and CommonJS, the mock helpers, the JSON
+ * Schema), no side effects on import, and a tarball installed into an empty project where
+ * `npx gpu-layers demo` works.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { repoRoot, requireFile } from '../helpers/paths.js';
+
+let consumer: string;
+
+function node(args: string[], cwd = consumer): { status: number | null; stdout: string; stderr: string } {
+  const run = spawnSync(process.execPath, args, { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+const PUBLIC_EXPORTS = ['GpuLayersError', 'Probe', 'describeNvmlReturn', 'isGpuLayersError', 'openProbe', 'sampleSchema'];
+
+beforeAll(() => {
+  requireFile(path.join(repoRoot, 'dist/index.js'), 'build the package (npm ci)');
+  // A project that depends on the package, resolved through node_modules like an install.
+  consumer = mkdtempSync(path.join(tmpdir(), 'gpu-layers-consumer-'));
+  mkdirSync(path.join(consumer, 'node_modules'));
+  symlinkSync(repoRoot, path.join(consumer, 'node_modules', 'gpu-layers'));
+});
+afterAll(() => rmSync(consumer, { recursive: true, force: true }));
+
+describe('exports', () => {
+  it('import: the public API, and nothing native loaded by the import itself', () => {
+    const run = node([
+      '--input-type=module',
+      '-e',
+      `import * as api from 'gpu-layers';
+       import { readFileSync } from 'node:fs';
+       const maps = readFileSync('/proc/self/maps', 'utf8');
+       console.log(JSON.stringify({ names: Object.keys(api), addon: maps.includes('gpu_layers.node'), nvml: maps.includes('libnvidia-ml') }));`,
+    ]);
+    expect(run.status, run.stderr).toBe(0);
+    const result = JSON.parse(run.stdout);
+    expect(result.names).toEqual(expect.arrayContaining(PUBLIC_EXPORTS));
+    expect(result.addon).toBe(false);
+    expect(result.nvml).toBe(false);
+  });
+
+  it('require: the same API from the CommonJS build', () => {
+    const run = node(['-e', `const api = require('gpu-layers'); console.log(JSON.stringify(Object.keys(api)))`]);
+    expect(run.status, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toEqual(expect.arrayContaining(PUBLIC_EXPORTS));
+  });
+
+  it('gpu-layers/mock gives the built mock libraries and the scenario writer', () => {
+    const run = node([
+      '--input-type=module',
+      '-e',
+      `import { mockLibraries, formatScenario } from 'gpu-layers/mock';
+       const libs = mockLibraries();
+       console.log(JSON.stringify({ nvml: libs.nvml, text: formatScenario({ devices: [{}] }) }));`,
+    ]);
+    expect(run.status, run.stderr).toBe(0);
+    const result = JSON.parse(run.stdout);
+    expect(result.nvml).toBe(path.join(repoRoot, 'build/Release/mock/libnvidia-ml.so.1'));
+    expect(result.text).toBe('gpu-layers-mock-scenario 1\ndevice\n');
+  });
+
+  it('gpu-layers/schema/sample.json is the published JSON Schema', () => {
+    const run = node(['-e', `console.log(require.resolve('gpu-layers/schema/sample.json'))`]);
+    expect(run.status, run.stderr).toBe(0);
+    const schema = JSON.parse(readFileSync(run.stdout.trim(), 'utf8'));
+    expect(schema.properties.devices.type).toBe('array');
+  });
+});
+
+describe('a tarball installed into an empty project', () => {
+  it('builds the addon at install and runs `npx gpu-layers demo`', { timeout: 300_000 }, () => {
+    const packDir = mkdtempSync(path.join(tmpdir(), 'gpu-layers-pack-'));
+    const project = mkdtempSync(path.join(tmpdir(), 'gpu-layers-install-'));
+    try {
+      const tarball = execFileSync('npm', ['pack', '--silent', '--ignore-scripts', '--pack-destination', packDir], { cwd: repoRoot, encoding: 'utf8' }).trim().split('\n').pop()!;
+      writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+      execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', path.join(packDir, tarball)], { cwd: project, encoding: 'utf8', stdio: 'pipe' });
+      const demo = spawnSync('npx', ['--no-install', 'gpu-layers', 'demo'], { cwd: project, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+      expect(demo.status, demo.stderr).toBe(0);
+      expect(demo.stdout.match(/^GPU \d/gm)).toHaveLength(8);
+      const files = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: repoRoot, encoding: 'utf8' });
+      const packed = (JSON.parse(files)[0].files as { path: string }[]).map((f) => f.path);
+      expect(packed).toEqual(expect.arrayContaining(['binding.gyp', 'CMakeLists.txt', 'native/sources.json', 'native/mock/mock_nvml.c', 'dist/cli.js', 'dist/index.cjs', 'dist/sample.schema.json']));
+      expect(packed.some((f) => f.startsWith('test/') || f.startsWith('build/'))).toBe(false);
+    } finally {
+      rmSync(packDir, { recursive: true, force: true });
+      rmSync(project, { recursive: true, force: true });
+    }
+  });
+});
