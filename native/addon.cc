@@ -1,5 +1,6 @@
 /*
- * Module entry of the gpu-layers addon: exports the NativeProbe class and the symbol tables.
+ * Module entry of the gpu-layers addon: exports the NativeProbe class, the symbol tables and the
+ * sample layout.
  * Loading the addon does nothing else: no dlopen, no NVML call, until a probe is opened.
  */
 #include <napi.h>
@@ -7,6 +8,7 @@
 #include "cuda_api.h"
 #include "native_probe.h"
 #include "nvml_api.h"
+#include "readings_to_js.h"
 
 namespace {
 
@@ -27,6 +29,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // checked against this single table.
   exports.Set("nvmlSymbols", SymbolTableToJs(env, gpu_layers::NvmlSymbolSpecs()));
   exports.Set("cudaSymbols", SymbolTableToJs(env, gpu_layers::CudaSymbolSpecs()));
+  exports.Set("sampleLayout", gpu_layers::SampleLayoutToJs(env));
   return exports;
 }
 

@@ -1,9 +1,8 @@
 /*
- * Converts readings into plain JavaScript values, field for field, in NVML's own units. The only
- * conversions made: NVML's all-ones "not available" sentinel becomes null (NaN inside row arrays),
- * every call's return code goes into an `rc` object beside the values, and process rows cross as
- * one Float64Array per device (creating hundreds of small objects through Node-API costs more
- * than the whole NVML sample; JavaScript builds the objects far faster).
+ * Converts readings into JavaScript values in NVML's own units. The open reading (once per probe)
+ * becomes plain objects, every call's return code in an `rc` object beside the values. A sample
+ * becomes typed-array records in the layout of sample_layout.h, with NVML's all-ones "not
+ * available" sentinel as NaN. No other conversion is made.
  */
 #ifndef GPU_LAYERS_READINGS_TO_JS_H_
 #define GPU_LAYERS_READINGS_TO_JS_H_
@@ -16,6 +15,8 @@ namespace gpu_layers {
 
 Napi::Object OpenReadingToJs(Napi::Env env, const OpenReading& reading);
 Napi::Object SampleReadingToJs(Napi::Env env, const SampleReading& reading);
+// The field names of the sample layout, for JavaScript to look offsets up by name.
+Napi::Object SampleLayoutToJs(Napi::Env env);
 
 }  // namespace gpu_layers
 

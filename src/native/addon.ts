@@ -29,6 +29,8 @@ export interface NativeAddon {
   /** Every logical call with the exported names tried, newest ABI first. */
   nvmlSymbols: Record<string, string[]>;
   cudaSymbols: Record<string, string[]>;
+  /** Field names of the sample records (checked by sample-layout.ts). */
+  sampleLayout: unknown;
 }
 
 const loaded = new Map<string, NativeAddon>();

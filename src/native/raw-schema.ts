@@ -1,7 +1,9 @@
 /**
- * zod schemas of what the addon returns from open() and sample(): NVML's own field names and
- * units, a value or null per call, and every call's return code in `rc`. The addon is outside
- * input like any other; nothing reaches the sample builder without passing these.
+ * zod schemas of what the addon returns. open() returns plain objects (rawOpenSchema). sample()
+ * returns typed-array records (sampleTransferSchema, native/sample_layout.h), validated here and
+ * then decoded by decode-sample.ts into the readings described by sampleReadingSchema: NVML's own
+ * field names and units, a value or null per call, every call's return code in `rc`. The addon is
+ * outside input like any other; nothing reaches the sample builder without passing these.
  */
 import * as z from 'zod/mini';
 
@@ -67,7 +69,7 @@ const commonFields = {
   processLists: z.optional(z.tuple([processListStatus, processListStatus, processListStatus])),
 };
 
-const rawMigDeviceSchema = z.object({
+const migReadingSchema = z.object({
   slot: z.int(),
   rc: z.record(z.string(), rc),
   ...commonFields,
@@ -75,7 +77,7 @@ const rawMigDeviceSchema = z.object({
   computeInstanceId: z.optional(count),
 });
 
-const rawDeviceSchema = z.object({
+const deviceReadingSchema = z.object({
   index: z.int(),
   rc: z.record(z.string(), rc),
   ...commonFields,
@@ -96,10 +98,11 @@ const rawDeviceSchema = z.object({
   utilization: z.optional(z.nullable(z.object({ gpu: count, memory: count }))),
   migMode: z.optional(z.nullable(z.object({ current: count, pending: count }))),
   maxMigDevices: z.optional(count),
-  migDevices: z.optional(z.array(rawMigDeviceSchema)),
+  migDevices: z.optional(z.array(migReadingSchema)),
 });
 
-export const rawSampleSchema = z.object({
+/** A decoded sample reading (what decodeSample returns; checked against this in tests). */
+export const sampleReadingSchema = z.object({
   startedAtMs: z.number(),
   durationMs: z.number(),
   driverVersion: z.nullable(z.string()),
@@ -107,13 +110,40 @@ export const rawSampleSchema = z.object({
   cudaDriverVersion: count,
   deviceCount: count,
   rc: z.object({ driverVersion: rc, nvmlVersion: rc, cudaDriverVersion: rc, deviceCount: rc }),
-  devices: z.array(rawDeviceSchema),
+  devices: z.array(deviceReadingSchema),
+});
+
+const f64 = z.instanceof(Float64Array);
+const strings = z.array(z.nullable(z.string()));
+
+/** What sample() returns: records of numbers and their strings, in the addon's sampleLayout. */
+export const sampleTransferSchema = z.object({
+  system: f64,
+  systemStrings: strings,
+  devices: f64,
+  deviceStrings: strings,
+  migDevices: f64,
+  migStrings: strings,
+  processRows: f64,
+});
+
+/** The field names of each record, as the addon exports them. */
+export const sampleLayoutSchema = z.object({
+  system: z.array(z.string()),
+  device: z.array(z.string()),
+  migDevice: z.array(z.string()),
+  processRow: z.array(z.string()),
+  systemStrings: z.array(z.string()),
+  deviceStrings: z.array(z.string()),
+  migStrings: z.array(z.string()),
 });
 
 export type RawOpen = z.infer<typeof rawOpenSchema>;
+export type SampleTransfer = z.infer<typeof sampleTransferSchema>;
+export type SampleLayoutNames = z.infer<typeof sampleLayoutSchema>;
 export type RawLibrary = z.infer<typeof libraryReading>;
 export type RawCudaDevice = z.infer<typeof cudaDeviceReading>;
-export type RawSample = z.infer<typeof rawSampleSchema>;
-export type RawDevice = z.infer<typeof rawDeviceSchema>;
-export type RawMigDevice = z.infer<typeof rawMigDeviceSchema>;
+export type RawSample = z.infer<typeof sampleReadingSchema>;
+export type RawDevice = z.infer<typeof deviceReadingSchema>;
+export type RawMigDevice = z.infer<typeof migReadingSchema>;
 export type RawMemory = z.infer<typeof memoryReading>;

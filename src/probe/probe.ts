@@ -8,7 +8,9 @@ import type * as z from 'zod/mini';
 
 import { GpuLayersError } from '../errors.js';
 import { loadAddon, type NativeProbeHandle } from '../native/addon.js';
-import { rawOpenSchema, rawSampleSchema } from '../native/raw-schema.js';
+import { decodeSample } from '../native/decode-sample.js';
+import { rawOpenSchema, sampleTransferSchema } from '../native/raw-schema.js';
+import { readSampleLayout, type SampleLayout } from '../native/sample-layout.js';
 import { buildSample, type SampleContext } from '../sample/build-sample.js';
 import type { Sample } from '../sample/schema.js';
 import { validate } from '../validation.js';
@@ -46,16 +48,18 @@ export class Probe {
   readonly info: ProbeInfo;
   readonly #native: NativeProbeHandle;
   readonly #context: SampleContext;
+  readonly #layout: SampleLayout;
   readonly #options: ResolvedProbeOptions;
   #inFlight: Promise<Sample> | null = null;
   #stuck: StuckCall | null = null;
   #closed = false;
 
   /** @internal Use openProbe(). */
-  constructor(native: NativeProbeHandle, info: ProbeInfo, context: SampleContext, options: ResolvedProbeOptions) {
+  constructor(native: NativeProbeHandle, info: ProbeInfo, context: SampleContext, layout: SampleLayout, options: ResolvedProbeOptions) {
     this.#native = native;
     this.info = info;
     this.#context = context;
+    this.#layout = layout;
     this.#options = options;
   }
 
@@ -68,7 +72,8 @@ export class Probe {
     if (this.#stuck !== null) return Promise.reject(this.#stuckError(this.#stuck));
     if (this.#inFlight !== null) return this.#inFlight;
     const sampling = this.#call(() => this.#native.sample(), 'sample').then(async (raw) => {
-      const sample = buildSample(parseNative(rawSampleSchema, raw, 'sample'), this.#context);
+      const reading = decodeSample(parseNative(sampleTransferSchema, raw, 'sample'), this.#layout);
+      const sample = buildSample(reading, this.#context);
       if (this.#options.processCommands) await attachProcessCommands(sample);
       return sample;
     });
@@ -154,6 +159,7 @@ function callWithDeadline(
 export async function openProbe(options?: ProbeOptions): Promise<Probe> {
   const resolved = resolveProbeOptions(options);
   const addon = loadAddon(resolved.addonPath);
+  const layout = readSampleLayout(addon.sampleLayout);
   const native = new addon.NativeProbe();
   const config = resolved.cudaLibrary === null ? { nvmlLibrary: resolved.nvmlLibrary } : { nvmlLibrary: resolved.nvmlLibrary, cudaLibrary: resolved.cudaLibrary };
   let outcome;
@@ -168,5 +174,5 @@ export async function openProbe(options?: ProbeOptions): Promise<Probe> {
     await native.close();
     throw outcome.failure;
   }
-  return new Probe(native, outcome.info, outcome.context, resolved);
+  return new Probe(native, outcome.info, outcome.context, layout, resolved);
 }

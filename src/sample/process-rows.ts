@@ -42,28 +42,30 @@ export function mergeProcessRows(
     errors.processes = errors['processes.compute']!;
     return null;
   }
-  const merged = new Map<string, GpuProcess>();
+  // The hot loop of a sample (hundreds of rows): no per-row allocation beyond the process itself,
+  // numeric keys for the common case of MIG off.
+  const merged = new Map<number | string, GpuProcess>();
   for (let offset = 0; offset + ROW_WIDTH <= rows.length; offset += ROW_WIDTH) {
     const kind = rows[offset]!;
     if (lists[kind]?.rc !== 0) continue;
     const pid = rows[offset + 1]!;
-    const gpuInstanceId = Number.isNaN(rows[offset + 3]!) ? null : rows[offset + 3]!;
-    const computeInstanceId = Number.isNaN(rows[offset + 4]!) ? null : rows[offset + 4]!;
-    const key = `${pid}/${gpuInstanceId}/${computeInstanceId}`;
-    const rowErrors: FieldErrors = {};
-    const usedBytes = checkedInteger(rows[offset + 2], rowErrors, 'usedBytes');
+    const used = rows[offset + 2]!;
+    const gi = rows[offset + 3]!;
+    const ci = rows[offset + 4]!;
+    const gpuInstanceId = Number.isNaN(gi) ? null : gi;
+    const computeInstanceId = Number.isNaN(ci) ? null : ci;
+    const key = gpuInstanceId === null && computeInstanceId === null ? pid : `${pid}/${gi}/${ci}`;
+    const usedBytes = Number.isSafeInteger(used) && used >= 0 ? used : null;
     const type = PROCESS_TYPES[kind]!;
     const existing = merged.get(key);
     if (existing === undefined) {
-      const process: GpuProcess = {
-        // The addon only passes rows whose pids are plausible (1..PID_MAX_LIMIT).
-        pid,
-        usedBytes,
-        types: [type],
-        gpuInstanceId,
-        computeInstanceId,
-      };
-      if (usedBytes === null) process.errors = rowErrors;
+      // The addon only passes rows whose pids are plausible (1..PID_MAX_LIMIT).
+      const process: GpuProcess = { pid, usedBytes, types: [type], gpuInstanceId, computeInstanceId };
+      if (usedBytes === null) {
+        const rowErrors: FieldErrors = {};
+        checkedInteger(used, rowErrors, 'usedBytes');
+        process.errors = rowErrors;
+      }
       merged.set(key, process);
       continue;
     }

@@ -5,6 +5,9 @@
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { decodeSample } from '../../src/native/decode-sample.js';
+import { sampleReadingSchema, sampleTransferSchema } from '../../src/native/raw-schema.js';
+import { readSampleLayout } from '../../src/native/sample-layout.js';
 import { openProbe } from '../../src/probe/probe.js';
 import { createMockHost, type MockHost } from '../helpers/mock-host.js';
 import { requireFile, type NativeBuild } from '../helpers/paths.js';
@@ -20,6 +23,17 @@ export function nativeContract(build: NativeBuild): void {
       mock = createMockHost(host(2, 3));
     });
     afterAll(() => mock.remove());
+
+    it('returns sample records that decode to valid readings', async () => {
+      const addon = createRequire(import.meta.url)(build.addon) as { NativeProbe: new () => any; sampleLayout: unknown };
+      const native = new addon.NativeProbe();
+      await native.open({ nvmlLibrary: build.mockNvml });
+      const transfer = await native.sample();
+      await native.close();
+      const reading = decodeSample(sampleTransferSchema.parse(transfer), readSampleLayout(addon.sampleLayout));
+      expect(() => sampleReadingSchema.parse(reading)).not.toThrow();
+      expect(reading.devices).toHaveLength(2);
+    });
 
     it('exports the probe class and the symbol tables', () => {
       const addon = createRequire(import.meta.url)(build.addon) as Record<string, unknown>;
