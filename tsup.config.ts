@@ -1,5 +1,7 @@
 // Builds dist/: the library (ESM + CJS with declarations), the mock helpers, and the CLI as one
-// bundled ESM file (zod inlined) so `npx gpu-layers` starts without resolving a module tree.
+// minified CommonJS file with zod inlined. Start-up time is measured against a pynvml script:
+// CommonJS loads faster than an ESM graph on Node 20, and modules that a verb reaches only through
+// import() stay uninitialised until that verb runs.
 import { defineConfig } from 'tsup';
 
 export default defineConfig([
@@ -9,12 +11,14 @@ export default defineConfig([
     dts: true,
     shims: true,
     target: 'node20',
-    clean: true,
     sourcemap: false,
   },
   {
-    entry: { cli: 'src/cli/bin.ts' },
-    format: ['esm'],
+    entry: { 'gpu-layers': 'src/cli/bin.ts' },
+    outDir: 'dist/cli',
+    format: ['cjs'],
+    splitting: false,
+    minify: true,
     shims: true,
     target: 'node20',
     noExternal: ['zod'],

@@ -5,9 +5,6 @@
  */
 import { isGpuLayersError } from '../errors.js';
 import type { CliIo } from './cli-io.js';
-import { demoCommand } from './commands/demo-command.js';
-import { probeCommand } from './commands/probe-command.js';
-import { schemaCommand } from './commands/schema-command.js';
 import { EXIT_NVML_UNAVAILABLE, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { nvmlUnavailableParagraph } from './nvml-unavailable.js';
 import { MAIN_HELP, UsageError } from './usage.js';
@@ -15,10 +12,12 @@ import { packageVersion } from './version.js';
 
 type Command = (args: string[], io: CliIo) => Promise<number>;
 
-const COMMANDS: Record<string, Command> = {
-  probe: probeCommand,
-  demo: demoCommand,
-  schema: schemaCommand,
+// Each verb loads its own code on demand: `gpu-layers probe` at 3 AM should not pay for parsing
+// the demo host or the JSON Schema generator (start-up time is measured against pynvml).
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  probe: async () => (await import('./commands/probe-command.js')).probeCommand,
+  demo: async () => (await import('./commands/demo-command.js')).demoCommand,
+  schema: async () => (await import('./commands/schema-command.js')).schemaCommand,
 };
 
 function reportError(error: unknown, io: CliIo): number {
@@ -51,12 +50,12 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       io.stdout.write(`${packageVersion()}\n`);
       return EXIT_OK;
     }
-    if (first === undefined || first.startsWith('-')) return await probeCommand(argv, io);
-    const command = COMMANDS[first];
-    if (command === undefined) {
+    if (first === undefined || first.startsWith('-')) return await (await COMMANDS.probe!())(argv, io);
+    const load = COMMANDS[first];
+    if (load === undefined) {
       throw new UsageError(`unknown command "${first}" (commands: ${Object.keys(COMMANDS).join(', ')})`);
     }
-    return await command(argv.slice(1), io);
+    return await (await load())(argv.slice(1), io);
   } catch (error) {
     return reportError(error, io);
   }

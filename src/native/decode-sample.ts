@@ -4,7 +4,8 @@
  * Record counts and lengths are checked first; a transfer that does not add up is refused.
  */
 import { GpuLayersError } from '../errors.js';
-import type { RawDevice, RawMemory, RawMigDevice, RawSample, SampleTransfer } from './raw-schema.js';
+import type { SampleTransfer } from './raw-schema.js';
+import type { RawDevice, RawMemory, RawMigDevice, RawSample } from './sample-reading-schema.js';
 import type { Offsets, SampleLayout } from './sample-layout.js';
 
 type ProcessListStatus = { rc: number; rowBytes: number };

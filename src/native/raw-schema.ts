@@ -1,9 +1,8 @@
 /**
  * zod schemas of what the addon returns. open() returns plain objects (rawOpenSchema). sample()
  * returns typed-array records (sampleTransferSchema, native/sample_layout.h), validated here and
- * then decoded by decode-sample.ts into the readings described by sampleReadingSchema: NVML's own
- * field names and units, a value or null per call, every call's return code in `rc`. The addon is
- * outside input like any other; nothing reaches the sample builder without passing these.
+ * then decoded by decode-sample.ts into readings (sample-reading-schema.ts). The addon is outside
+ * input like any other; nothing reaches the sample builder without passing these.
  */
 import * as z from 'zod/mini';
 
@@ -49,70 +48,6 @@ export const rawOpenSchema = z.object({
   }),
 });
 
-const memoryReading = z.object({
-  version: z.union([z.literal(1), z.literal(2)]),
-  total: count,
-  reserved: count,
-  free: count,
-  used: count,
-});
-
-const processListStatus = z.object({ rc, rowBytes: z.int() });
-
-/** Fields a full GPU and a MIG device share; absent when the handle could not be had. */
-const commonFields = {
-  name: z.optional(z.nullable(z.string())),
-  uuid: z.optional(z.nullable(z.string())),
-  memory: z.optional(z.nullable(memoryReading)),
-  /** Five numbers a row: kind (0 compute, 1 graphics, 2 MPS), pid, usedGpuMemory, GI id, CI id. */
-  processRows: z.optional(z.instanceof(Float64Array)),
-  processLists: z.optional(z.tuple([processListStatus, processListStatus, processListStatus])),
-};
-
-const migReadingSchema = z.object({
-  slot: z.int(),
-  rc: z.record(z.string(), rc),
-  ...commonFields,
-  gpuInstanceId: z.optional(count),
-  computeInstanceId: z.optional(count),
-});
-
-const deviceReadingSchema = z.object({
-  index: z.int(),
-  rc: z.record(z.string(), rc),
-  ...commonFields,
-  pci: z.optional(
-    z.nullable(
-      z.object({
-        busId: z.string(),
-        busIdLegacy: z.string(),
-        domain: z.number(),
-        bus: z.number(),
-        device: z.number(),
-        pciDeviceId: z.number(),
-        pciSubSystemId: z.number(),
-      }),
-    ),
-  ),
-  bar1: z.optional(z.nullable(z.object({ total: count, free: count, used: count }))),
-  utilization: z.optional(z.nullable(z.object({ gpu: count, memory: count }))),
-  migMode: z.optional(z.nullable(z.object({ current: count, pending: count }))),
-  maxMigDevices: z.optional(count),
-  migDevices: z.optional(z.array(migReadingSchema)),
-});
-
-/** A decoded sample reading (what decodeSample returns; checked against this in tests). */
-export const sampleReadingSchema = z.object({
-  startedAtMs: z.number(),
-  durationMs: z.number(),
-  driverVersion: z.nullable(z.string()),
-  nvmlVersion: z.nullable(z.string()),
-  cudaDriverVersion: count,
-  deviceCount: count,
-  rc: z.object({ driverVersion: rc, nvmlVersion: rc, cudaDriverVersion: rc, deviceCount: rc }),
-  devices: z.array(deviceReadingSchema),
-});
-
 const f64 = z.instanceof(Float64Array);
 const strings = z.array(z.nullable(z.string()));
 
@@ -143,7 +78,3 @@ export type SampleTransfer = z.infer<typeof sampleTransferSchema>;
 export type SampleLayoutNames = z.infer<typeof sampleLayoutSchema>;
 export type RawLibrary = z.infer<typeof libraryReading>;
 export type RawCudaDevice = z.infer<typeof cudaDeviceReading>;
-export type RawSample = z.infer<typeof sampleReadingSchema>;
-export type RawDevice = z.infer<typeof deviceReadingSchema>;
-export type RawMigDevice = z.infer<typeof migReadingSchema>;
-export type RawMemory = z.infer<typeof memoryReading>;

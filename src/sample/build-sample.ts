@@ -6,16 +6,9 @@
 import { cudaOrdinalOf, type CudaDevice } from './cuda-ordinals.js';
 import { checkedBytes, checkedInteger, nvmlFieldError } from './field-errors.js';
 import { mergeProcessRows, type ProcessListSymbols } from './process-rows.js';
-import {
-  SAMPLE_SCHEMA_VERSION,
-  type Device,
-  type DeviceMemory,
-  type FieldError,
-  type FieldErrors,
-  type MigDevice,
-  type Sample,
-} from './schema.js';
-import type { RawDevice, RawMemory, RawMigDevice, RawSample } from '../native/raw-schema.js';
+import type { Device, DeviceMemory, FieldError, FieldErrors, MigDevice, Sample } from './schema.js';
+import { SAMPLE_SCHEMA_VERSION } from './schema-version.js';
+import type { RawDevice, RawMemory, RawMigDevice, RawSample } from '../native/sample-reading-schema.js';
 
 /** What the probe learnt when it opened; the same for every sample it takes. */
 export interface SampleContext {

@@ -6,7 +6,9 @@
  */
 import * as z from 'zod/mini';
 
-export const SAMPLE_SCHEMA_VERSION = 1;
+import { SAMPLE_SCHEMA_VERSION } from './schema-version.js';
+
+export { SAMPLE_SCHEMA_VERSION };
 
 export const fieldErrorSchema = z.object({
   /** NVML's return code name (NVML_ERROR_NOT_SUPPORTED, ...) or one of gpu-layers' own:

@@ -26,7 +26,7 @@ export const cmakeBuild: NativeBuild = {
   mockCuda: path.join(repoRoot, 'build-cmake/mock/libcuda.so.1'),
 };
 
-export const cliPath = path.join(repoRoot, 'dist/cli.js');
+export const cliPath = path.join(repoRoot, 'dist/cli/gpu-layers.cjs');
 export const distIndex = path.join(repoRoot, 'dist/index.js');
 
 const debianRoot = path.join(repoRoot, '.cache/debian-nvidia/root');

@@ -6,7 +6,8 @@ import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { decodeSample } from '../../src/native/decode-sample.js';
-import { sampleReadingSchema, sampleTransferSchema } from '../../src/native/raw-schema.js';
+import { sampleTransferSchema } from '../../src/native/raw-schema.js';
+import { sampleReadingSchema } from '../../src/native/sample-reading-schema.js';
 import { readSampleLayout } from '../../src/native/sample-layout.js';
 import { openProbe } from '../../src/probe/probe.js';
 import { createMockHost, type MockHost } from '../helpers/mock-host.js';

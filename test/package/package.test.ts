@@ -87,7 +87,7 @@ describe('a tarball installed into an empty project', () => {
       expect(demo.stdout.match(/^GPU \d/gm)).toHaveLength(8);
       const files = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: repoRoot, encoding: 'utf8' });
       const packed = (JSON.parse(files)[0].files as { path: string }[]).map((f) => f.path);
-      expect(packed).toEqual(expect.arrayContaining(['binding.gyp', 'CMakeLists.txt', 'native/sources.json', 'native/mock/mock_nvml.c', 'dist/cli.js', 'dist/index.cjs', 'dist/sample.schema.json']));
+      expect(packed).toEqual(expect.arrayContaining(['binding.gyp', 'CMakeLists.txt', 'native/sources.json', 'native/mock/mock_nvml.c', 'dist/cli/gpu-layers.cjs', 'dist/index.cjs', 'dist/sample.schema.json']));
       expect(packed.some((f) => f.startsWith('test/') || f.startsWith('build/'))).toBe(false);
     } finally {
       rmSync(packDir, { recursive: true, force: true });

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 
 import { decodeSample } from '../../src/native/decode-sample.js';
 import type { SampleLayoutNames, SampleTransfer } from '../../src/native/raw-schema.js';
-import { sampleReadingSchema } from '../../src/native/raw-schema.js';
+import { sampleReadingSchema } from '../../src/native/sample-reading-schema.js';
 import { PROCESS_ROW_COLUMNS, readSampleLayout } from '../../src/native/sample-layout.js';
 
 const COMMON = ['handleRc', 'nameRc', 'uuidRc', 'memoryRc', 'memoryVersion', 'memoryTotal', 'memoryReserved', 'memoryFree', 'memoryUsed', 'computeProcessesRc', 'computeRowBytes', 'graphicsProcessesRc', 'graphicsRowBytes', 'mpsProcessesRc', 'mpsRowBytes', 'processRowStart', 'processRowCount'];
