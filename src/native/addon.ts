@@ -50,7 +50,10 @@ export function loadAddon(addonPath: string = defaultAddonPath()): NativeAddon {
       'NATIVE_ADDON_UNAVAILABLE',
       `the gpu-layers native addon could not be loaded from ${addonPath}: ${(error as Error).message}`,
       {
-        hints: ['rebuild it with `npm rebuild gpu-layers` (needs python3, make and a C++17 compiler)'],
+        hints: [
+          'rebuild it with `npm rebuild gpu-layers` (needs python3, make and a C++17 compiler)',
+          'if npm skipped its install script (allowScripts), approve it first: `npm install-scripts approve gpu-layers`',
+        ],
         cause: error,
       },
     );

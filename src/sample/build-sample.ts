@@ -225,6 +225,15 @@ export function buildSample(raw: RawSample, context: SampleContext): Sample {
     devices: raw.devices.map((device) => buildDevice(device, context, reasons)),
     errors,
   };
-  if (raw.rc.deviceCount !== 0) errors.devices = reasons.of('deviceCount', raw.rc.deviceCount);
+  if (raw.rc.deviceCount !== 0) {
+    errors.devices = reasons.of('deviceCount', raw.rc.deviceCount);
+  } else if (raw.deviceCount !== null && raw.deviceCount > raw.devices.length) {
+    // The addon reads at most 1024 devices; a larger count is a driver fault, not a host.
+    errors.devices = {
+      code: 'VALUE_OUT_OF_RANGE',
+      nvmlReturn: null,
+      message: `NVML reports ${raw.deviceCount} devices; only the first ${raw.devices.length} were read`,
+    };
+  }
   return sample;
 }

@@ -109,6 +109,12 @@ describe('buildSample', () => {
     expect(sample.errors.devices?.code).toBe('NVML_ERROR_UNINITIALIZED');
   });
 
+  it('says so when NVML reports more devices than were read', () => {
+    const sample = buildSample(rawSample([rawDevice(0)], { deviceCount: 5000 }), context());
+    expect(sample.devices).toHaveLength(1);
+    expect(sample.errors.devices).toMatchObject({ code: 'VALUE_OUT_OF_RANGE', message: expect.stringContaining('5000') });
+  });
+
   it('MIG: devices under the parent, an unreadable slot keeps its reason', () => {
     const parent = rawDevice(0, {
       migMode: { current: 1, pending: 1 },
