@@ -20,7 +20,7 @@ const SAMPLES = 3000;
 const PROCESS_RUNS = 30;
 const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 const pynvmlDir = path.join(root, '.cache/debian-nvidia/root/usr/lib/python3/dist-packages');
-const pynvmlScript = path.join(root, 'scripts/bench_pynvml.py');
+const pynvmlScript = path.join(root, 'scripts/pynvml_sample.py');
 const cli = path.join(root, 'dist/cli/gpu-layers.cjs');
 
 if (!existsSync(path.join(pynvmlDir, 'pynvml.py'))) {
@@ -121,7 +121,7 @@ adds its call times to both sides alike.
 | --- | ---: | ---: | ---: |
 | warm sample, median of ${SAMPLES} (\`probe.sample()\` / the same NVML calls in Python) | ${sampleMedian.toFixed(0)} µs | ${pynvmlMedian.toFixed(0)} µs | ${(pynvmlMedian / sampleMedian).toFixed(1)}x faster |
 | warm sample, 90th percentile | ${percentile(sampleMicros, 0.9).toFixed(0)} µs | ${percentile(pynvmlMicros, 0.9).toFixed(0)} µs | |
-| whole process, median of ${PROCESS_RUNS} (\`gpu-layers probe --json\` / \`scripts/bench_pynvml.py once\`) | ${cliMedian.toFixed(1)} ms | ${scriptMedian.toFixed(1)} ms | ${(scriptMedian / cliMedian).toFixed(2)}x faster |${
+| whole process, median of ${PROCESS_RUNS} (\`gpu-layers probe --json\` / \`scripts/pynvml_sample.py once\`) | ${cliMedian.toFixed(1)} ms | ${scriptMedian.toFixed(1)} ms | ${(scriptMedian / cliMedian).toFixed(2)}x faster |${
   cliWithCaMillis === null
     ? ''
     : `\n| the same CLI process with this machine's NODE_EXTRA_CA_CERTS set | ${median(cliWithCaMillis).toFixed(1)} ms | ${scriptMedian.toFixed(1)} ms | ${(scriptMedian / median(cliWithCaMillis)).toFixed(2)}x |`

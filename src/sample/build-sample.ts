@@ -3,7 +3,7 @@
  * not-available and implausible values to null with a reason, process lists merged, CUDA
  * ordinals matched. A pure function: the same code serves live probes and recorded readings.
  */
-import { cudaOrdinalOf, type CudaDevice } from './cuda-ordinals.js';
+import { cudaOrdinalOf, type CudaDevice, type OrdinalTarget } from './cuda-ordinals.js';
 import { checkedBytes, checkedInteger, nvmlFieldError } from './field-errors.js';
 import { mergeProcessRows, type ProcessListSymbols } from './process-rows.js';
 import type { Device, DeviceMemory, FieldError, FieldErrors, MigDevice, Sample } from './schema.js';
@@ -91,120 +91,114 @@ function buildMemory(raw: RawMemory | null | undefined, rc: number, reasons: Rea
   return memory;
 }
 
-function handleFailed(errors: FieldErrors, reason: FieldError): void {
-  errors.device = reason;
+/** What full GPUs and MIG devices share: identity, memory and processes. */
+function buildShared(raw: RawDevice | RawMigDevice, reasons: Reasons, errors: FieldErrors) {
+  return {
+    uuid: reasons.pick(raw.uuid, raw.rc, 'uuid', errors),
+    name: reasons.pick(raw.name, raw.rc, 'name', errors),
+    memory: buildMemory(raw.memory, raw.rc.memory ?? -1, reasons, errors),
+    processes: mergeProcessRows(raw.processRows, raw.processLists, reasons.processSymbols, errors),
+  };
+}
+
+function cudaOrdinal(target: OrdinalTarget, context: SampleContext, errors: FieldErrors): number | null {
+  const result = cudaOrdinalOf(target, context.cuda, context.cudaDevices);
+  if (result.error !== null) errors.cudaOrdinal = result.error;
+  return result.ordinal;
+}
+
+function instanceId(raw: RawMigDevice, key: 'gpuInstanceId' | 'computeInstanceId', reasons: Reasons, errors: FieldErrors): number | null {
+  const id = reasons.pick(raw[key], raw.rc, key, errors);
+  return id === null ? null : checkedInteger(id, errors, key);
 }
 
 function buildMigDevice(raw: RawMigDevice, context: SampleContext, reasons: Reasons): MigDevice {
   const errors: FieldErrors = {};
-  const device: MigDevice = {
-    slot: raw.slot,
-    uuid: null,
-    name: null,
-    gpuInstanceId: null,
-    computeInstanceId: null,
-    cudaOrdinal: null,
-    memory: { ...NO_MEMORY },
-    processes: null,
-    errors,
-  };
   const handleRc = raw.rc.handle ?? -1;
   if (handleRc !== 0) {
-    handleFailed(errors, reasons.of('handle', handleRc, 'migDeviceHandleByIndex'));
-    return device;
+    errors.device = reasons.of('handle', handleRc, 'migDeviceHandleByIndex');
+    return { slot: raw.slot, uuid: null, name: null, gpuInstanceId: null, computeInstanceId: null, cudaOrdinal: null, memory: { ...NO_MEMORY }, processes: null, errors };
   }
-  device.uuid = reasons.pick(raw.uuid, raw.rc, 'uuid', errors);
-  device.name = reasons.pick(raw.name, raw.rc, 'name', errors);
-  const gi = reasons.pick(raw.gpuInstanceId, raw.rc, 'gpuInstanceId', errors);
-  device.gpuInstanceId = gi === null ? null : checkedInteger(gi, errors, 'gpuInstanceId');
-  const ci = reasons.pick(raw.computeInstanceId, raw.rc, 'computeInstanceId', errors);
-  device.computeInstanceId = ci === null ? null : checkedInteger(ci, errors, 'computeInstanceId');
-  device.memory = buildMemory(raw.memory, raw.rc.memory ?? -1, reasons, errors);
-  device.processes = mergeProcessRows(raw.processRows, raw.processLists, reasons.processSymbols, errors);
-  const ordinal = cudaOrdinalOf({ uuid: device.uuid, pci: null, migEnabled: false }, context.cuda, context.cudaDevices);
-  device.cudaOrdinal = ordinal.ordinal;
-  if (ordinal.error !== null) errors.cudaOrdinal = ordinal.error;
-  return device;
+  const shared = buildShared(raw, reasons, errors);
+  return {
+    slot: raw.slot,
+    uuid: shared.uuid,
+    name: shared.name,
+    gpuInstanceId: instanceId(raw, 'gpuInstanceId', reasons, errors),
+    computeInstanceId: instanceId(raw, 'computeInstanceId', reasons, errors),
+    cudaOrdinal: cudaOrdinal({ uuid: shared.uuid, pci: null, migEnabled: false }, context, errors),
+    memory: shared.memory,
+    processes: shared.processes,
+    errors,
+  };
 }
 
 function hex(value: number, digits: number): string {
   return value.toString(16).toUpperCase().padStart(digits, '0');
 }
 
+function buildPci(pci: NonNullable<RawDevice['pci']>): NonNullable<Device['pci']> {
+  return {
+    // Only nvmlDeviceGetPciInfo_v3 fills busId; older calls give the fields it is made of.
+    busId: pci.busId !== '' ? pci.busId : `${hex(pci.domain, 8)}:${hex(pci.bus, 2)}:${hex(pci.device, 2)}.0`,
+    domain: pci.domain,
+    bus: pci.bus,
+    device: pci.device,
+    pciDeviceId: pci.pciDeviceId,
+    pciSubSystemId: pci.pciSubSystemId,
+  };
+}
+
 function buildDevice(raw: RawDevice, context: SampleContext, reasons: Reasons): Device {
   const errors: FieldErrors = {};
-  const device: Device = {
-    index: raw.index,
-    uuid: null,
-    name: null,
-    cudaOrdinal: null,
-    pci: null,
-    memory: { ...NO_MEMORY },
-    bar1: null,
-    utilization: null,
-    mig: null,
-    processes: null,
-    errors,
-  };
   const handleRc = raw.rc.handle ?? -1;
   if (handleRc !== 0) {
-    handleFailed(errors, reasons.of('handle', handleRc, 'handleByIndex'));
-    return device;
+    errors.device = reasons.of('handle', handleRc, 'handleByIndex');
+    return { index: raw.index, uuid: null, name: null, cudaOrdinal: null, pci: null, memory: { ...NO_MEMORY }, bar1: null, utilization: null, mig: null, processes: null, errors };
   }
-  device.uuid = reasons.pick(raw.uuid, raw.rc, 'uuid', errors);
-  device.name = reasons.pick(raw.name, raw.rc, 'name', errors);
-
+  const shared = buildShared(raw, reasons, errors);
   const pci = reasons.pick(raw.pci, raw.rc, 'pci', errors);
-  if (pci !== null) {
-    device.pci = {
-      // Only nvmlDeviceGetPciInfo_v3 fills busId; older calls give the fields it is made of.
-      busId: pci.busId !== '' ? pci.busId : `${hex(pci.domain, 8)}:${hex(pci.bus, 2)}:${hex(pci.device, 2)}.0`,
-      domain: pci.domain,
-      bus: pci.bus,
-      device: pci.device,
-      pciDeviceId: pci.pciDeviceId,
-      pciSubSystemId: pci.pciSubSystemId,
-    };
-  }
-  device.memory = buildMemory(raw.memory, raw.rc.memory ?? -1, reasons, errors);
-
   const bar1 = reasons.pick(raw.bar1, raw.rc, 'bar1', errors);
-  if (bar1 !== null) {
-    device.bar1 = {
-      totalBytes: checkedBytes(bar1.total, errors, 'bar1.totalBytes'),
-      usedBytes: checkedBytes(bar1.used, errors, 'bar1.usedBytes'),
-      freeBytes: checkedBytes(bar1.free, errors, 'bar1.freeBytes'),
-    };
-  }
   const utilization = reasons.pick(raw.utilization, raw.rc, 'utilization', errors);
-  if (utilization !== null) {
-    device.utilization = {
-      gpuPercent: checkedInteger(utilization.gpu, errors, 'utilization.gpuPercent', 100),
-      memoryPercent: checkedInteger(utilization.memory, errors, 'utilization.memoryPercent', 100),
-    };
-  }
-
   const migMode = reasons.pick(raw.migMode, raw.rc, 'migMode', errors, 'mig');
   const migEnabled = migMode?.current === 1;
-  if (migMode !== null) {
-    device.mig = {
-      enabled: migEnabled,
-      pendingEnabled: migMode.pending === null ? null : migMode.pending === 1,
-      devices: (raw.migDevices ?? []).map((mig) => buildMigDevice(mig, context, reasons)),
-    };
-    if (migEnabled && (raw.rc.maxMigDevices ?? -1) !== 0) {
-      errors['mig.devices'] = reasons.of('maxMigDevices', raw.rc.maxMigDevices ?? -1);
-    }
+  if (migEnabled && (raw.rc.maxMigDevices ?? -1) !== 0) {
+    errors['mig.devices'] = reasons.of('maxMigDevices', raw.rc.maxMigDevices ?? -1);
   }
-  device.processes = mergeProcessRows(raw.processRows, raw.processLists, reasons.processSymbols, errors);
-
-  const ordinal = cudaOrdinalOf(
-    { uuid: device.uuid, pci: device.pci, migEnabled },
-    context.cuda,
-    context.cudaDevices,
-  );
-  device.cudaOrdinal = ordinal.ordinal;
-  if (ordinal.error !== null) errors.cudaOrdinal = ordinal.error;
+  const device: Device = {
+    index: raw.index,
+    uuid: shared.uuid,
+    name: shared.name,
+    cudaOrdinal: null,
+    pci: pci === null ? null : buildPci(pci),
+    memory: shared.memory,
+    bar1:
+      bar1 === null
+        ? null
+        : {
+            totalBytes: checkedBytes(bar1.total, errors, 'bar1.totalBytes'),
+            usedBytes: checkedBytes(bar1.used, errors, 'bar1.usedBytes'),
+            freeBytes: checkedBytes(bar1.free, errors, 'bar1.freeBytes'),
+          },
+    utilization:
+      utilization === null
+        ? null
+        : {
+            gpuPercent: checkedInteger(utilization.gpu, errors, 'utilization.gpuPercent', 100),
+            memoryPercent: checkedInteger(utilization.memory, errors, 'utilization.memoryPercent', 100),
+          },
+    mig:
+      migMode === null
+        ? null
+        : {
+            enabled: migEnabled,
+            pendingEnabled: migMode.pending === null ? null : migMode.pending === 1,
+            devices: (raw.migDevices ?? []).map((mig) => buildMigDevice(mig, context, reasons)),
+          },
+    processes: shared.processes,
+    errors,
+  };
+  device.cudaOrdinal = cudaOrdinal({ uuid: device.uuid, pci: device.pci, migEnabled }, context, errors);
   return device;
 }
 

@@ -8,6 +8,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { writeScenario } from '../../src/mock/scenario-text.js';
+import { openProbe } from '../../src/probe/probe.js';
+import type { ProbeOptions } from '../../src/probe/options.js';
+import type { Sample } from '../../src/sample/schema.js';
 import type { Scenario } from '../../src/mock/scenario-schema.js';
 
 export interface MockHost {
@@ -41,4 +44,15 @@ export function createMockHost(scenario: Scenario, options: { trace?: boolean } 
     },
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
+}
+
+/** Writes `scenario`, opens a probe, takes one sample and closes the probe. */
+export async function sampleScenario(mock: MockHost, scenario: Scenario, options: ProbeOptions): Promise<Sample> {
+  mock.write(scenario);
+  const probe = await openProbe(options);
+  try {
+    return await probe.sample();
+  } finally {
+    await probe.close();
+  }
 }

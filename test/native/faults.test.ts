@@ -9,22 +9,14 @@ import { openProbe } from '../../src/probe/probe.js';
 import { KNOWN_NVML_RETURN_CODES, describeNvmlReturn } from '../../src/return-codes.js';
 import type { Sample } from '../../src/sample/schema.js';
 import type { Scenario } from '../../src/mock/scenario-schema.js';
-import { createMockHost, type MockHost } from '../helpers/mock-host.js';
+import { createMockHost, sampleScenario, type MockHost } from '../helpers/mock-host.js';
 import { nodeGypBuild, repoRoot } from '../helpers/paths.js';
 import { h100, host } from '../helpers/scenarios.js';
 
 const libraries = { nvmlLibrary: nodeGypBuild.mockNvml, cudaLibrary: nodeGypBuild.mockCuda };
 let mock: MockHost;
 
-async function sampleOf(scenario: Scenario): Promise<Sample> {
-  mock.write(scenario);
-  const probe = await openProbe(libraries);
-  try {
-    return await probe.sample();
-  } finally {
-    await probe.close();
-  }
-}
+const sampleOf = (scenario: Scenario): Promise<Sample> => sampleScenario(mock, scenario, libraries);
 
 beforeAll(() => {
   mock = createMockHost(host(1, 0));

@@ -4,10 +4,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { openProbe } from '../../src/probe/probe.js';
 import type { Sample } from '../../src/sample/schema.js';
 import { sampleSchema } from '../../src/sample/schema.js';
-import { createMockHost, type MockHost } from '../helpers/mock-host.js';
+import { createMockHost, sampleScenario, type MockHost } from '../helpers/mock-host.js';
 import { nodeGypBuild } from '../helpers/paths.js';
 import { GiB, H100_RESERVED, H100_TOTAL, MiB, h100, host } from '../helpers/scenarios.js';
 import type { Scenario } from '../../src/mock/scenario-schema.js';
@@ -16,15 +15,9 @@ const libraries = { nvmlLibrary: nodeGypBuild.mockNvml, cudaLibrary: nodeGypBuil
 let mock: MockHost;
 
 async function sampleOf(scenario: Scenario): Promise<Sample> {
-  mock.write(scenario);
-  const probe = await openProbe(libraries);
-  try {
-    const sample = await probe.sample();
-    expect(() => sampleSchema.parse(sample)).not.toThrow();
-    return sample;
-  } finally {
-    await probe.close();
-  }
+  const sample = await sampleScenario(mock, scenario, libraries);
+  expect(() => sampleSchema.parse(sample)).not.toThrow();
+  return sample;
 }
 
 beforeAll(() => {

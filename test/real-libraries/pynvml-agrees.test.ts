@@ -5,20 +5,19 @@
  */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { openProbe } from '../../src/probe/probe.js';
 import type { Scenario } from '../../src/mock/scenario-schema.js';
 import { createMockHost, type MockHost } from '../helpers/mock-host.js';
-import { debian, nodeGypBuild, python, requireFile } from '../helpers/paths.js';
+import { debian, nodeGypBuild, python, repoRoot, requireFile } from '../helpers/paths.js';
 import { GiB, MiB, h100 } from '../helpers/scenarios.js';
 
-const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'pynvml_read.py');
+const script = path.join(repoRoot, 'scripts/pynvml_sample.py');
 let mock: MockHost;
 
 function readWithPynvml(): any {
-  const run = spawnSync(python, [script], {
+  const run = spawnSync(python, [script, 'once'], {
     env: { ...process.env, PYTHONPATH: debian.pynvmlDir, LD_LIBRARY_PATH: path.dirname(nodeGypBuild.mockNvml), GPU_LAYERS_MOCK_TRACE: '' },
     encoding: 'utf8',
   });
@@ -68,26 +67,22 @@ describe('pynvml and gpu-layers read the same mock', () => {
       });
       expect(device.bar1).toEqual({ totalBytes: ref.bar1.total, usedBytes: ref.bar1.used, freeBytes: ref.bar1.free });
       expect(device.utilization).toEqual({ gpuPercent: ref.utilization.gpu, memoryPercent: ref.utilization.memory });
-      const fromPynvml = [
-        ...ref.compute.map((p: any) => ({ ...p, type: 'compute' })),
-        ...ref.graphics.map((p: any) => ({ ...p, type: 'graphics' })),
-        ...ref.mps.map((p: any) => ({ ...p, type: 'mps' })),
-      ].sort((a, b) => a.pid - b.pid);
+      const fromPynvml = [...ref.processes].sort((a, b) => a.pid - b.pid);
       const fromProbe = device.processes!.map((p) => ({ pid: p.pid, usedBytes: p.usedBytes, type: p.types[0] })).sort((a, b) => a.pid - b.pid);
       expect(fromProbe).toEqual(fromPynvml);
     }
     // Both read the scenario, not each other: the figures are the scenario's.
-    expect(reference.devices[2].compute).toHaveLength(64);
-    expect(reference.devices[0].compute[0]).toEqual({ pid: 1201, usedBytes: 71 * GiB + 123 * MiB });
+    expect(reference.devices[2].processes).toHaveLength(64);
+    expect(reference.devices[0].processes[0]).toEqual({ pid: 1201, usedBytes: 71 * GiB + 123 * MiB, type: 'compute' });
   });
 
   it('agree on NVML_VALUE_NOT_AVAILABLE: None in pynvml, null in gpu-layers', async () => {
     mock.write({ devices: [h100(0, [{ type: 'compute', pid: 4444, usedBytes: 'na' }])] });
     const reference = readWithPynvml();
-    expect(reference.devices[0].compute).toEqual([{ pid: 4444, usedBytes: null }]);
+    expect(reference.devices[0].processes).toEqual([{ pid: 4444, usedBytes: null, type: 'compute' }]);
     const probe = await openProbe({ nvmlLibrary: nodeGypBuild.mockNvml, cudaLibrary: false });
     const sample = await probe.sample();
     await probe.close();
-    expect(sample.devices[0]!.processes?.map((p) => ({ pid: p.pid, usedBytes: p.usedBytes }))).toEqual(reference.devices[0].compute);
+    expect(sample.devices[0]!.processes?.map((p) => ({ pid: p.pid, usedBytes: p.usedBytes, type: p.types[0] }))).toEqual(reference.devices[0].processes);
   });
 });

@@ -1,6 +1,8 @@
-"""The pynvml side of `npm run bench`: the same NVML calls one gpu-layers sample makes, done with
-pynvml (nvidia-ml-py). `loop N` times N passes in-process and prints the per-pass microseconds as
-JSON; `once` makes one pass and prints the figures as JSON, like `gpu-layers probe --json`."""
+"""One gpu-layers sample's NVML calls made with pynvml (nvidia-ml-py), an NVML client independent
+of gpu-layers. `once` makes one pass and prints what it read as JSON, like `gpu-layers probe
+--json`: the reference the tests compare the addon with. `loop N` times N passes in-process and
+prints the per-pass microseconds as JSON, for `npm run bench`. pynvml loads libnvidia-ml.so.1 by
+name, so LD_LIBRARY_PATH picks the library under test."""
 import json
 import sys
 import time
