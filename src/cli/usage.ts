@@ -17,7 +17,7 @@ Usage:
   gpu-layers schema              print the JSON Schema of \`probe --json\`
 
 Options:
-  --json                 print the sample as JSON (schemaVersion ${'1'})
+  --json                 print the sample as JSON (its JSON Schema: gpu-layers schema)
   --timeout <ms>         deadline for opening NVML and for the sample (default 5000)
   --nvml-lib <path>      NVML library to load (default: $GPU_LAYERS_NVML_LIB or libnvidia-ml.so.1)
   --cuda-lib <path>      CUDA driver library (default: $GPU_LAYERS_CUDA_LIB or libcuda.so.1)
