@@ -202,8 +202,15 @@ function buildDevice(raw: RawDevice, context: SampleContext, reasons: Reasons): 
   return device;
 }
 
+/** One Reasons per probe context: its symbol lookups are the same for every sample. */
+const reasonsOf = new WeakMap<SampleContext, Reasons>();
+
 export function buildSample(raw: RawSample, context: SampleContext): Sample {
-  const reasons = new Reasons(context);
+  let reasons = reasonsOf.get(context);
+  if (reasons === undefined) {
+    reasons = new Reasons(context);
+    reasonsOf.set(context, reasons);
+  }
   const errors: FieldErrors = {};
   const sample: Sample = {
     schemaVersion: SAMPLE_SCHEMA_VERSION,
