@@ -1,0 +1,66 @@
+/**
+ * Parsers for the /proc files the host layer reads: status (RSS split, NSpid), smaps (the RSS of
+ * the NVIDIA driver's device mappings), cgroup (container id) and stat (process start time).
+ * Pure functions over the files' text, so they are tested with fixtures of any kernel's format.
+ */
+
+export interface StatusFigures {
+  rssBytes: number | null;
+  anonBytes: number | null;
+  fileBytes: number | null;
+  shmemBytes: number | null;
+  /** The pid in each PID namespace, outermost first (the last is the pid inside the container). */
+  nspid: number[] | null;
+}
+
+/** "VmRSS:	  1740 kB" -> bytes; null when the line is missing (kernels before 4.5 lack Rss*). */
+function kilobytes(text: string, key: string): number | null {
+  const match = new RegExp(`^${key}:\\s+(\\d+) kB$`, 'm').exec(text);
+  return match === null ? null : Number(match[1]) * 1024;
+}
+
+export function parseStatus(text: string): StatusFigures {
+  const nspid = /^NSpid:\s+([\d\s]+)$/m.exec(text);
+  return {
+    rssBytes: kilobytes(text, 'VmRSS'),
+    anonBytes: kilobytes(text, 'RssAnon'),
+    fileBytes: kilobytes(text, 'RssFile'),
+    shmemBytes: kilobytes(text, 'RssShmem'),
+    nspid: nspid === null ? null : nspid[1]!.trim().split(/\s+/).map(Number),
+  };
+}
+
+/** Resident bytes of the mappings of /dev/nvidia* (control, device and UVM files). */
+export function parseSmapsDriverRss(text: string): number {
+  let total = 0;
+  let inDriverMapping = false;
+  for (const line of text.split('\n')) {
+    // A mapping header: "start-end perms offset dev inode [path]"; the key lines that follow are
+    // "Name:   value kB".
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) {
+      const path = line.split(/\s+/)[5] ?? '';
+      inDriverMapping = path.startsWith('/dev/nvidia');
+    } else if (inDriverMapping && line.startsWith('Rss:')) {
+      total += Number(/(\d+)/.exec(line)?.[1] ?? 0) * 1024;
+    }
+  }
+  return total;
+}
+
+/**
+ * The container id in a cgroup path: the 64-hex id Docker, containerd (Kubernetes), CRI-O and
+ * Podman put in their scope names (docker-<id>.scope, cri-containerd-<id>.scope, crio-<id>,
+ * libpod-<id>, /docker/<id>, /kubepods/.../<id>). null when the process is in no container.
+ */
+export function parseCgroupContainerId(text: string): string | null {
+  const ids = text.match(/[0-9a-f]{64}/g);
+  return ids === null ? null : ids[ids.length - 1]!;
+}
+
+/** Field 22 of /proc/<pid>/stat: start time in clock ticks since boot (pid reuse check). */
+export function parseStatStartTime(text: string): number | null {
+  // The command (field 2) is in parentheses and may itself contain spaces and parentheses.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const value = Number(fields[22 - 3]);
+  return Number.isSafeInteger(value) ? value : null;
+}
