@@ -5,6 +5,7 @@
  * (nvml-abi.md 6.3).
  */
 import type { FieldError } from './schema.js';
+import { normalizeUuid } from './uuid.js';
 
 export interface CudaDevice {
   ordinal: number;
@@ -36,12 +37,7 @@ export interface OrdinalTarget {
 export type OrdinalResult = { ordinal: number; error: null } | { ordinal: null; error: FieldError };
 
 /** "GPU-0f1e..."/"MIG-..." -> 32 hex digits, or null when it is not a UUID in that form. */
-export function uuidHex(uuid: string | null): string | null {
-  if (uuid === null) return null;
-  const dash = uuid.indexOf('-');
-  const hex = uuid.slice(dash + 1).replaceAll('-', '').toLowerCase();
-  return /^[0-9a-f]{32}$/.test(hex) ? hex : null;
-}
+export const uuidHex = normalizeUuid;
 
 function samePci(a: PciLocation, b: PciLocation): boolean {
   return a.domain === b.domain && a.bus === b.bus && a.device === b.device;

@@ -1,0 +1,145 @@
+/**
+ * Reads the companion's files ($GPU_LAYERS_STATS_DIR/<pid>.json, written inside each PyTorch
+ * process by python/gpu_layers_companion) and turns one device's figures into the allocator
+ * layer. A file counts only if it is valid, was written by the same process (pid and start time:
+ * pids are reused) and is fresh (younger than three of its own intervals); otherwise the reason
+ * says which check failed.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import * as z from 'zod/mini';
+
+import type { AllocatorLayer } from '../layers/schema.js';
+import type { FieldError } from '../sample/schema.js';
+import { normalizeUuid } from '../sample/uuid.js';
+import { validate } from '../validation.js';
+
+const companionDeviceSchema = z.object({
+  index: z.int().check(z.nonnegative()),
+  uuid: z.nullable(z.string()),
+  name: z.nullable(z.string()),
+  /** torch.cuda.memory_stats() entries, flattened names. */
+  stats: z.record(z.string(), z.number()),
+  privatePoolBytes: z.nullable(z.number()),
+});
+
+export const companionFileSchema = z.object({
+  format: z.literal('gpu-layers-companion'),
+  version: z.literal(1),
+  pid: z.int().check(z.positive()),
+  startTimeTicks: z.int().check(z.nonnegative()),
+  /** Unix seconds. */
+  writtenAt: z.number(),
+  intervalSeconds: z.number().check(z.positive()),
+  torchVersion: z.nullable(z.string()),
+  devices: z.array(companionDeviceSchema),
+  errors: z.array(z.string()),
+});
+
+export type CompanionFile = z.infer<typeof companionFileSchema>;
+export type CompanionDevice = z.infer<typeof companionDeviceSchema>;
+
+export type CompanionResult =
+  | { ok: true; file: string; document: CompanionFile; ageSeconds: number }
+  | { ok: false; file: string; error: FieldError };
+
+/** A file is stale once three intervals have passed without a write. */
+export const STALE_INTERVALS = 3;
+
+function reason(code: string, message: string): FieldError {
+  return { code, nvmlReturn: null, message };
+}
+
+/**
+ * Checks a companion document against the process it should describe. `startTimeTicks` is the
+ * process's start time from /proc (null when /proc does not show it: no pid-reuse check then).
+ */
+export function checkCompanion(
+  file: string,
+  text: string,
+  pid: number,
+  startTimeTicks: number | null,
+  nowMs: number,
+): CompanionResult {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    return { ok: false, file, error: reason('COMPANION_INVALID', `${file} is not JSON (truncated?): ${(error as Error).message}`) };
+  }
+  const parsed = validate(companionFileSchema, json);
+  if (!parsed.ok) return { ok: false, file, error: reason('COMPANION_INVALID', `${file} is not a companion file: ${parsed.message}`) };
+  const document = parsed.data;
+  if (document.pid !== pid) {
+    return { ok: false, file, error: reason('COMPANION_INVALID', `${file} describes pid ${document.pid}, not ${pid}`) };
+  }
+  if (startTimeTicks !== null && document.startTimeTicks !== startTimeTicks) {
+    return {
+      ok: false,
+      file,
+      error: reason('COMPANION_OTHER_PROCESS', `${file} was written by an earlier process with pid ${pid} (started at tick ${document.startTimeTicks}, this one at ${startTimeTicks})`),
+    };
+  }
+  const ageSeconds = Math.max(0, nowMs / 1000 - document.writtenAt);
+  if (ageSeconds > STALE_INTERVALS * document.intervalSeconds) {
+    return {
+      ok: false,
+      file,
+      error: reason('COMPANION_STALE', `${file} was last written ${ageSeconds.toFixed(1)} s ago; the companion writes every ${document.intervalSeconds} s (hung or stopped?)`),
+    };
+  }
+  return { ok: true, file, document, ageSeconds };
+}
+
+export async function readCompanion(directory: string, pid: number, startTimeTicks: number | null, nowMs = Date.now()): Promise<CompanionResult> {
+  const file = path.join(directory, `${pid}.json`);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      return { ok: false, file, error: reason('COMPANION_MISSING', `no ${file}: the gpu-layers companion is not running in this process (see \`gpu-layers companion\`)`) };
+    }
+    return { ok: false, file, error: reason('COMPANION_UNREADABLE', `${file}: ${code ?? String(error)}`) };
+  }
+  return checkCompanion(file, text, pid, startTimeTicks, nowMs);
+}
+
+function stat(device: CompanionDevice, key: string): number | null {
+  const value = device.stats[key];
+  return value !== undefined && Number.isSafeInteger(value) && value >= 0 ? value : null;
+}
+
+/**
+ * The allocator layer on the device with `uuid`. When the companion could not give UUIDs (old
+ * torch), a device is matched only if it is the one device the allocator uses.
+ */
+export function allocatorLayerOf(result: Extract<CompanionResult, { ok: true }>, uuid: string | null): AllocatorLayer | FieldError {
+  const { document } = result;
+  const want = normalizeUuid(uuid);
+  let device = document.devices.find((d) => want !== null && normalizeUuid(d.uuid) === want);
+  if (device === undefined && document.devices.every((d) => d.uuid === null)) {
+    const used = document.devices.filter((d) => (stat(d, 'reserved_bytes.all.current') ?? 0) > 0);
+    if (used.length === 1) device = used[0];
+  }
+  if (device === undefined) {
+    return reason('COMPANION_NO_DEVICE', `the companion reports no allocator on device ${uuid ?? '(unknown UUID)'} (${document.devices.length} device(s) in ${result.file})`);
+  }
+  return {
+    reservedBytes: stat(device, 'reserved_bytes.all.current'),
+    allocatedBytes: stat(device, 'allocated_bytes.all.current'),
+    activeBytes: stat(device, 'active_bytes.all.current'),
+    inactiveSplitBytes: stat(device, 'inactive_split_bytes.all.current'),
+    requestedBytes: stat(device, 'requested_bytes.all.current'),
+    numAllocRetries: stat(device, 'num_alloc_retries'),
+    numOoms: stat(device, 'num_ooms'),
+    privatePoolBytes: device.privatePoolBytes !== null && Number.isSafeInteger(device.privatePoolBytes) ? device.privatePoolBytes : null,
+    source: {
+      file: result.file,
+      writtenAt: new Date(document.writtenAt * 1000).toISOString(),
+      ageSeconds: Math.round(result.ageSeconds * 1000) / 1000,
+      torchVersion: document.torchVersion,
+    },
+  };
+}

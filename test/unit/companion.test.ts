@@ -1,0 +1,118 @@
+/** The companion files as gpu-layers reads them: validity, pid reuse, staleness, device matching. */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { allocatorLayerSchema } from '../../src/layers/schema.js';
+import { allocatorLayerOf, checkCompanion, readCompanion, type CompanionFile } from '../../src/sources/companion.js';
+
+const NOW = Date.UTC(2026, 10, 26, 12, 0, 0);
+const dir = mkdtempSync(path.join(tmpdir(), 'gpu-layers-companion-unit-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function document(overrides: Partial<CompanionFile> = {}): CompanionFile {
+  return {
+    format: 'gpu-layers-companion',
+    version: 1,
+    pid: 4242,
+    startTimeTicks: 987654,
+    writtenAt: NOW / 1000 - 1,
+    intervalSeconds: 2,
+    torchVersion: '2.5.1',
+    devices: [
+      {
+        index: 0,
+        uuid: '5d8a1e0c-7f3b-4a62-9c1e-2b8f0d4e6a17',
+        name: 'NVIDIA H100 80GB HBM3',
+        stats: {
+          'reserved_bytes.all.current': 6000,
+          'allocated_bytes.all.current': 4000,
+          'active_bytes.all.current': 4100,
+          'inactive_split_bytes.all.current': 300,
+          'requested_bytes.all.current': 3900,
+          num_alloc_retries: 2,
+          num_ooms: 0,
+        },
+        privatePoolBytes: 700,
+      },
+    ],
+    errors: [],
+    ...overrides,
+  };
+}
+
+const check = (text: string, startTime: number | null = 987654) => checkCompanion('/s/4242.json', text, 4242, startTime, NOW);
+
+describe('checkCompanion', () => {
+  it('accepts a fresh file of the same process', () => {
+    expect(check(JSON.stringify(document()))).toMatchObject({ ok: true, ageSeconds: 1 });
+  });
+
+  it.each([
+    ['{"format":"gpu-layers-companion","pi', 'COMPANION_INVALID', /not JSON/],
+    ['[]', 'COMPANION_INVALID', /not a companion file/],
+    [JSON.stringify({ ...document(), version: 2 }), 'COMPANION_INVALID', /version/],
+    [JSON.stringify(document({ pid: 77 })), 'COMPANION_INVALID', /pid 77/],
+    [JSON.stringify(document({ startTimeTicks: 5 })), 'COMPANION_OTHER_PROCESS', /earlier process/],
+    [JSON.stringify(document({ writtenAt: NOW / 1000 - 7 })), 'COMPANION_STALE', /7\.0 s ago/],
+  ])('refuses %s with %s', (text, code, message) => {
+    expect(check(text)).toMatchObject({ ok: false, error: { code, message: expect.stringMatching(message) } });
+  });
+
+  it('cannot check pid reuse when /proc does not show the process, and says nothing false', () => {
+    expect(check(JSON.stringify(document({ startTimeTicks: 5 })), null)).toMatchObject({ ok: true });
+  });
+});
+
+describe('readCompanion', () => {
+  it('a missing file says how to enable the companion', async () => {
+    expect(await readCompanion(dir, 31337, null, NOW)).toMatchObject({ ok: false, error: { code: 'COMPANION_MISSING', message: expect.stringMatching(/gpu-layers companion/) } });
+  });
+
+  it('reads <pid>.json from the folder', async () => {
+    writeFileSync(path.join(dir, '4242.json'), JSON.stringify(document()));
+    expect(await readCompanion(dir, 4242, 987654, NOW)).toMatchObject({ ok: true, file: path.join(dir, '4242.json') });
+  });
+});
+
+describe('allocatorLayerOf', () => {
+  const ok = check(JSON.stringify(document())) as Extract<ReturnType<typeof check>, { ok: true }>;
+
+  it('maps torch figures of the matching device, whatever the UUID spelling', () => {
+    const layer = allocatorLayerOf(ok, 'GPU-5D8A1E0C-7F3B-4A62-9C1E-2B8F0D4E6A17');
+    expect(() => allocatorLayerSchema.parse(layer)).not.toThrow();
+    expect(layer).toEqual({
+      reservedBytes: 6000,
+      allocatedBytes: 4000,
+      activeBytes: 4100,
+      inactiveSplitBytes: 300,
+      requestedBytes: 3900,
+      numAllocRetries: 2,
+      numOoms: 0,
+      privatePoolBytes: 700,
+      source: { file: '/s/4242.json', writtenAt: new Date(NOW - 1000).toISOString(), ageSeconds: 1, torchVersion: '2.5.1' },
+    });
+  });
+
+  it('no device with that UUID is COMPANION_NO_DEVICE', () => {
+    expect(allocatorLayerOf(ok, 'GPU-00000000-0000-0000-0000-000000000000')).toMatchObject({ code: 'COMPANION_NO_DEVICE' });
+  });
+
+  it('without UUIDs (old torch), the one device the allocator uses is taken', () => {
+    const noUuid = document();
+    noUuid.devices = [
+      { ...noUuid.devices[0]!, uuid: null, index: 0, stats: { 'reserved_bytes.all.current': 0 } },
+      { ...noUuid.devices[0]!, uuid: null, index: 1 },
+    ];
+    const result = check(JSON.stringify(noUuid)) as typeof ok;
+    expect(allocatorLayerOf(result, 'GPU-anything')).toMatchObject({ reservedBytes: 6000 });
+  });
+
+  it('a figure torch does not report is null, not zero', () => {
+    const partial = document();
+    partial.devices[0]!.stats = { 'reserved_bytes.all.current': 10, 'allocated_bytes.all.current': -1 };
+    const layer = allocatorLayerOf(check(JSON.stringify(partial)) as typeof ok, partial.devices[0]!.uuid);
+    expect(layer).toMatchObject({ reservedBytes: 10, allocatedBytes: null, requestedBytes: null });
+  });
+});
