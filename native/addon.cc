@@ -1,10 +1,11 @@
 /*
- * Module entry of the gpu-layers addon: exports the NativeProbe class, the symbol tables and the
- * sample layout.
+ * Module entry of the gpu-layers addon: exports the NativeProbe class, the symbol tables, the
+ * sample layout and, for the calibration child only, retainPrimaryContexts.
  * Loading the addon does nothing else: no dlopen, no NVML call, until a probe is opened.
  */
 #include <napi.h>
 
+#include "context_calibration.h"
 #include "cuda_api.h"
 #include "native_probe.h"
 #include "nvml_api.h"
@@ -30,6 +31,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("nvmlSymbols", SymbolTableToJs(env, gpu_layers::NvmlSymbolSpecs()));
   exports.Set("cudaSymbols", SymbolTableToJs(env, gpu_layers::CudaSymbolSpecs()));
   exports.Set("sampleLayout", gpu_layers::SampleLayoutToJs(env));
+  // Only the `gpu-layers calibrate` child calls this; a probe never creates a context.
+  exports.Set("retainPrimaryContexts", Napi::Function::New(env, gpu_layers::RetainPrimaryContexts));
   return exports;
 }
 

@@ -6,6 +6,7 @@ import { describeNvmlReturn } from './return-codes.js';
 
 export type GpuLayersErrorCode =
   | 'INVALID_OPTIONS'
+  | 'CUDA_UNAVAILABLE'
   | 'NATIVE_ADDON_UNAVAILABLE'
   | 'NATIVE_OUTPUT_INVALID'
   | 'NATIVE_FAILURE'

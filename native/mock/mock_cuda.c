@@ -283,10 +283,17 @@ static struct CUctx_st {
 } g_context;
 
 MOCK_EXPORT(CUresult, cuDevicePrimaryCtxRetain, (CUcontext * context, CUdevice device)) {
-  (void)device;
-  CUresult rc = context_call("cuDevicePrimaryCtxRetain");
-  if (rc == CUDA_SUCCESS && context != NULL) *context = &g_context;
-  return rc;
+  ccall c;
+  CUresult rc = begin(&c, "cuDevicePrimaryCtxRetain", 0, 1);
+  const mock_device* d = rc == CUDA_SUCCESS ? device_of(&c, device) : NULL;
+  if (rc == CUDA_SUCCESS && d == NULL) rc = CUDA_ERROR_INVALID_DEVICE;
+  if (rc == CUDA_SUCCESS && context == NULL) rc = CUDA_ERROR_INVALID_VALUE;
+  if (rc == CUDA_SUCCESS) {
+    *context = &g_context;
+    /* The mock NVML (in any process) now lists this pid on the device, with its context_bytes. */
+    mock_register_context(d->uuid);
+  }
+  return end(&c, rc);
 }
 MOCK_EXPORT(CUresult, cuDevicePrimaryCtxRelease_v2, (CUdevice device)) {
   (void)device;

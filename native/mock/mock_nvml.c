@@ -369,20 +369,38 @@ MOCK_EXPORT(nvmlReturn_t, nvmlDeviceGetComputeInstanceId, (nvmlDevice_t device, 
 
 /* ---------- process lists ---------- */
 
-static size_t count_kind(const mock_device* d, unsigned kind) {
+/* Contexts created through the mock CUDA library on this device, by processes still alive and
+ * not already in the scenario's own list: NVML lists them as compute processes. */
+static size_t context_rows(const call* c, unsigned kind, mock_process* out, size_t at, size_t capacity) {
+  if (kind != MOCK_COMPUTE) return 0;
+  const mock_context* contexts = NULL;
+  size_t count = mock_live_contexts(&contexts);
   size_t n = 0;
-  for (size_t i = 0; i < d->process_count; ++i) n += d->processes[i].kind == kind;
+  for (size_t i = 0; i < count; ++i) {
+    if (strcmp(contexts[i].uuid, c->device->uuid) != 0) continue;
+    int listed = 0;
+    for (size_t p = 0; p < c->device->process_count; ++p) listed |= c->device->processes[p].pid == contexts[i].pid;
+    if (listed) continue;
+    if (out != NULL && at + n < capacity) {
+      mock_process p = {MOCK_COMPUTE, contexts[i].pid, c->device->context_bytes,
+                        c->slot >= 0 ? c->device->gpu_instance_id : 0xFFFFFFFFu,
+                        c->slot >= 0 ? c->device->compute_instance_id : 0xFFFFFFFFu};
+      out[at + n] = p;
+    }
+    n++;
+  }
   return n;
 }
 
 /* The rows a list holds: a MIG device's own; a full GPU's own plus, in MIG mode, the aggregate
- * of its MIG devices (what NVML reports to a privileged caller); then synthetic "grown" rows. */
+ * of its MIG devices (what NVML reports to a privileged caller); contexts registered by the mock
+ * CUDA library; then synthetic "grown" rows. With out == NULL it only counts them. */
 static size_t collect_rows(const call* c, unsigned kind, mock_process* out, size_t capacity) {
   size_t n = 0;
   const mock_device* d = c->device;
   for (size_t i = 0; i < d->process_count; ++i) {
     if (d->processes[i].kind != kind) continue;
-    if (n < capacity) out[n] = d->processes[i];
+    if (out != NULL && n < capacity) out[n] = d->processes[i];
     n++;
   }
   if (c->slot < 0 && c->gpu->mig_current == 1) {
@@ -390,27 +408,20 @@ static size_t collect_rows(const call* c, unsigned kind, mock_process* out, size
       const mock_device* mig = &c->gpu->migs[m];
       for (size_t i = 0; i < mig->process_count; ++i) {
         if (mig->processes[i].kind != kind) continue;
-        if (n < capacity) out[n] = mig->processes[i];
+        if (out != NULL && n < capacity) out[n] = mig->processes[i];
         n++;
       }
     }
   }
+  n += context_rows(c, kind, out, n, capacity);
   for (unsigned g = 0; g < d->grow_extra[kind]; ++g) {
-    if (n < capacity) {
+    if (out != NULL && n < capacity) {
       mock_process p = {kind, 3000000u + kind * 100000u + g, (unsigned long long)(g + 1) << 20,
                         c->slot >= 0 ? d->gpu_instance_id : 0xFFFFFFFFu,
                         c->slot >= 0 ? d->compute_instance_id : 0xFFFFFFFFu};
       out[n] = p;
     }
     n++;
-  }
-  return n;
-}
-
-static size_t total_rows(const call* c, unsigned kind) {
-  size_t n = count_kind(c->device, kind) + c->device->grow_extra[kind];
-  if (c->slot < 0 && c->gpu->mig_current == 1) {
-    for (size_t m = 0; m < c->gpu->mig_count; ++m) n += count_kind(&c->gpu->migs[m], kind);
   }
   return n;
 }
@@ -441,7 +452,7 @@ static nvmlReturn_t processes(const char* symbol, nvmlDevice_t device, unsigned 
   if (rc == NVML_SUCCESS && count == NULL) rc = NVML_ERROR_INVALID_ARGUMENT;
   if (rc == NVML_SUCCESS) {
     unsigned row_bytes = generation == 3 ? c.s->process_row_bytes : generation == 2 ? 24 : 16;
-    size_t n = total_rows(&c, kind);
+    size_t n = collect_rows(&c, kind, NULL, 0);
     if (*count < n || (rows == NULL && n > 0)) {
       *count = (unsigned)n;
       rc = NVML_ERROR_INSUFFICIENT_SIZE;

@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 
 #define MOCK_MAGIC "gpu-layers-mock-scenario"
@@ -22,6 +24,9 @@ static struct stat g_file_stat;
 static int g_loaded = 0;
 static FILE* g_trace = NULL;
 static int g_trace_checked = 0;
+static mock_context* g_contexts = NULL;
+static size_t g_context_count = 0;
+static struct stat g_contexts_stat;
 
 /* What the mock reports when no scenario file is named: one idle 80 GB GPU. */
 static const char* kDefaultScenario =
@@ -307,6 +312,11 @@ static int parse_line(parser* p, char** tokens, int n, const char* rest) {
     if (d == NULL) return need_device(p, key);
     unsigned long long* fields[2] = {&d->util_gpu, &d->util_memory};
     return parse_numbers(p, tokens, n, 2, fields);
+  } else if (strcmp(key, "context_bytes") == 0) {
+    mock_device* d = p->device;
+    if (d == NULL) return need_device(p, key);
+    unsigned long long* fields[1] = {&d->context_bytes};
+    return parse_numbers(p, tokens, n, 1, fields);
   } else if (strcmp(key, "mig_mode") == 0) {
     if (p->gpu == NULL || p->device != p->gpu) return fail(p, "'mig_mode' belongs to a full GPU", NULL);
     if (n != 3 || parse_u32(tokens[1], &p->gpu->mig_current) != 0 || parse_u32(tokens[2], &p->gpu->mig_pending) != 0) {
@@ -407,7 +417,38 @@ static int same_file(const struct stat* a, const struct stat* b) {
          a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
+static void contexts_path(char* out, size_t size) {
+  const char* path = getenv("GPU_LAYERS_MOCK_SCENARIO");
+  snprintf(out, size, "%s.contexts", path != NULL && *path != '\0' ? path : "");
+}
+
+/* Re-reads the context registry when it changed; keeps the entries of live processes. */
+static void refresh_contexts_locked(void) {
+  char path[4096];
+  contexts_path(path, sizeof(path));
+  struct stat st;
+  if (path[0] == '.' || stat(path, &st) != 0) {
+    g_context_count = 0;
+    return;
+  }
+  if (same_file(&st, &g_contexts_stat) && g_contexts != NULL) return;
+  g_contexts_stat = st;
+  g_context_count = 0;
+  FILE* f = fopen(path, "r");
+  if (f == NULL) return;
+  char line[512];
+  while (fgets(line, sizeof(line), f) != NULL) {
+    mock_context c;
+    memset(&c, 0, sizeof(c));
+    if (sscanf(line, "%u %127s", &c.pid, c.uuid) != 2) continue;
+    g_contexts = grow_array(g_contexts, g_context_count, sizeof(c));
+    g_contexts[g_context_count++] = c;
+  }
+  fclose(f);
+}
+
 static void refresh_locked(void) {
+  refresh_contexts_locked();
   const char* path = getenv("GPU_LAYERS_MOCK_SCENARIO");
   if (path == NULL || *path == '\0') {
     if (g_current == NULL) {
@@ -495,6 +536,27 @@ void mock_trace(const char* symbol, int rc) {
   if (g_trace == NULL) return;
   fprintf(g_trace, "%s %d\n", symbol, rc);
   fflush(g_trace);
+}
+
+void mock_register_context(const char* uuid) {
+  char path[4096];
+  contexts_path(path, sizeof(path));
+  if (path[0] == '.') return; /* no scenario file: nobody to tell */
+  FILE* f = fopen(path, "a");
+  if (f == NULL) return;
+  fprintf(f, "%u %s\n", (unsigned)getpid(), uuid);
+  fclose(f);
+}
+
+size_t mock_live_contexts(const mock_context** out) {
+  static mock_context live[256];
+  size_t n = 0;
+  for (size_t i = 0; i < g_context_count && n < 256; ++i) {
+    /* A process that exited takes its context with it, as with the real driver. */
+    if (kill((pid_t)g_contexts[i].pid, 0) == 0 || errno == EPERM) live[n++] = g_contexts[i];
+  }
+  *out = live;
+  return n;
 }
 
 int mock_uuid_bytes(const char* uuid, unsigned char out[16]) {

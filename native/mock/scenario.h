@@ -30,6 +30,8 @@ typedef struct mock_device {
   unsigned long long mem_total, mem_reserved, mem_used, mem_free;
   unsigned long long bar1_total, bar1_used, bar1_free;
   unsigned long long util_gpu, util_memory;
+  /* What a CUDA context costs on this device: the bytes NVML lists for a pid that retained one. */
+  unsigned long long context_bytes;
   unsigned mig_current, mig_pending;
   /* MIG devices only */
   unsigned mig_slot, gpu_instance_id, compute_instance_id;
@@ -95,6 +97,19 @@ void mock_sleep_ms(long long ms);
 
 /* Appends "<symbol> <rc>" to $GPU_LAYERS_MOCK_TRACE when it is set. Call with the lock held. */
 void mock_trace(const char* symbol, int rc);
+
+/* A context some process created through the mock CUDA library, as the mock NVML sees it. */
+typedef struct {
+  unsigned pid;
+  char uuid[MOCK_TEXT];
+} mock_context;
+
+/* Records that this process created a context on the device with `uuid`: one line appended to
+ * "<scenario file>.contexts", which every mock library (in any process) reads, the way the real
+ * driver shows every process's context to NVML. Call with the lock held. */
+void mock_register_context(const char* uuid);
+/* The registered contexts of processes still alive, as of the last refresh. Lock held. */
+size_t mock_live_contexts(const mock_context** out);
 
 /* Parses the hex digits of "GPU-xxxxxxxx-xxxx-..." or "MIG-..." into 16 bytes; 0 on success. */
 int mock_uuid_bytes(const char* uuid, unsigned char out[16]);

@@ -18,6 +18,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   probe: async () => (await import('./commands/probe-command.js')).probeCommand,
   demo: async () => (await import('./commands/demo-command.js')).demoCommand,
   schema: async () => (await import('./commands/schema-command.js')).schemaCommand,
+  calibrate: async () => (await import('./commands/calibrate-command.js')).calibrateCommand,
 };
 
 function reportError(error: unknown, io: CliIo): number {

@@ -14,6 +14,7 @@ export const MAIN_HELP = `gpu-layers: who owns a GPU process's memory (driver, a
 Usage:
   gpu-layers [probe] [options]   one reading of every GPU and its processes (the default verb)
   gpu-layers demo [options]      the same, on a mock 8-GPU vLLM host: no GPU needed
+  gpu-layers calibrate           measure a bare CUDA context on each GPU (in a child process)
   gpu-layers schema              print the JSON Schema of \`probe --json\`
 
 Options:
@@ -27,4 +28,20 @@ Options:
 
 Exit codes: 0 ok, 2 usage error, 3 NVML or the driver unavailable, 4 bad input file.
 Environment: GPU_LAYERS_NVML_LIB, GPU_LAYERS_CUDA_LIB, GPU_LAYERS_MOCK_SCENARIO, NO_COLOR.
+`;
+
+export const CALIBRATE_HELP = `gpu-layers calibrate: measure what a bare CUDA context costs on each GPU
+
+A short-lived child process creates the primary context on every device and reads, through NVML,
+what its own pid then holds; the figures are cached per GPU UUID, driver version and
+CUDA_MODULE_LOADING (default LAZY, as PyTorch sets it) and become the context layer of
+\`gpu-layers probe\`. The probe itself never creates a context.
+
+Options:
+  --json             print the report as JSON
+  --timeout <ms>     kill the child after this long (default 60s)
+  --nvml-lib <path>  NVML library (default: $GPU_LAYERS_NVML_LIB or libnvidia-ml.so.1)
+  --cuda-lib <path>  CUDA driver library (default: $GPU_LAYERS_CUDA_LIB or libcuda.so.1)
+
+Cache: $GPU_LAYERS_CACHE_DIR, else $XDG_CACHE_HOME/gpu-layers, else ~/.cache/gpu-layers.
 `;

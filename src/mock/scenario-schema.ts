@@ -36,6 +36,7 @@ const migDeviceSchema = z.strictObject({
   name: z.optional(text),
   uuid: z.optional(word),
   memory: z.optional(memorySchema),
+  contextBytes: z.optional(u64),
   processes: z.optional(z.array(processSchema)),
 });
 
@@ -55,6 +56,9 @@ const deviceSchema = z.strictObject({
   bar1: z.optional(z.strictObject({ total: u64, used: u64, free: u64 })),
   utilization: z.optional(z.strictObject({ gpu: u64, memory: u64 })),
   migMode: z.optional(z.strictObject({ current: bit, pending: bit })),
+  /** What a CUDA context costs here: the bytes NVML lists for a process that retained one
+   * through the mock CUDA library (gpu-layers calibrate measures it). */
+  contextBytes: z.optional(u64),
   processes: z.optional(z.array(processSchema)),
   migDevices: z.optional(z.array(migDeviceSchema)),
 });

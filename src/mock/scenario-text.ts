@@ -51,12 +51,14 @@ function deviceLines(device: ParsedDevice): string[] {
   if (device.bar1 !== undefined) lines.push(`bar1 ${n(device.bar1.total)} ${n(device.bar1.used)} ${n(device.bar1.free)}`);
   if (device.utilization !== undefined) lines.push(`utilization ${n(device.utilization.gpu)} ${n(device.utilization.memory)}`);
   if (device.migMode !== undefined) lines.push(`mig_mode ${device.migMode.current} ${device.migMode.pending}`);
+  if (device.contextBytes !== undefined) lines.push(`context_bytes ${n(device.contextBytes)}`);
   lines.push(...processLines(device.processes));
   for (const mig of device.migDevices ?? []) {
     lines.push(`mig ${mig.slot} ${mig.gpuInstanceId} ${mig.computeInstanceId}`);
     if (mig.name !== undefined) lines.push(`name ${mig.name}`);
     if (mig.uuid !== undefined) lines.push(`uuid ${mig.uuid}`);
     lines.push(...memoryLine(mig.memory));
+    if (mig.contextBytes !== undefined) lines.push(`context_bytes ${n(mig.contextBytes)}`);
     lines.push(...processLines(mig.processes));
   }
   return lines;
