@@ -1,0 +1,58 @@
+/**
+ * The gaps between a process's layers (DESIGN.md "The layers and the gaps"), as pure arithmetic
+ * over measured figures. A gap whose inputs are not all known is null with the reason naming
+ * what is missing; an estimate is only ever labelled as one (cudaGraphs.*Estimate*).
+ */
+import type { FieldErrors } from '../sample/schema.js';
+import type { Gaps, Layers } from './schema.js';
+
+function missing(errors: FieldErrors, key: string, needs: string[]): null {
+  errors[key] = { code: 'INPUT_MISSING', nvmlReturn: null, message: `needs ${needs.join(' and ')}` };
+  return null;
+}
+
+/** a - b - ..., or null (with the reason) when any input is unknown. */
+function difference(errors: FieldErrors, key: string, inputs: [string, number | null | undefined][]): number | null {
+  const unknown = inputs.filter(([, value]) => value === null || value === undefined).map(([name]) => name);
+  if (unknown.length > 0) return missing(errors, key, unknown);
+  const [first, ...rest] = inputs.map(([, value]) => value as number);
+  return rest.reduce((total, value) => total - value, first!);
+}
+
+/** Gaps for one process; reasons go into `errors` under "gaps.<field>". */
+export function computeGaps(layers: Layers, errors: FieldErrors): Gaps {
+  const allocator = layers.allocator;
+  const reserved: [string, number | null] = ['the allocator reserved bytes (companion)', allocator?.reservedBytes ?? null];
+  const outsideAllocator = difference(errors, 'gaps.outsideAllocatorBytes', [['the driver figure', layers.driverBytes], reserved]);
+  const privatePools: [string, number | null] = ['private-pool bytes (a torch that reports them)', allocator?.privatePoolBytes ?? null];
+  const insideAllocator = privatePools[1];
+  if (insideAllocator === null) missing(errors, 'gaps.cudaGraphs.insideAllocatorBytes', [privatePools[0]]);
+  const outsideEstimate = difference(errors, 'gaps.cudaGraphs.outsideAllocatorEstimateBytes', [
+    ['the outside-allocator gap', outsideAllocator],
+    ['the context size (gpu-layers calibrate)', layers.contextBytes],
+  ]);
+  const totalEstimate =
+    insideAllocator !== null && outsideEstimate !== null
+      ? insideAllocator + outsideEstimate
+      : missing(errors, 'gaps.cudaGraphs.totalEstimateBytes', ['both CUDA graph parts']);
+  const cached = difference(errors, 'gaps.allocatorCachedBytes', [
+    reserved,
+    ['the allocated bytes (companion)', allocator?.allocatedBytes ?? null],
+    privatePools,
+  ]);
+  let fragmentationRatio: number | null = null;
+  const inactiveSplit = allocator?.inactiveSplitBytes ?? null;
+  if (reserved[1] === null || inactiveSplit === null) {
+    missing(errors, 'gaps.fragmentationRatio', ['the allocator reserved and inactive-split bytes (companion)']);
+  } else if (reserved[1] === 0) {
+    errors['gaps.fragmentationRatio'] = { code: 'NOT_DEFINED', nvmlReturn: null, message: 'the allocator reserves nothing' };
+  } else {
+    fragmentationRatio = inactiveSplit / reserved[1];
+  }
+  return {
+    outsideAllocatorBytes: outsideAllocator,
+    cudaGraphs: { insideAllocatorBytes: insideAllocator, outsideAllocatorEstimateBytes: outsideEstimate, totalEstimateBytes: totalEstimate },
+    allocatorCachedBytes: cached,
+    fragmentationRatio,
+  };
+}
