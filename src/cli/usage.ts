@@ -23,6 +23,12 @@ Options:
   --nvml-lib <path>      NVML library to load (default: $GPU_LAYERS_NVML_LIB or libnvidia-ml.so.1)
   --cuda-lib <path>      CUDA driver library (default: $GPU_LAYERS_CUDA_LIB or libcuda.so.1)
   --no-cuda              do not load the CUDA driver (no cuda:N column)
+  --stats-dir <dir>      where the companion writes (default $GPU_LAYERS_STATS_DIR): allocator layer
+  --vllm <url>           a vLLM server (repeatable): KV cache use, requests, cache config
+  --vllm-log <file>      a vLLM startup log: weights, KV cache, CUDA graph memory
+  --hf-config <file>     the served model's config.json: KV bytes per block
+  --vllm-timeout <ms>    deadline for each vLLM /metrics request (default 2000)
+  --no-host              do not read /proc for the host memory split
   -h, --help             this help
   -v, --version          the version
 

@@ -1,70 +1,161 @@
 /**
  * The built-in demo host: eight H100 80GB GPUs serving LLMs with vLLM (a 70B model with tensor
- * parallelism 4, a 7B chat model, an embedding model), a fine-tuning job and one idle GPU. The
- * figures follow what such a host shows: vLLM workers take gpu_memory_utilization of the card,
- * the driver reserves about half a GiB per GPU. Everything here is mock data, labelled as such.
+ * parallelism 4, a 7B chat model, an embedding model), a fine-tuning job and one idle GPU, with
+ * everything gpu-layers reads about it: the NVML scenario, /proc, the companion files, two vLLM
+ * servers' /metrics, the 70B server's startup log and a calibrated context size. The figures
+ * follow what such a host shows (vLLM takes gpu_memory_utilization of the card; the driver keeps
+ * about half a GiB); all of it is mock data, and the demo says so.
  */
 import type { Scenario, ScenarioDevice } from '../mock/scenario-schema.js';
 
+export const MiB = 1024 * 1024;
 const TOTAL = 85_520_809_984; // 81559 MiB, an H100 80GB HBM3 as NVML reports it
-const RESERVED = 570_425_344; // 544 MiB held by the driver and firmware
+const RESERVED = 570_425_344; // 544 MiB kept by the driver and firmware
 const BAR1_TOTAL = 137_438_953_472;
-const MiB = 1024 * 1024;
+export const CONTEXT_MIB = 532; // a bare context on this driver, as `gpu-layers calibrate` measures it
+export const DRIVER_VERSION = '550.127.05';
 
-interface DemoProcess {
-  pid: number;
-  usedBytes: number;
-  command: string;
+export interface DemoAllocator {
+  reservedMiB: number;
+  allocatedMiB: number;
+  privatePoolMiB: number;
+  inactiveSplitMiB: number;
+  retries: number;
 }
 
-const VLLM_70B = 'vllm serve meta-llama/Llama-3.1-70B-Instruct --tensor-parallel-size 4 --gpu-memory-utilization 0.90 --port 8000';
-const VLLM_WORKER = 'python3 -c from multiprocessing.spawn import spawn_main; spawn_main(tracker_fd=7, pipe_handle=12) --multiprocessing-fork';
+export interface DemoProcess {
+  pid: number;
+  ppid: number;
+  command: string;
+  startTicks: number;
+  /** The GPU it holds memory on, or null for a process without a context (a vLLM API server). */
+  gpu: number | null;
+  /** NVML's figure: the allocator's reserved bytes plus what lies outside it. */
+  driverMiB: number;
+  allocator: DemoAllocator | null;
+  host: { anonMiB: number; fileMiB: number; shmemMiB: number; driverMappedMiB: number; container: string | null };
+}
 
-const GPUS: { bus: number; uuid: string; gpu: number; mem: number; processes: DemoProcess[] }[] = [
-  { bus: 0x18, uuid: 'GPU-5d8a1e0c-7f3b-4a62-9c1e-2b8f0d4e6a17', gpu: 78, mem: 55, processes: [{ pid: 48211, usedBytes: 76_742_000_640, command: VLLM_70B }] },
-  { bus: 0x2a, uuid: 'GPU-a3c41f92-1d5e-4b7a-8e20-6f9c3b1d5e48', gpu: 77, mem: 54, processes: [{ pid: 48377, usedBytes: 76_608_831_488, command: VLLM_WORKER }] },
-  { bus: 0x3a, uuid: 'GPU-0e7b2d64-93a8-4f1c-b5d7-1a2e8c9f3b60', gpu: 78, mem: 55, processes: [{ pid: 48378, usedBytes: 76_608_831_488, command: VLLM_WORKER }] },
-  { bus: 0x5d, uuid: 'GPU-7f1d9a3e-6c2b-4e85-a4f0-3d8b5c1e9a72', gpu: 76, mem: 53, processes: [{ pid: 48379, usedBytes: 76_608_831_488, command: VLLM_WORKER }] },
+const POD_70B = '5b1e9f3c7a2d4e6f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7';
+const POD_7B = '9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d';
+const POD_EMBED = 'e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7a';
+const VLLM_HOST = { anonMiB: 6656, fileMiB: 2150, shmemMiB: 410, driverMappedMiB: 70 };
+
+function worker(tp: number, pid: number, outsideMiB: number): DemoProcess {
+  const allocator = { reservedMiB: 69632, allocatedMiB: 68608, privatePoolMiB: 760, inactiveSplitMiB: 120, retries: 0 };
+  return {
+    pid,
+    ppid: 48150,
+    command: `VLLM::Worker_TP${tp}`,
+    startTicks: 91_204_400 + tp,
+    gpu: tp,
+    driverMiB: allocator.reservedMiB + outsideMiB,
+    allocator,
+    host: { ...VLLM_HOST, container: POD_70B },
+  };
+}
+
+export const DEMO_PROCESSES: DemoProcess[] = [
+  { pid: 48100, ppid: 1, command: 'vllm serve meta-llama/Llama-3.1-70B-Instruct --tensor-parallel-size 4 --port 8000', startTicks: 91_203_100, gpu: null, driverMiB: 0, allocator: null, host: { anonMiB: 1200, fileMiB: 640, shmemMiB: 96, driverMappedMiB: 0, container: POD_70B } },
+  { pid: 48150, ppid: 48100, command: 'VLLM::EngineCore', startTicks: 91_203_900, gpu: null, driverMiB: 0, allocator: null, host: { anonMiB: 900, fileMiB: 610, shmemMiB: 96, driverMappedMiB: 0, container: POD_70B } },
+  // TP0 holds 6.4 GiB outside the allocator, twice its peers: what CUDA graph creep looks like.
+  worker(0, 48211, 6554),
+  worker(1, 48377, 3482),
+  worker(2, 48378, 3482),
+  worker(3, 48379, 3482),
+  { pid: 51000, ppid: 1, command: 'vllm serve Qwen/Qwen2.5-7B-Instruct --gpu-memory-utilization 0.50 --port 8001', startTicks: 91_310_000, gpu: null, driverMiB: 0, allocator: null, host: { anonMiB: 1100, fileMiB: 600, shmemMiB: 64, driverMappedMiB: 0, container: POD_7B } },
   {
-    bus: 0x9a, uuid: 'GPU-c92e4b17-58d3-4a0f-9b6e-8e1f2a7d4c39', gpu: 35, mem: 20,
-    processes: [{ pid: 51044, usedBytes: 42_534_387_712, command: 'vllm serve Qwen/Qwen2.5-7B-Instruct --gpu-memory-utilization 0.50 --port 8001' }],
+    pid: 51044, ppid: 51000, command: 'VLLM::EngineCore', startTicks: 91_310_500, gpu: 4, driverMiB: 38912 + 1536,
+    allocator: { reservedMiB: 38912, allocatedMiB: 37683, privatePoolMiB: 420, inactiveSplitMiB: 200, retries: 0 },
+    host: { ...VLLM_HOST, container: POD_7B },
   },
   {
-    bus: 0xab, uuid: 'GPU-1b6f8d25-e4a9-4c37-8d12-5c0e9b3f7a84', gpu: 12, mem: 5,
-    processes: [{ pid: 51210, usedBytes: 25_740_640_256, command: 'vllm serve BAAI/bge-m3 --task embed --gpu-memory-utilization 0.30 --port 8002' }],
+    pid: 51210, ppid: 51190, command: 'VLLM::EngineCore', startTicks: 91_400_200, gpu: 5, driverMiB: 23552 + 1024,
+    allocator: { reservedMiB: 23552, allocatedMiB: 21504, privatePoolMiB: 0, inactiveSplitMiB: 310, retries: 0 },
+    host: { ...VLLM_HOST, container: POD_EMBED },
   },
+  { pid: 51190, ppid: 1, command: 'vllm serve BAAI/bge-m3 --task embed --gpu-memory-utilization 0.30 --port 8002', startTicks: 91_400_000, gpu: null, driverMiB: 0, allocator: null, host: { anonMiB: 800, fileMiB: 500, shmemMiB: 32, driverMappedMiB: 0, container: POD_EMBED } },
+  // Fine-tuning at low load: 9 GiB free but trapped in split blocks, and cudaMalloc retries.
   {
-    bus: 0xba, uuid: 'GPU-e84a3c6d-2f7b-4d19-a0c5-9f6d1e8b2c53', gpu: 97, mem: 61,
-    processes: [
-      { pid: 60332, usedBytes: 55_834_574_848, command: 'torchrun --nproc-per-node 1 finetune.py --config configs/lora-8b.yaml' },
-      { pid: 59120, usedBytes: 3_221_225_472, command: 'python3 -m ipykernel_launcher -f /home/ml/.local/share/jupyter/runtime/kernel-3f1c.json' },
-    ],
+    pid: 60332, ppid: 60300, command: 'python3 finetune.py --config configs/lora-8b.yaml', startTicks: 92_100_000, gpu: 6, driverMiB: 53248 + 1228,
+    allocator: { reservedMiB: 53248, allocatedMiB: 38912, privatePoolMiB: 0, inactiveSplitMiB: 9216, retries: 14 },
+    host: { anonMiB: 14336, fileMiB: 1800, shmemMiB: 2048, driverMappedMiB: 512, container: null },
   },
-  { bus: 0xdb, uuid: 'GPU-4f2c7e91-b8d6-4a53-9e07-2d5a8c3f1b96', gpu: 0, mem: 0, processes: [] },
+  { pid: 60300, ppid: 1, command: 'torchrun --nproc-per-node 1 finetune.py --config configs/lora-8b.yaml', startTicks: 92_099_000, gpu: null, driverMiB: 0, allocator: null, host: { anonMiB: 300, fileMiB: 200, shmemMiB: 0, driverMappedMiB: 0, container: null } },
+  // A notebook without the companion: its allocator layer is unknown, and says so.
+  { pid: 59120, ppid: 1, command: 'python3 -m ipykernel_launcher -f /home/ml/.local/share/jupyter/runtime/kernel-3f1c.json', startTicks: 90_000_000, gpu: 6, driverMiB: 3072, allocator: null, host: { anonMiB: 2200, fileMiB: 700, shmemMiB: 0, driverMappedMiB: 40, container: null } },
 ];
 
-function device(gpu: (typeof GPUS)[number]): ScenarioDevice {
-  const used = gpu.processes.reduce((sum, p) => sum + p.usedBytes, 0);
+const GPUS = [
+  { bus: 0x18, uuid: 'GPU-5d8a1e0c-7f3b-4a62-9c1e-2b8f0d4e6a17', gpu: 78, mem: 55 },
+  { bus: 0x2a, uuid: 'GPU-a3c41f92-1d5e-4b7a-8e20-6f9c3b1d5e48', gpu: 77, mem: 54 },
+  { bus: 0x3a, uuid: 'GPU-0e7b2d64-93a8-4f1c-b5d7-1a2e8c9f3b60', gpu: 78, mem: 55 },
+  { bus: 0x5d, uuid: 'GPU-7f1d9a3e-6c2b-4e85-a4f0-3d8b5c1e9a72', gpu: 76, mem: 53 },
+  { bus: 0x9a, uuid: 'GPU-c92e4b17-58d3-4a0f-9b6e-8e1f2a7d4c39', gpu: 35, mem: 20 },
+  { bus: 0xab, uuid: 'GPU-1b6f8d25-e4a9-4c37-8d12-5c0e9b3f7a84', gpu: 12, mem: 5 },
+  { bus: 0xba, uuid: 'GPU-e84a3c6d-2f7b-4d19-a0c5-9f6d1e8b2c53', gpu: 97, mem: 61 },
+  { bus: 0xdb, uuid: 'GPU-4f2c7e91-b8d6-4a53-9e07-2d5a8c3f1b96', gpu: 0, mem: 0 },
+];
+
+export const DEMO_GPU_UUIDS = GPUS.map((g) => g.uuid);
+
+function device(gpu: (typeof GPUS)[number], index: number): ScenarioDevice {
+  const processes = DEMO_PROCESSES.filter((p) => p.gpu === index);
+  const used = processes.reduce((sum, p) => sum + p.driverMiB * MiB, 0);
+  const bar1Used = (processes.length > 0 ? 34 : 2) * MiB;
   return {
     name: 'NVIDIA H100 80GB HBM3',
     uuid: gpu.uuid,
     pci: { domain: 0, bus: gpu.bus, device: 0, pciDeviceId: 0x233010de, pciSubSystemId: 0x16c110de },
     memory: { total: TOTAL, reserved: RESERVED, used, free: TOTAL - RESERVED - used },
-    bar1: { total: BAR1_TOTAL, used: (gpu.processes.length > 0 ? 34 : 2) * MiB, free: BAR1_TOTAL - (gpu.processes.length > 0 ? 34 : 2) * MiB },
+    bar1: { total: BAR1_TOTAL, used: bar1Used, free: BAR1_TOTAL - bar1Used },
     utilization: { gpu: gpu.gpu, memory: gpu.mem },
     migMode: { current: 0, pending: 0 },
-    processes: gpu.processes.map((p) => ({ type: 'compute' as const, pid: p.pid, usedBytes: p.usedBytes })),
+    contextBytes: CONTEXT_MIB * MiB,
+    processes: processes.map((p) => ({ type: 'compute' as const, pid: p.pid, usedBytes: p.driverMiB * MiB })),
   };
 }
 
 export const DEMO_SCENARIO: Scenario = {
-  driverVersion: '550.127.05',
-  nvmlVersion: '12.550.127.05',
+  driverVersion: DRIVER_VERSION,
+  nvmlVersion: `12.${DRIVER_VERSION}`,
   cudaDriverVersion: 12040,
   devices: GPUS.map(device),
 };
 
-/** pid -> command line, for the demo's own /proc stand-in (the pids exist only in the mock). */
-export const DEMO_COMMANDS: ReadonlyMap<number, string> = new Map(
-  GPUS.flatMap((gpu) => gpu.processes.map((p) => [p.pid, p.command] as const)),
-);
+/** The two servers the demo points gpu-layers at, with what their /metrics say. */
+export const DEMO_SERVERS = [
+  { listenerPid: 48100, model: 'meta-llama/Llama-3.1-70B-Instruct', kvCacheUsage: 0.63, running: 18, waiting: 4, numGpuBlocks: 26951 },
+  { listenerPid: 51000, model: 'Qwen/Qwen2.5-7B-Instruct', kvCacheUsage: 0.31, running: 3, waiting: 0, numGpuBlocks: 30512 },
+];
+
+export function demoMetricsText(server: (typeof DEMO_SERVERS)[number]): string {
+  const labels = `engine="0",model_name="${server.model}"`;
+  return [
+    '# HELP vllm:num_requests_running Number of requests in model execution batches.',
+    '# TYPE vllm:num_requests_running gauge',
+    `vllm:num_requests_running{${labels}} ${server.running}.0`,
+    '# HELP vllm:num_requests_waiting Number of requests waiting to be processed.',
+    '# TYPE vllm:num_requests_waiting gauge',
+    `vllm:num_requests_waiting{${labels}} ${server.waiting}.0`,
+    '# HELP vllm:kv_cache_usage_perc KV-cache usage. 1 means 100 percent usage.',
+    '# TYPE vllm:kv_cache_usage_perc gauge',
+    `vllm:kv_cache_usage_perc{${labels}} ${server.kvCacheUsage}`,
+    '# HELP vllm:cache_config_info Information of the LLMEngine CacheConfig',
+    '# TYPE vllm:cache_config_info gauge',
+    `vllm:cache_config_info{block_size="16",cache_dtype="auto",enable_prefix_caching="True",engine="0",gpu_memory_utilization="0.9",num_gpu_blocks="${server.numGpuBlocks}"} 1.0`,
+    '',
+  ].join('\n');
+}
+
+/** The 70B server's startup log, worker lines tagged with their pids as vLLM V1 writes them. */
+export const DEMO_LOG = [
+  'INFO 11-26 07:58:02 [api_server.py:1896] vLLM API server version 0.11.0',
+  ...[48211, 48377, 48378, 48379].flatMap((pid, tp) => [
+    `(VllmWorker TP${tp} pid=${pid}) INFO 11-26 07:58:41 [gpu_model_runner.py:2653] Model loading took 33.8820 GiB memory and 21.453118 seconds`,
+    `(VllmWorker TP${tp} pid=${pid}) INFO 11-26 07:59:03 [gpu_worker.py:298] Available KV cache memory: 32.90 GiB`,
+    `(VllmWorker TP${tp} pid=${pid}) INFO 11-26 07:59:35 [gpu_model_runner.py:3480] Graph capturing finished in 31 secs, took 0.74 GiB`,
+  ]),
+  '(EngineCore_DP0 pid=48150) INFO 11-26 07:59:04 [kv_cache_utils.py:1087] GPU KV cache size: 431,216 tokens',
+  '',
+].join('\n');

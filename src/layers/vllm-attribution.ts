@@ -126,7 +126,9 @@ function layerFor(pid: number, instance: Instance, inputs: FrameworkInputs): { l
   let kvCacheBytes = figures.kvCacheBytes;
   let kvCacheSource: FrameworkLayer['kvCacheSource'] = kvCacheBytes !== null ? 'log' : null;
   if (kvCacheBytes === null) {
-    if (numGpuBlocks !== null && inputs.geometry !== null) {
+    if (inputs.geometry !== null && inputs.endpoints.length > 1) {
+      errors['layers.framework.kvCacheBytes'] = reason('AMBIGUOUS_CONFIG', 'one model config (--hf-config) for several vLLM servers: it is used only when one server is given');
+    } else if (numGpuBlocks !== null && inputs.geometry !== null) {
       const geometry = inputs.geometry(Math.max(1, instance.members.length), blockSize ?? 16, engine?.cacheDtype ?? 'auto');
       if (geometry.ok) {
         kvCacheBytes = numGpuBlocks * geometry.geometry.bytesPerBlock;

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { createMockHost, type MockHost } from '../helpers/mock-host.js';
 import { nodeGypBuild, repoRoot, requireFile } from '../helpers/paths.js';
+import { CONTEXT_MIB, DEMO_PROCESSES } from '../../src/demo/vllm-host.js';
 import { GiB, MiB, h100, host } from '../helpers/scenarios.js';
 
 const schemaFile = path.join(repoRoot, 'dist/sample.schema.json');
@@ -126,21 +127,34 @@ describe('probe', () => {
 });
 
 describe('demo', () => {
-  it('shows the 8-GPU vLLM host through the real addon and mock', () => {
+  it('shows the 8-GPU vLLM host with every layer, through the real addon and mock', () => {
     const run = runCli(['demo'], { GPU_LAYERS_MOCK_SCENARIO: undefined });
     expect(run.status, run.stderr).toBe(0);
     expect(run.stdout.match(/^GPU \d/gm)).toHaveLength(8);
-    expect(run.stdout).toMatch(/vllm serve meta-llama\/Llama-3\.1-70B-Instruct/);
+    const tp0 = DEMO_PROCESSES.find((p) => p.command === 'VLLM::Worker_TP0')!;
+    const outside = ((tp0.driverMiB - tp0.allocator!.reservedMiB) / 1024).toFixed(1);
+    expect(run.stdout).toContain(`${outside} GiB outside the PyTorch allocator, of which ~${CONTEXT_MIB}.0 MiB is the CUDA context`);
+    expect(run.stdout).toMatch(/vLLM: weights 33\.9 GiB, KV cache 32\.9 GiB \(63% in use\)/);
+    expect(run.stdout).toMatch(/17% of reserved is free but trapped in split blocks/);
+    expect(run.stdout).toMatch(/59120 .*\n.*allocator: n\/a \(no .*59120\.json: the gpu-layers companion is not running/);
     expect(run.stdout).toMatch(/no processes/);
   });
 
-  it('--json is a valid sample too', () => {
+  it('--json is a valid document, every GPU process with its layers', () => {
     const run = runCli(['demo', '--json']);
     expect(run.status).toBe(0);
     const document = JSON.parse(run.stdout);
     expect(validate(document), JSON.stringify(validationErrors())).toBe(true);
     expect(document.devices).toHaveLength(8);
-    expect(document.devices.filter((d: any) => d.processes.length > 0)).toHaveLength(7);
+    const processes = document.devices.flatMap((d: any) => d.processes);
+    expect(processes.map((p: any) => p.pid).sort()).toEqual(DEMO_PROCESSES.filter((p) => p.gpu !== null).map((p) => p.pid).sort());
+    for (const demo of DEMO_PROCESSES.filter((p) => p.allocator !== null && p.gpu !== null)) {
+      const process = processes.find((p: any) => p.pid === demo.pid);
+      expect(process.layers.driverBytes).toBe(demo.driverMiB * MiB);
+      expect(process.layers.allocator.reservedBytes).toBe(demo.allocator!.reservedMiB * MiB);
+      expect(process.gaps.outsideAllocatorBytes).toBe((demo.driverMiB - demo.allocator!.reservedMiB) * MiB);
+      expect(process.layers.contextBytes).toBe(CONTEXT_MIB * MiB);
+    }
   });
 });
 

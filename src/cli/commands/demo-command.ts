@@ -1,12 +1,19 @@
 /**
- * `gpu-layers demo`: the real addon and the whole probe pipeline against the bundled mock NVML
- * and CUDA libraries, on the built-in 8-GPU vLLM host. What a newcomer runs first; no GPU needed.
+ * `gpu-layers demo`: the whole pipeline, with the real addon reading the bundled mock NVML and
+ * CUDA libraries, on the built-in 8-GPU vLLM host: companion files, two vLLM servers' /metrics
+ * (served on loopback by this process), a startup log, a /proc stand-in and a calibrated context.
+ * What a newcomer runs first; no GPU needed.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { DEMO_COMMANDS, DEMO_SCENARIO } from '../../demo/vllm-host.js';
+import { calibrationCacheFile } from '../../calibration/calibration-cache.js';
+import { writeDemoCalibration, writeDemoCompanions, writeDemoLog, writeDemoProc } from '../../demo/demo-files.js';
+import { DEMO_SCENARIO, DEMO_SERVERS, demoMetricsText } from '../../demo/vllm-host.js';
+import { readLayers } from '../../layers/read-layers.js';
 import { mockLibraries } from '../../mock/mock-libraries.js';
 import { writeScenario } from '../../mock/scenario-text.js';
 import { openProbe } from '../../probe/probe.js';
@@ -17,12 +24,10 @@ import { parseDuration, parseFlags } from '../parse-flags.js';
 import { MAIN_HELP } from '../usage.js';
 import { writeSample } from './sample-output.js';
 
-/** A stand-in for /proc with the demo processes' command lines, read by the usual code. */
-function writeDemoProc(root: string): void {
-  for (const [pid, command] of DEMO_COMMANDS) {
-    mkdirSync(path.join(root, String(pid)), { recursive: true });
-    writeFileSync(path.join(root, String(pid), 'cmdline'), command.split(' ').join('\0') + '\0');
-  }
+async function serve(text: string): Promise<Server> {
+  const server = createServer((_, response) => response.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(text));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
 }
 
 export async function demoCommand(args: string[], io: CliIo): Promise<number> {
@@ -37,11 +42,22 @@ export async function demoCommand(args: string[], io: CliIo): Promise<number> {
   }
   const libraries = mockLibraries();
   const work = mkdtempSync(path.join(tmpdir(), 'gpu-layers-demo-'));
-  const scenarioFile = path.join(work, 'vllm-host.scenario');
   const previous = process.env.GPU_LAYERS_MOCK_SCENARIO;
+  const servers: Server[] = [];
   try {
+    const scenarioFile = path.join(work, 'vllm-host.scenario');
     writeScenario(scenarioFile, DEMO_SCENARIO);
-    writeDemoProc(path.join(work, 'proc'));
+    for (const server of DEMO_SERVERS) servers.push(await serve(demoMetricsText(server)));
+    const ports = servers.map((s) => (s.address() as AddressInfo).port);
+    const procRoot = path.join(work, 'proc');
+    writeDemoProc(procRoot, new Map(DEMO_SERVERS.map((s, i) => [s.listenerPid, ports[i]!])));
+    const statsDir = path.join(work, 'stats');
+    writeDemoCompanions(statsDir, Date.now());
+    const logFile = path.join(work, 'vllm-70b.log');
+    writeDemoLog(logFile);
+    const env = { GPU_LAYERS_CACHE_DIR: path.join(work, 'cache'), CUDA_MODULE_LOADING: 'LAZY' };
+    writeDemoCalibration(calibrationCacheFile(env));
+
     // The mock libraries read the scenario's name from the real process environment.
     process.env.GPU_LAYERS_MOCK_SCENARIO = scenarioFile;
     const probe = await openProbe({
@@ -51,12 +67,25 @@ export async function demoCommand(args: string[], io: CliIo): Promise<number> {
     });
     try {
       const sample = await probe.sample();
-      await attachProcessCommands(sample, path.join(work, 'proc'));
-      writeSample(sample, flags.json === true, io, 'demo: the real gpu-layers addon reading the bundled mock NVML (an 8x H100 vLLM host; no GPU needed)');
+      await attachProcessCommands(sample, procRoot);
+      const layered = await readLayers(sample, {
+        env,
+        procRoot,
+        statsDir,
+        vllm: ports.map((port) => `http://127.0.0.1:${port}`),
+        vllmLog: logFile,
+      });
+      writeSample(
+        layered,
+        flags.json === true,
+        io,
+        'demo: the real gpu-layers addon reading the bundled mock NVML, with companion files, two vLLM servers and a startup log (an 8x H100 host; no GPU needed)',
+      );
     } finally {
       await probe.close();
     }
   } finally {
+    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
     if (previous === undefined) delete process.env.GPU_LAYERS_MOCK_SCENARIO;
     else process.env.GPU_LAYERS_MOCK_SCENARIO = previous;
     rmSync(work, { recursive: true, force: true });

@@ -1,4 +1,9 @@
-/** `gpu-layers probe` (the default verb): one sample of every GPU and its processes. */
+/**
+ * `gpu-layers probe` (the default verb): one sample of every GPU and its processes, joined with
+ * every layer source given: the companion files, vLLM servers and logs, the model config, /proc
+ * and the calibration cache.
+ */
+import { readLayers } from '../../layers/read-layers.js';
 import { openProbe } from '../../probe/probe.js';
 import type { CliIo } from '../cli-io.js';
 import { EXIT_OK } from '../exit-codes.js';
@@ -13,6 +18,12 @@ export async function probeCommand(args: string[], io: CliIo): Promise<number> {
     'nvml-lib': { type: 'string' },
     'cuda-lib': { type: 'string' },
     'no-cuda': { type: 'boolean' },
+    'stats-dir': { type: 'string' },
+    vllm: { type: 'string', multiple: true },
+    'vllm-log': { type: 'string' },
+    'hf-config': { type: 'string' },
+    'vllm-timeout': { type: 'string' },
+    'no-host': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
   if (flags.help === true) {
@@ -28,7 +39,16 @@ export async function probeCommand(args: string[], io: CliIo): Promise<number> {
   });
   try {
     const sample = await probe.sample();
-    writeSample(sample, flags.json === true, io);
+    const layered = await readLayers(sample, {
+      env: io.env,
+      host: flags['no-host'] !== true,
+      ...(flags['stats-dir'] !== undefined ? { statsDir: flags['stats-dir'] } : {}),
+      ...(flags.vllm !== undefined ? { vllm: flags.vllm } : {}),
+      ...(flags['vllm-log'] !== undefined ? { vllmLog: flags['vllm-log'] } : {}),
+      ...(flags['hf-config'] !== undefined ? { hfConfig: flags['hf-config'] } : {}),
+      ...(flags['vllm-timeout'] !== undefined ? { vllmTimeoutMs: parseDuration(flags['vllm-timeout'], '--vllm-timeout') } : {}),
+    });
+    writeSample(layered, flags.json === true, io);
   } finally {
     await probe.close();
   }

@@ -1,15 +1,15 @@
-/** `gpu-layers schema`: the JSON Schema of `probe --json`, generated from the zod schema. */
+/** `gpu-layers schema`: the JSON Schema of `probe --json` (the layered sample), from the zod schema. */
 import * as z from 'zod/mini';
 
-import { sampleSchema } from '../../sample/schema.js';
+import { layeredSampleSchema } from '../../layers/schema.js';
 import type { CliIo } from '../cli-io.js';
 import { EXIT_OK } from '../exit-codes.js';
 import { parseFlags } from '../parse-flags.js';
 
 export function sampleJsonSchema(): Record<string, unknown> {
   return {
-    title: 'gpu-layers sample',
-    ...z.toJSONSchema(sampleSchema, { target: 'draft-2020-12' }),
+    title: 'gpu-layers probe --json',
+    ...z.toJSONSchema(layeredSampleSchema, { target: 'draft-2020-12' }),
   };
 }
 

@@ -3,8 +3,10 @@
  * (used, reserved, free), utilization and BAR1, its processes (MIG devices under their parent),
  * and what could not be read, with why.
  */
+import type { LayeredProcess, LayeredSample, SourceStatus } from '../../layers/schema.js';
 import type { Device, DeviceMemory, FieldErrors, GpuProcess, MigDevice, Sample } from '../../sample/schema.js';
 import { formatBytes } from './format-bytes.js';
+import { layerLines } from './layer-lines.js';
 import type { Style } from './style.js';
 
 export interface TableOptions {
@@ -55,6 +57,8 @@ function processLines(processes: GpuProcess[] | null, indent: string, options: T
       command = command.slice(0, room - 1) + '…';
     }
     lines.push(head + command);
+    // A layered sample (probe with its sources) carries the layers under each process.
+    if ('layers' in p) lines.push(...layerLines(p as LayeredProcess, `${indent}${' '.repeat(10)}`, options.style));
   }
   return lines;
 }
@@ -65,6 +69,8 @@ function noteLines(errors: FieldErrors, indent: string, style: Style, cudaShownG
   for (const [field, error] of Object.entries(errors)) {
     if (field === 'mig' && error.code === 'NVML_ERROR_NOT_SUPPORTED') continue;
     if (field === 'cudaOrdinal' && cudaShownGlobally && error.code === 'CUDA_UNAVAILABLE') continue;
+    // Layer reasons are shown with their process; calibration once in the header.
+    if (field === 'contextBytes' || field === 'unattributedBytes') continue;
     lines.push(style.warn(`${indent}n/a ${field}: ${error.message} (${error.code})`));
   }
   return lines;
@@ -100,6 +106,10 @@ function deviceLines(device: Device, options: TableOptions, cudaShownGlobally: b
   const bar1 = device.bar1 === null ? 'bar1 n/a' : `bar1 ${formatBytes(device.bar1.usedBytes)} of ${formatBytes(device.bar1.totalBytes)}`;
   const mig = device.mig?.enabled === true ? `  MIG on (${device.mig.devices.length} devices)` : '';
   lines.push(`  ${busy}   ${bar1}${mig}`);
+  const unattributed = (device as { unattributedBytes?: number | null }).unattributedBytes;
+  if (unattributed !== undefined && unattributed !== null && unattributed !== 0) {
+    lines.push(`  ${formatBytes(Math.abs(unattributed))} ${unattributed > 0 ? 'used on the device by no listed process' : 'more listed for processes than the device reports used'}`);
+  }
   if (device.mig?.enabled === true) {
     lines.push(...processLines(device.processes, '  ', options));
     for (const migDevice of device.mig.devices) lines.push(...migLines(migDevice, options, cudaShownGlobally));
@@ -110,7 +120,22 @@ function deviceLines(device: Device, options: TableOptions, cudaShownGlobally: b
   return lines;
 }
 
-export function renderProbeTable(sample: Sample, options: TableOptions): string {
+/** One line per outside source that was asked for, and the calibration hint when it is missing. */
+function sourceLines(sources: LayeredSample['sources'], style: Style): string[] {
+  const line = (what: string, source: SourceStatus | null): string[] => {
+    if (source === null || source.location === null) return [];
+    return source.ok ? [style.dim(`${what}: ${source.location}`)] : [style.warn(`${what}: ${source.error?.message ?? 'unavailable'} (${source.error?.code ?? ''})`)];
+  };
+  return [
+    ...line('companion files', sources.companion),
+    ...sources.vllmMetrics.flatMap((m) => line('vLLM metrics', m)),
+    ...line('vLLM log', sources.vllmLog),
+    ...line('model config', sources.hfConfig),
+    ...(sources.calibration.ok ? [] : [style.dim('context size unknown: run `gpu-layers calibrate` once per driver')]),
+  ];
+}
+
+export function renderProbeTable(sample: Sample | LayeredSample, options: TableOptions): string {
   const { style } = options;
   const header = [
     style.bold(`gpu-layers ${options.version}`),
@@ -125,6 +150,7 @@ export function renderProbeTable(sample: Sample, options: TableOptions): string 
     lines.push(style.dim(`CUDA driver: ${sample.cuda.error?.message ?? 'unavailable'}; cuda:N ordinals unknown`));
   }
   lines.push(...noteLines(sample.errors, '', style, cudaShownGlobally));
+  if ('sources' in sample) lines.push(...sourceLines(sample.sources, style));
   if (sample.devices.length === 0) lines.push('', 'no NVIDIA GPU visible to NVML');
   for (const device of sample.devices) lines.push('', ...deviceLines(device, options, cudaShownGlobally));
   return lines.join('\n') + '\n';

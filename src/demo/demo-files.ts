@@ -1,0 +1,122 @@
+/**
+ * Lays the demo host's outside inputs out on disk, the way a real host would show them: a /proc
+ * stand-in (command lines, parents, start times, memory split, driver mappings, containers, the
+ * sockets the vLLM servers listen on), the companion files, the startup log and the calibration
+ * cache. gpu-layers then reads them with the same code as on a real host.
+ */
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { writeCalibrationCache } from '../calibration/calibration-cache.js';
+import { CONTEXT_MIB, DEMO_GPU_UUIDS, DEMO_LOG, DEMO_PROCESSES, DRIVER_VERSION, MiB, type DemoProcess } from './vllm-host.js';
+
+function stat(p: DemoProcess): string {
+  // Fields 4 (ppid) to 22 (start time) of /proc/<pid>/stat; the rest is not read.
+  const comm = p.command.split(' ')[0]!.split('/').pop()!.slice(0, 15);
+  return `${p.pid} (${comm}) S ${p.ppid} ${p.pid} ${p.pid} 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 ${p.startTicks} 0 0\n`;
+}
+
+function status(p: DemoProcess): string {
+  const kb = (mib: number) => `${mib * 1024} kB`;
+  const { anonMiB, fileMiB, shmemMiB } = p.host;
+  return [
+    `Name:\t${p.command.split(' ')[0]}`,
+    `Pid:\t${p.pid}`,
+    `PPid:\t${p.ppid}`,
+    `NSpid:\t${p.pid}${p.host.container !== null ? `\t${p.pid % 1000}` : ''}`,
+    `VmRSS:\t${kb(anonMiB + fileMiB + shmemMiB)}`,
+    `RssAnon:\t${kb(anonMiB)}`,
+    `RssFile:\t${kb(fileMiB)}`,
+    `RssShmem:\t${kb(shmemMiB)}`,
+    '',
+  ].join('\n');
+}
+
+function smaps(p: DemoProcess): string {
+  return [
+    '7f2a40000000-7f2a80000000 rw-s 00000000 00:05 1024                       /dev/nvidiactl',
+    `Rss:            ${p.host.driverMappedMiB * 1024} kB`,
+    '7f2a80000000-7f2aa0000000 rw-p 00000000 00:00 0',
+    `Rss:            ${p.host.anonMiB * 1024} kB`,
+    '',
+  ].join('\n');
+}
+
+function cgroup(p: DemoProcess): string {
+  return p.host.container === null
+    ? '0::/user.slice/user-1000.slice/session-4.scope\n'
+    : `0::/kubepods.slice/kubepods-burstable.slice/cri-containerd-${p.host.container}.scope\n`;
+}
+
+/** /proc stand-in; `listening` maps a server's pid to the loopback port it listens on. */
+export function writeDemoProc(root: string, listening: ReadonlyMap<number, number>): void {
+  let inode = 4_000_000;
+  const tcp = ['  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode'];
+  for (const p of DEMO_PROCESSES) {
+    const dir = path.join(root, String(p.pid));
+    mkdirSync(path.join(dir, 'fd'), { recursive: true });
+    writeFileSync(path.join(dir, 'cmdline'), p.command.split(' ').join('\0') + '\0');
+    writeFileSync(path.join(dir, 'stat'), stat(p));
+    writeFileSync(path.join(dir, 'status'), status(p));
+    writeFileSync(path.join(dir, 'smaps'), smaps(p));
+    writeFileSync(path.join(dir, 'cgroup'), cgroup(p));
+    const port = listening.get(p.pid);
+    if (port !== undefined) {
+      inode++;
+      symlinkSync(`socket:[${inode}]`, path.join(dir, 'fd', '12'));
+      const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+      tcp.push(`   ${tcp.length - 1}: ${local} 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 ${inode} 1 0000000000000000 100 0 0 10 0`);
+    }
+  }
+  mkdirSync(path.join(root, 'net'), { recursive: true });
+  writeFileSync(path.join(root, 'net', 'tcp'), tcp.join('\n') + '\n');
+}
+
+/** What the companion would have written in each PyTorch process, a moment ago. */
+export function writeDemoCompanions(dir: string, nowMs: number): void {
+  mkdirSync(dir, { recursive: true });
+  for (const p of DEMO_PROCESSES) {
+    if (p.allocator === null || p.gpu === null) continue;
+    const a = p.allocator;
+    const stats: Record<string, number> = {
+      'reserved_bytes.all.current': a.reservedMiB * MiB,
+      'allocated_bytes.all.current': a.allocatedMiB * MiB,
+      'active_bytes.all.current': a.allocatedMiB * MiB,
+      'inactive_split_bytes.all.current': a.inactiveSplitMiB * MiB,
+      'requested_bytes.all.current': a.allocatedMiB * MiB - 3 * MiB,
+      num_alloc_retries: a.retries,
+      num_ooms: 0,
+    };
+    const document = {
+      format: 'gpu-layers-companion',
+      version: 1,
+      pid: p.pid,
+      startTimeTicks: p.startTicks,
+      writtenAt: nowMs / 1000 - 0.7,
+      intervalSeconds: 2,
+      torchVersion: '2.8.0+cu128',
+      devices: [{ index: 0, uuid: DEMO_GPU_UUIDS[p.gpu]!.slice(4), name: 'NVIDIA H100 80GB HBM3', stats, privatePoolBytes: a.privatePoolMiB * MiB }],
+      errors: [],
+    };
+    writeFileSync(path.join(dir, `${p.pid}.json`), JSON.stringify(document));
+  }
+}
+
+export function writeDemoLog(file: string): void {
+  writeFileSync(file, DEMO_LOG);
+}
+
+/** As if `gpu-layers calibrate` had run on this host. */
+export function writeDemoCalibration(cacheFile: string): void {
+  writeCalibrationCache(
+    cacheFile,
+    DEMO_GPU_UUIDS.map((uuid) => ({
+      uuid,
+      name: 'NVIDIA H100 80GB HBM3',
+      driverVersion: DRIVER_VERSION,
+      moduleLoading: 'LAZY',
+      contextBytes: CONTEXT_MIB * MiB,
+      measuredAt: '2026-11-26T07:50:00.000Z',
+    })),
+  );
+}
