@@ -19,6 +19,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   demo: async () => (await import('./commands/demo-command.js')).demoCommand,
   schema: async () => (await import('./commands/schema-command.js')).schemaCommand,
   calibrate: async () => (await import('./commands/calibrate-command.js')).calibrateCommand,
+  companion: async () => (await import('./commands/companion-command.js')).companionCommand,
 };
 
 function reportError(error: unknown, io: CliIo): number {

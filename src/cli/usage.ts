@@ -15,6 +15,7 @@ Usage:
   gpu-layers [probe] [options]   one reading of every GPU and its processes (the default verb)
   gpu-layers demo [options]      the same, on a mock 8-GPU vLLM host: no GPU needed
   gpu-layers calibrate           measure a bare CUDA context on each GPU (in a child process)
+  gpu-layers companion [--path]  how to enable the Python companion (the allocator layer)
   gpu-layers schema              print the JSON Schema of \`probe --json\`
 
 Options:

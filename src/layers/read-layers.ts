@@ -4,13 +4,13 @@
  * /proc, the vLLM servers' /metrics and startup log, a Hugging Face config and the calibration
  * cache. The I/O half of the layers; join.ts is the pure half.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import { hostname, networkInterfaces } from 'node:os';
 
 import { calibrationCacheFile, moduleLoadingOf, readCalibrationCache } from '../calibration/calibration-cache.js';
 import type { FieldError, Sample } from '../sample/schema.js';
-import { readCompanion, type CompanionResult } from '../sources/companion.js';
-import { readHostLayer } from '../sources/host-layer.js';
+import { missingCompanion, readCompanion, type CompanionResult } from '../sources/companion.js';
+import { invisibleHostLayer, readHostLayer } from '../sources/host-layer.js';
 import { kvGeometry } from '../sources/hf-config.js';
 import { ancestry, listeningPids, readCommandLine, readParents } from '../sources/process-tree.js';
 import { parseVllmLog } from '../sources/vllm-log.js';
@@ -143,11 +143,19 @@ async function readFramework(
   return { results, metrics, log: logStatus, hf: hfStatus };
 }
 
+/** The names in a folder, or an empty set when it cannot be listed. */
+async function listing(directory: string): Promise<Set<string>> {
+  return new Set(await readdir(directory).catch(() => [] as string[]));
+}
+
 async function readCompanions(directory: string, pids: number[], host: ReadonlyMap<number, HostLayer> | null, now: number) {
   const results = new Map<number, CompanionResult>();
+  // One listing instead of a failing open per GPU process without a companion.
+  const present = await listing(directory);
   await Promise.all(
     pids.map(async (pid) => {
-      results.set(pid, await readCompanion(directory, pid, host?.get(pid)?.startTimeTicks ?? null, now));
+      const startTime = host?.get(pid)?.startTimeTicks ?? null;
+      results.set(pid, present.has(`${pid}.json`) ? await readCompanion(directory, pid, startTime, now) : missingCompanion(directory, pid));
     }),
   );
   return results;
@@ -160,10 +168,13 @@ export async function readLayers(sample: Sample, options: LayerOptions = {}): Pr
   const pids = pidsOf(sample);
   const statsDir = options.statsDir === undefined ? env.GPU_LAYERS_STATS_DIR || null : options.statsDir;
 
+  // One listing of /proc: NVML's host pids are often not visible here (a container).
   const hostPromise =
     options.host === false
       ? Promise.resolve(null)
-      : Promise.all(pids.map(async (pid) => [pid, await readHostLayer(pid, procRoot)] as const)).then((entries) => new Map(entries));
+      : listing(procRoot).then((visible) =>
+          Promise.all(pids.map(async (pid) => [pid, visible.has(String(pid)) ? await readHostLayer(pid, procRoot) : invisibleHostLayer(pid)] as const)),
+        ).then((entries) => new Map(entries));
   const [host, framework, statsDirError] = await Promise.all([
     hostPromise,
     readFramework(pids, options, procRoot),

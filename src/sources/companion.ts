@@ -91,6 +91,12 @@ export function checkCompanion(
   return { ok: true, file, document, ageSeconds };
 }
 
+/** The result for a process with no file in the folder. */
+export function missingCompanion(directory: string, pid: number): CompanionResult {
+  const file = path.join(directory, `${pid}.json`);
+  return { ok: false, file, error: reason('COMPANION_MISSING', `no ${file}: the gpu-layers companion is not running in this process (see \`gpu-layers companion\`)`) };
+}
+
 export async function readCompanion(directory: string, pid: number, startTimeTicks: number | null, nowMs = Date.now()): Promise<CompanionResult> {
   const file = path.join(directory, `${pid}.json`);
   let text: string;
@@ -98,9 +104,7 @@ export async function readCompanion(directory: string, pid: number, startTimeTic
     text = await readFile(file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') {
-      return { ok: false, file, error: reason('COMPANION_MISSING', `no ${file}: the gpu-layers companion is not running in this process (see \`gpu-layers companion\`)`) };
-    }
+    if (code === 'ENOENT') return missingCompanion(directory, pid);
     return { ok: false, file, error: reason('COMPANION_UNREADABLE', `${file}: ${code ?? String(error)}`) };
   }
   return checkCompanion(file, text, pid, startTimeTicks, nowMs);

@@ -10,11 +10,13 @@ import type { HostLayer } from '../layers/schema.js';
 import type { FieldError, FieldErrors } from '../sample/schema.js';
 import { parseCgroupContainerId, parseSmapsDriverRss, parseStatStartTime, parseStatus } from './proc-files.js';
 
+function notVisible(pid: number, file: string): FieldError {
+  return { code: 'PROCESS_NOT_VISIBLE', nvmlReturn: null, message: `no /proc/${pid}/${file}: the process exited or lives in another PID namespace` };
+}
+
 function reason(error: unknown, pid: number, file: string): FieldError {
   const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT' || code === 'ESRCH') {
-    return { code: 'PROCESS_NOT_VISIBLE', nvmlReturn: null, message: `no /proc/${pid}/${file}: the process exited or lives in another PID namespace` };
-  }
+  if (code === 'ENOENT' || code === 'ESRCH') return notVisible(pid, file);
   if (code === 'EACCES' || code === 'EPERM') {
     return { code: 'NO_PERMISSION', nvmlReturn: null, message: `/proc/${pid}/${file} is not readable by this user (another user's process: run as root or that user)` };
   }
@@ -29,9 +31,8 @@ async function read(path: string): Promise<{ text: string } | { error: unknown }
   }
 }
 
-export async function readHostLayer(pid: number, procRoot = '/proc'): Promise<HostLayer> {
-  const errors: FieldErrors = {};
-  const layer: HostLayer = {
+function emptyLayer(errors: FieldErrors): HostLayer {
+  return {
     rssBytes: null,
     anonBytes: null,
     fileBytes: null,
@@ -42,6 +43,16 @@ export async function readHostLayer(pid: number, procRoot = '/proc'): Promise<Ho
     startTimeTicks: null,
     errors,
   };
+}
+
+/** The layer of a pid /proc does not list (exited, or another PID namespace): no reads made. */
+export function invisibleHostLayer(pid: number): HostLayer {
+  return emptyLayer({ host: notVisible(pid, 'status') });
+}
+
+export async function readHostLayer(pid: number, procRoot = '/proc'): Promise<HostLayer> {
+  const errors: FieldErrors = {};
+  const layer = emptyLayer(errors);
   const dir = `${procRoot}/${pid}`;
   const [status, smaps, cgroup, stat] = await Promise.all([
     read(`${dir}/status`),
