@@ -20,6 +20,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   schema: async () => (await import('./commands/schema-command.js')).schemaCommand,
   calibrate: async () => (await import('./commands/calibrate-command.js')).calibrateCommand,
   companion: async () => (await import('./commands/companion-command.js')).companionCommand,
+  doctor: async () => (await import('./commands/doctor-command.js')).doctorCommand,
 };
 
 function reportError(error: unknown, io: CliIo): number {

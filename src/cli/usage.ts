@@ -14,6 +14,7 @@ export const MAIN_HELP = `gpu-layers: who owns a GPU process's memory (driver, a
 Usage:
   gpu-layers [probe] [options]   one reading of every GPU and its processes (the default verb)
   gpu-layers demo [options]      the same, on a mock 8-GPU vLLM host: no GPU needed
+  gpu-layers doctor              what was found (driver, libraries, permissions, companion, vLLM) and what to fix
   gpu-layers calibrate           measure a bare CUDA context on each GPU (in a child process)
   gpu-layers companion [--path]  how to enable the Python companion (the allocator layer)
   gpu-layers schema              print the JSON Schema of \`probe --json\`
@@ -51,4 +52,13 @@ Options:
   --cuda-lib <path>  CUDA driver library (default: $GPU_LAYERS_CUDA_LIB or libcuda.so.1)
 
 Cache: $GPU_LAYERS_CACHE_DIR, else $XDG_CACHE_HOME/gpu-layers, else ~/.cache/gpu-layers.
+`;
+
+export const DOCTOR_HELP = `gpu-layers doctor: what gpu-layers finds on this host, and what to fix
+
+Checks the native addon, the NVIDIA device files, NVML and the CUDA driver, the PID namespace,
+the context calibration, the companion file of every GPU process and the vLLM sources given.
+
+Options: --json, --timeout <ms>, --nvml-lib <path>, --cuda-lib <path>, and the layer sources of
+\`gpu-layers probe\`: --stats-dir <dir>, --vllm <url>, --vllm-log <file>, --hf-config <file>.
 `;

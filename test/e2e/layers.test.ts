@@ -191,6 +191,27 @@ describe('gpu-layers probe with every source', () => {
   });
 });
 
+describe('gpu-layers doctor', () => {
+  it('finds every piece in place', async () => {
+    const run = await runCliAsync(['doctor', '--json', '--stats-dir', statsDir, '--vllm', url, '--vllm-log', logFile], env());
+    expect(run.status, run.stderr).toBe(0);
+    const { checks } = JSON.parse(run.stdout);
+    const verdict = (id: string) => checks.filter((c: any) => c.id === id).map((c: any) => c.ok);
+    expect(verdict('nvml')).toEqual([true]);
+    expect(verdict('calibration')).toEqual([true]);
+    expect(verdict('companion')).toEqual([true]);
+    expect(verdict('vllm')).toEqual([true]);
+    expect(verdict('vllm-log')).toEqual([true]);
+    expect(verdict('pid-namespace')).toEqual([true]);
+  });
+
+  it('explains a missing companion with its fix', async () => {
+    const run = await runCliAsync(['doctor'], env({ GPU_LAYERS_STATS_DIR: undefined }));
+    expect(run.stdout).toMatch(/✗ Allocator layer: no stats folder configured/);
+    expect(run.stdout).toMatch(/fix: enable the companion in the workload/);
+  });
+});
+
 describe('each bad input spoils only its own layer', () => {
   it('a truncated companion file: allocator null with COMPANION_INVALID, the rest intact', async () => {
     const badStats = path.join(mock.dir, 'bad-stats');

@@ -1,0 +1,57 @@
+/** `gpu-layers doctor`: what was found on this host and, for each missing piece, the fix. */
+import { doctorChecks, type Check } from '../../doctor/doctor-checks.js';
+import { gatherFacts } from '../../doctor/gather-facts.js';
+import { useColor, type CliIo } from '../cli-io.js';
+import { EXIT_OK } from '../exit-codes.js';
+import { parseDuration, parseFlags } from '../parse-flags.js';
+import { makeStyle } from '../render/style.js';
+import { DOCTOR_HELP } from '../usage.js';
+
+function render(checks: Check[], io: CliIo): string {
+  const style = makeStyle(useColor(io));
+  const lines = ['gpu-layers doctor'];
+  for (const c of checks) {
+    const mark = c.ok === true ? style.used('✓') : c.ok === false ? style.warn('✗') : style.dim('-');
+    lines.push(`${mark} ${style.bold(c.title)}: ${c.detail}`);
+    if (c.ok === false && c.fix !== null) lines.push(`    fix: ${c.fix}`);
+  }
+  const failing = checks.filter((c) => c.ok === false).length;
+  lines.push(failing === 0 ? 'Everything gpu-layers needs is in place.' : `${failing} thing(s) to fix; the layers they feed are null until then.`);
+  return lines.join('\n') + '\n';
+}
+
+export async function doctorCommand(args: string[], io: CliIo): Promise<number> {
+  const flags = parseFlags(args, {
+    json: { type: 'boolean' },
+    timeout: { type: 'string' },
+    'nvml-lib': { type: 'string' },
+    'cuda-lib': { type: 'string' },
+    'stats-dir': { type: 'string' },
+    vllm: { type: 'string', multiple: true },
+    'vllm-log': { type: 'string' },
+    'hf-config': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (flags.help === true) {
+    io.stdout.write(DOCTOR_HELP);
+    return EXIT_OK;
+  }
+  const facts = await gatherFacts(
+    {
+      env: io.env,
+      ...(flags['nvml-lib'] !== undefined ? { nvmlLibrary: flags['nvml-lib'] } : {}),
+      ...(flags['cuda-lib'] !== undefined ? { cudaLibrary: flags['cuda-lib'] } : {}),
+      ...(flags.timeout !== undefined ? { timeoutMs: parseDuration(flags.timeout, '--timeout') } : {}),
+    },
+    {
+      env: io.env,
+      ...(flags['stats-dir'] !== undefined ? { statsDir: flags['stats-dir'] } : {}),
+      ...(flags.vllm !== undefined ? { vllm: flags.vllm } : {}),
+      ...(flags['vllm-log'] !== undefined ? { vllmLog: flags['vllm-log'] } : {}),
+      ...(flags['hf-config'] !== undefined ? { hfConfig: flags['hf-config'] } : {}),
+    },
+  );
+  const checks = doctorChecks(facts);
+  io.stdout.write(flags.json === true ? JSON.stringify({ ok: checks.every((c) => c.ok !== false), checks }, null, 2) + '\n' : render(checks, io));
+  return EXIT_OK;
+}

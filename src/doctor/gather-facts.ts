@@ -1,0 +1,62 @@
+/**
+ * What `gpu-layers doctor` looks at on this host: whether the addon loads, what NVML and every
+ * layer source say (through the same probe and readers as `gpu-layers probe`), which NVIDIA
+ * device files this user may open, and which pids /proc shows.
+ */
+import { constants } from 'node:fs';
+import { access, readdir } from 'node:fs/promises';
+
+import { isGpuLayersError, GpuLayersError } from '../errors.js';
+import { readLayers, type LayerOptions } from '../layers/read-layers.js';
+import { defaultAddonPath, loadAddon } from '../native/addon.js';
+import type { ProbeOptions } from '../probe/options.js';
+import { openProbe } from '../probe/probe.js';
+import type { DoctorFacts } from './doctor-checks.js';
+
+function asError(error: unknown): GpuLayersError {
+  return isGpuLayersError(error) ? error : new GpuLayersError('NATIVE_FAILURE', (error as Error).message ?? String(error));
+}
+
+async function deviceFiles(): Promise<DoctorFacts['deviceFiles']> {
+  const names = (await readdir('/dev').catch(() => [] as string[])).filter((name) => /^nvidia(ctl|\d+)$/.test(name)).sort();
+  const paths = names.length > 0 ? names.map((name) => `/dev/${name}`) : ['/dev/nvidiactl'];
+  return Promise.all(
+    paths.map(async (path) => {
+      try {
+        await access(path, constants.R_OK | constants.W_OK);
+        return { path, access: 'ok' as const };
+      } catch (error) {
+        return { path, access: (error as NodeJS.ErrnoException).code === 'ENOENT' ? ('missing' as const) : ('denied' as const) };
+      }
+    }),
+  );
+}
+
+export async function gatherFacts(probeOptions: ProbeOptions, layerOptions: LayerOptions): Promise<DoctorFacts> {
+  const env = probeOptions.env ?? process.env;
+  const addonPath = probeOptions.addonPath ?? (env.GPU_LAYERS_ADDON || defaultAddonPath());
+  let addon: DoctorFacts['addon'];
+  try {
+    loadAddon(addonPath);
+    addon = { ok: true, path: addonPath };
+  } catch (error) {
+    addon = { ok: false, error: asError(error) };
+  }
+  let probe: DoctorFacts['probe'] = null;
+  if (addon.ok) {
+    try {
+      const opened = await openProbe({ ...probeOptions, addonPath });
+      try {
+        const sample = await readLayers(await opened.sample(), layerOptions);
+        probe = { ok: true, info: opened.info, sample };
+      } finally {
+        await opened.close();
+      }
+    } catch (error) {
+      probe = { ok: false, error: asError(error) };
+    }
+  }
+  const procRoot = layerOptions.procRoot ?? '/proc';
+  const visiblePids = new Set((await readdir(procRoot).catch(() => [] as string[])).filter((n) => /^\d+$/.test(n)).map(Number));
+  return { addon, probe, deviceFiles: await deviceFiles(), visiblePids, cudaVisibleDevices: env.CUDA_VISIBLE_DEVICES };
+}
