@@ -19,12 +19,26 @@ function difference(errors: FieldErrors, key: string, inputs: [string, number | 
   return rest.reduce((total, value) => total - value, first!);
 }
 
-/** Gaps for one process; reasons go into `errors` under "gaps.<field>". */
+const NO_GAPS: Gaps = {
+  outsideAllocatorBytes: null,
+  cudaGraphs: { insideAllocatorBytes: null, outsideAllocatorEstimateBytes: null, totalEstimateBytes: null },
+  allocatorCachedBytes: null,
+  fragmentationRatio: null,
+};
+
+/**
+ * Gaps for one process; reasons go into `errors` under "gaps.<field>", or once under "gaps" when
+ * the allocator layer itself is missing (every gap needs it).
+ */
 export function computeGaps(layers: Layers, errors: FieldErrors): Gaps {
   const allocator = layers.allocator;
-  const reserved: [string, number | null] = ['the allocator reserved bytes (companion)', allocator?.reservedBytes ?? null];
+  if (allocator === null) {
+    errors.gaps = { code: 'INPUT_MISSING', nvmlReturn: null, message: 'every gap needs the allocator layer (the companion)' };
+    return structuredClone(NO_GAPS);
+  }
+  const reserved: [string, number | null] = ['the allocator reserved bytes (companion)', allocator.reservedBytes];
   const outsideAllocator = difference(errors, 'gaps.outsideAllocatorBytes', [['the driver figure', layers.driverBytes], reserved]);
-  const privatePools: [string, number | null] = ['private-pool bytes (a torch that reports them)', allocator?.privatePoolBytes ?? null];
+  const privatePools: [string, number | null] = ['private-pool bytes (a torch that reports them)', allocator.privatePoolBytes];
   const insideAllocator = privatePools[1];
   if (insideAllocator === null) missing(errors, 'gaps.cudaGraphs.insideAllocatorBytes', [privatePools[0]]);
   const outsideEstimate = difference(errors, 'gaps.cudaGraphs.outsideAllocatorEstimateBytes', [
@@ -37,11 +51,11 @@ export function computeGaps(layers: Layers, errors: FieldErrors): Gaps {
       : missing(errors, 'gaps.cudaGraphs.totalEstimateBytes', ['both CUDA graph parts']);
   const cached = difference(errors, 'gaps.allocatorCachedBytes', [
     reserved,
-    ['the allocated bytes (companion)', allocator?.allocatedBytes ?? null],
+    ['the allocated bytes (companion)', allocator.allocatedBytes],
     privatePools,
   ]);
   let fragmentationRatio: number | null = null;
-  const inactiveSplit = allocator?.inactiveSplitBytes ?? null;
+  const inactiveSplit = allocator.inactiveSplitBytes;
   if (reserved[1] === null || inactiveSplit === null) {
     missing(errors, 'gaps.fragmentationRatio', ['the allocator reserved and inactive-split bytes (companion)']);
   } else if (reserved[1] === 0) {

@@ -82,6 +82,11 @@ async function readFramework(
   procRoot: string,
 ): Promise<{ results: Map<number, FrameworkResult>; metrics: SourceStatus[]; log: SourceStatus | null; hf: SourceStatus | null }> {
   const endpoints = options.vllm ?? [];
+  if (endpoints.length === 0 && options.vllmLog === undefined) {
+    // No vLLM source: nothing to read, and no process tree to walk.
+    const hf = options.hfConfig === undefined ? null : status(options.hfConfig, reason('INPUT_MISSING', 'a model config is used with a vLLM source (--vllm or --vllm-log)'));
+    return { results: attributeFramework([], { endpoints: [], log: null, geometry: null }), metrics: [], log: null, hf };
+  }
   const local = localAddresses();
   const [parents, readEndpoints, logText, hfText] = await Promise.all([
     endpoints.length > 0 || options.vllmLog !== undefined ? readParents(procRoot) : Promise.resolve(new Map<number, number>()),

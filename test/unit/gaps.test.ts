@@ -49,15 +49,8 @@ describe('computeGaps', () => {
       allocatorCachedBytes: null,
       fragmentationRatio: null,
     });
-    expect(errors['gaps.outsideAllocatorBytes']).toEqual({ code: 'INPUT_MISSING', nvmlReturn: null, message: 'needs the allocator reserved bytes (companion)' });
-    expect(Object.keys(errors).sort()).toEqual([
-      'gaps.allocatorCachedBytes',
-      'gaps.cudaGraphs.insideAllocatorBytes',
-      'gaps.cudaGraphs.outsideAllocatorEstimateBytes',
-      'gaps.cudaGraphs.totalEstimateBytes',
-      'gaps.fragmentationRatio',
-      'gaps.outsideAllocatorBytes',
-    ]);
+    // One reason for all of them: every gap needs the allocator layer.
+    expect(errors).toEqual({ gaps: { code: 'INPUT_MISSING', nvmlReturn: null, message: 'every gap needs the allocator layer (the companion)' } });
   });
 
   it('without calibration: the outside gap is measured, the graph estimate is not made', () => {
@@ -73,6 +66,12 @@ describe('computeGaps', () => {
     const gaps = computeGaps({ driverBytes: 61 * GiB, contextBytes: 0, allocator: allocator({ privatePoolBytes: null }), framework: null }, errors);
     expect([gaps.allocatorCachedBytes, gaps.cudaGraphs.totalEstimateBytes, gaps.cudaGraphs.outsideAllocatorEstimateBytes]).toEqual([null, null, GiB]);
     expect(errors['gaps.allocatorCachedBytes']?.message).toMatch(/private-pool bytes/);
+  });
+
+  it('an allocator without a reserved figure: the gaps that need it name it', () => {
+    const errors: FieldErrors = {};
+    computeGaps({ driverBytes: GiB, contextBytes: 0, allocator: allocator({ reservedBytes: null }), framework: null }, errors);
+    expect(errors['gaps.outsideAllocatorBytes']).toEqual({ code: 'INPUT_MISSING', nvmlReturn: null, message: 'needs the allocator reserved bytes (companion)' });
   });
 
   it('a stale companion can make a difference negative: reported as measured, not clamped', () => {
