@@ -1,6 +1,7 @@
 /**
- * gpu-layers, the library: open a probe, take samples of every GPU and its processes. Importing
- * has no side effects; the native addon loads on the first openProbe().
+ * gpu-layers, the library: open a probe, take samples of every GPU and its processes, and join
+ * each sample with the other layers (companion, vLLM, /proc, context calibration) and their gaps.
+ * Importing has no side effects; the native addon loads on the first openProbe().
  */
 export { openProbe, Probe } from './probe/probe.js';
 export type { ProbeInfo } from './probe/open-result.js';
@@ -25,3 +26,33 @@ export {
 export type { CudaDevice } from './sample/cuda-ordinals.js';
 export { GpuLayersError, isGpuLayersError, type GpuLayersErrorCode, type CudaStatus } from './errors.js';
 export { describeNvmlReturn, type NvmlReturnCode } from './return-codes.js';
+
+export { readLayers, type LayerOptions } from './layers/read-layers.js';
+export { joinLayers, type LayerInputs } from './layers/join.js';
+export { computeGaps } from './layers/gaps.js';
+export {
+  layeredSampleSchema,
+  layeredDeviceSchema,
+  layeredMigDeviceSchema,
+  layeredProcessSchema,
+  layersSchema,
+  gapsSchema,
+  hostLayerSchema,
+  allocatorLayerSchema,
+  frameworkLayerSchema,
+  type LayeredSample,
+  type LayeredDevice,
+  type LayeredMigDevice,
+  type LayeredProcess,
+  type Layers,
+  type Gaps,
+  type HostLayer,
+  type AllocatorLayer,
+  type FrameworkLayer,
+  type SourceStatus,
+} from './layers/schema.js';
+export { calibrateContexts, type CalibrateOptions, type CalibrationReport } from './calibration/calibrate.js';
+export { companionDirectory } from './companion-path.js';
+export { companionFileSchema, type CompanionFile, type CompanionResult } from './sources/companion.js';
+export type { FrameworkResult } from './layers/vllm-attribution.js';
+export type { CalibrationEntry } from './calibration/calibration-cache.js';

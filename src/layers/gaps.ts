@@ -19,12 +19,14 @@ function difference(errors: FieldErrors, key: string, inputs: [string, number | 
   return rest.reduce((total, value) => total - value, first!);
 }
 
-const NO_GAPS: Gaps = {
-  outsideAllocatorBytes: null,
-  cudaGraphs: { insideAllocatorBytes: null, outsideAllocatorEstimateBytes: null, totalEstimateBytes: null },
-  allocatorCachedBytes: null,
-  fragmentationRatio: null,
-};
+function noGaps(): Gaps {
+  return {
+    outsideAllocatorBytes: null,
+    cudaGraphs: { insideAllocatorBytes: null, outsideAllocatorEstimateBytes: null, totalEstimateBytes: null },
+    allocatorCachedBytes: null,
+    fragmentationRatio: null,
+  };
+}
 
 /**
  * Gaps for one process; reasons go into `errors` under "gaps.<field>", or once under "gaps" when
@@ -34,7 +36,7 @@ export function computeGaps(layers: Layers, errors: FieldErrors): Gaps {
   const allocator = layers.allocator;
   if (allocator === null) {
     errors.gaps = { code: 'INPUT_MISSING', nvmlReturn: null, message: 'every gap needs the allocator layer (the companion)' };
-    return structuredClone(NO_GAPS);
+    return noGaps();
   }
   const reserved: [string, number | null] = ['the allocator reserved bytes (companion)', allocator.reservedBytes];
   const outsideAllocator = difference(errors, 'gaps.outsideAllocatorBytes', [['the driver figure', layers.driverBytes], reserved]);

@@ -18,7 +18,20 @@ function node(args: string[], cwd = consumer): { status: number | null; stdout: 
   return { status: run.status, stdout: run.stdout, stderr: run.stderr };
 }
 
-const PUBLIC_EXPORTS = ['GpuLayersError', 'Probe', 'describeNvmlReturn', 'isGpuLayersError', 'openProbe', 'sampleSchema'];
+const PUBLIC_EXPORTS = [
+  'GpuLayersError',
+  'Probe',
+  'describeNvmlReturn',
+  'isGpuLayersError',
+  'openProbe',
+  'sampleSchema',
+  'readLayers',
+  'joinLayers',
+  'computeGaps',
+  'layeredSampleSchema',
+  'calibrateContexts',
+  'companionDirectory',
+];
 
 beforeAll(() => {
   requireFile(path.join(repoRoot, 'dist/index.js'), 'build the package (npm ci)');
@@ -85,9 +98,15 @@ describe('a tarball installed into an empty project', () => {
       const demo = spawnSync('npx', ['--no-install', 'gpu-layers', 'demo'], { cwd: project, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
       expect(demo.status, demo.stderr).toBe(0);
       expect(demo.stdout.match(/^GPU \d/gm)).toHaveLength(8);
+      // The companion ships in the package, where `gpu-layers companion --path` says it is.
+      const companion = spawnSync('npx', ['--no-install', 'gpu-layers', 'companion', '--path'], { cwd: project, encoding: 'utf8' });
+      expect(companion.status, companion.stderr).toBe(0);
+      const companionDir = companion.stdout.trim();
+      expect(companionDir.startsWith(path.join(project, 'node_modules', 'gpu-layers'))).toBe(true);
+      expect(readFileSync(path.join(companionDir, 'sitecustomize.py'), 'utf8')).toContain('gpu_layers_companion');
       const files = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: repoRoot, encoding: 'utf8' });
       const packed = (JSON.parse(files)[0].files as { path: string }[]).map((f) => f.path);
-      expect(packed).toEqual(expect.arrayContaining(['binding.gyp', 'CMakeLists.txt', 'native/sources.json', 'native/mock/mock_nvml.c', 'dist/cli/gpu-layers.cjs', 'dist/index.cjs', 'dist/sample.schema.json']));
+      expect(packed).toEqual(expect.arrayContaining(['binding.gyp', 'CMakeLists.txt', 'native/sources.json', 'native/mock/mock_nvml.c', 'dist/cli/gpu-layers.cjs', 'dist/index.cjs', 'dist/sample.schema.json', 'python/gpu_layers_companion/gpu_layers_companion.py', 'python/gpu_layers_companion/sitecustomize.py']));
       expect(packed.some((f) => f.startsWith('test/') || f.startsWith('build/'))).toBe(false);
     } finally {
       rmSync(packDir, { recursive: true, force: true });
