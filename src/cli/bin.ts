@@ -1,6 +1,17 @@
 /** The `gpu-layers` executable: hands the process's argv, streams and environment to main(). */
 import { main } from './main.js';
 
+// A reader that stops early (`gpu-layers probe | head`) closes the pipe. Stop quietly, as Unix
+// tools do, instead of dying on an unhandled EPIPE with a stack trace; any other failure to write
+// is said once on stderr (if it still works) with exit code 3.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    if (stream === process.stdout) process.stderr.write(`gpu-layers: cannot write the output: ${error.message}\n`);
+    process.exit(3);
+  });
+}
+
 main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env }).then(
   (code) => {
     process.exitCode = code;

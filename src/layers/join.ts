@@ -5,6 +5,7 @@
  * before, so recorded inputs give the same result as live ones.
  */
 import { lookupContextBytes, type CalibrationEntry } from '../calibration/calibration-cache.js';
+import { sourceError } from '../sample/field-errors.js';
 import type { Device, FieldError, FieldErrors, GpuProcess, MigDevice, Sample } from '../sample/schema.js';
 import { allocatorLayerOf, type CompanionResult } from '../sources/companion.js';
 import { computeGaps } from './gaps.js';
@@ -21,19 +22,15 @@ export interface LayerInputs {
   sources: LayeredSample['sources'];
 }
 
-function reason(code: string, message: string): FieldError {
-  return { code, nvmlReturn: null, message };
-}
-
-const NO_COMPANION = reason('NOT_REQUESTED', 'no stats folder: enable the companion in the workload and set GPU_LAYERS_STATS_DIR (see `gpu-layers companion`)');
-const NO_HOST = reason('NOT_REQUESTED', 'the host layer was not asked for');
+const NO_COMPANION = sourceError('NOT_REQUESTED', 'no stats folder: enable the companion in the workload and set GPU_LAYERS_STATS_DIR (see `gpu-layers companion`)');
+const NO_HOST = sourceError('NOT_REQUESTED', 'the host layer was not asked for');
 
 function contextOf(uuid: string | null, sample: Sample, inputs: LayerInputs, errors: FieldErrors, key: string): number | null {
   const bytes = lookupContextBytes(inputs.calibration.entries, uuid, sample.driver.version, inputs.calibration.moduleLoading);
   if (bytes === null) {
     errors[key] =
       inputs.calibration.error ??
-      reason('NOT_CALIBRATED', `no calibration for this GPU with driver ${sample.driver.version ?? 'n/a'} and CUDA_MODULE_LOADING=${inputs.calibration.moduleLoading}: run \`gpu-layers calibrate\``);
+      sourceError('NOT_CALIBRATED', `no calibration for this GPU with driver ${sample.driver.version ?? 'n/a'} and CUDA_MODULE_LOADING=${inputs.calibration.moduleLoading}: run \`gpu-layers calibrate\``);
   }
   return bytes;
 }
@@ -62,11 +59,11 @@ function allocatorOf(pid: number, uuid: string | null, inputs: LayerInputs, erro
 
 function layeredProcess(process: GpuProcess, uuid: string | null, contextBytes: number | null, contextError: FieldError | undefined, inputs: LayerInputs): LayeredProcess {
   const errors: FieldErrors = { ...process.errors };
-  if (process.usedBytes === null) errors['layers.driverBytes'] = process.errors?.usedBytes ?? reason('VALUE_NOT_AVAILABLE', 'NVML does not report this process\'s memory');
+  if (process.usedBytes === null) errors['layers.driverBytes'] = process.errors?.usedBytes ?? sourceError('VALUE_NOT_AVAILABLE', 'NVML does not report this process\'s memory');
   if (contextError !== undefined) errors['layers.contextBytes'] = contextError;
   const framework = inputs.framework.get(process.pid);
   if (framework === undefined || framework.layer === null) {
-    errors['layers.framework'] = framework?.reason ?? reason('NOT_REQUESTED', 'no vLLM source given (--vllm URL, --vllm-log FILE)');
+    errors['layers.framework'] = framework?.reason ?? sourceError('NOT_REQUESTED', 'no vLLM source given (--vllm URL, --vllm-log FILE)');
   } else {
     Object.assign(errors, framework.errors);
   }
@@ -79,11 +76,11 @@ function layeredProcess(process: GpuProcess, uuid: string | null, contextBytes: 
   let host: HostLayer | null = null;
   if (inputs.host === null) errors.host = NO_HOST;
   else host = inputs.host.get(process.pid) ?? null;
-  if (inputs.host !== null && host === null) errors.host = reason('PROCESS_NOT_VISIBLE', 'no host reading for this pid');
-  const layered: LayeredProcess = { ...process, layers, gaps: computeGaps(layers, errors), host };
-  if (Object.keys(errors).length > 0) layered.errors = errors;
-  else delete layered.errors;
-  return layered;
+  if (inputs.host !== null && host === null) errors.host = sourceError('PROCESS_NOT_VISIBLE', 'no host reading for this pid');
+  const gaps = computeGaps(layers, errors);
+  // A fresh object rather than `delete`, which would leave it in V8's slow dictionary mode.
+  const { errors: _driverErrors, ...driver } = process;
+  return Object.keys(errors).length > 0 ? { ...driver, errors, layers, gaps, host } : { ...driver, layers, gaps, host };
 }
 
 function layeredProcesses(processes: GpuProcess[] | null, uuid: string | null, sample: Sample, inputs: LayerInputs, deviceErrors: FieldErrors, contextKey: string) {
@@ -106,7 +103,7 @@ function unattributed(device: Device, errors: FieldErrors): number | null {
   const used = device.memory.usedBytes;
   const processes = device.processes;
   if (used === null || processes === null || processes.some((p) => p.usedBytes === null)) {
-    errors.unattributedBytes = reason('INPUT_MISSING', 'needs the device used figure and every process\'s used figure');
+    errors.unattributedBytes = sourceError('INPUT_MISSING', 'needs the device used figure and every process\'s used figure');
     return null;
   }
   return used - processes.reduce((sum, p) => sum + (p.usedBytes ?? 0), 0);

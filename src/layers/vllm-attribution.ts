@@ -6,6 +6,7 @@
  * the layer says how the match was made. Startup-log figures tagged with a pid go to that
  * process; untagged ones only where there is no doubt whose they are. Pure.
  */
+import { sourceError } from '../sample/field-errors.js';
 import type { FieldError, FieldErrors } from '../sample/schema.js';
 import type { KvGeometryResult } from '../sources/hf-config.js';
 import type { VllmLog, VllmLogFigures } from '../sources/vllm-log.js';
@@ -45,10 +46,6 @@ interface Instance {
 
 const VLLM = /vllm/i;
 
-function reason(code: string, message: string): FieldError {
-  return { code, nvmlReturn: null, message };
-}
-
 function mentionsVllm(process: GpuProcessInfo): boolean {
   return process.commands.some((command) => command !== null && VLLM.test(command));
 }
@@ -56,7 +53,7 @@ function mentionsVllm(process: GpuProcessInfo): boolean {
 function engineOf(metrics: VllmMetricsResult): { engine: VllmEngineMetrics | null; reason: FieldError | null } {
   if (!metrics.ok) return { engine: null, reason: metrics.error };
   if (metrics.engines.length > 1) {
-    return { engine: null, reason: reason('AMBIGUOUS_ENGINE', `${metrics.url} serves ${metrics.engines.length} engines (data parallel); which process serves which is not known`) };
+    return { engine: null, reason: sourceError('AMBIGUOUS_ENGINE', `${metrics.url} serves ${metrics.engines.length} engines (data parallel); which process serves which is not known`) };
   }
   return { engine: metrics.engines[0] ?? null, reason: null };
 }
@@ -111,13 +108,13 @@ function layerFor(pid: number, instance: Instance, inputs: FrameworkInputs): { l
   const fromMetrics = <T>(value: T | null | undefined, key: string): T | null => {
     if (value !== null && value !== undefined) return value;
     errors[`layers.framework.${key}`] =
-      instance.engineReason ?? (instance.url === null ? reason('INPUT_MISSING', 'needs the server\'s /metrics (--vllm URL)') : reason('NOT_REPORTED', `${instance.url} does not report it`));
+      instance.engineReason ?? (instance.url === null ? sourceError('INPUT_MISSING', 'needs the server\'s /metrics (--vllm URL)') : sourceError('NOT_REPORTED', `${instance.url} does not report it`));
     return null;
   };
   const fromLog = (value: number | null, key: string, line: string): number | null => {
     if (value === null) {
       errors[`layers.framework.${key}`] =
-        instance.log === null ? reason('INPUT_MISSING', `needs the startup log (--vllm-log FILE): "${line}"`) : reason('NOT_REPORTED', `${instance.log.path} has no "${line}" line for this process`);
+        instance.log === null ? sourceError('INPUT_MISSING', `needs the startup log (--vllm-log FILE): "${line}"`) : sourceError('NOT_REPORTED', `${instance.log.path} has no "${line}" line for this process`);
     }
     return value;
   };
@@ -127,17 +124,17 @@ function layerFor(pid: number, instance: Instance, inputs: FrameworkInputs): { l
   let kvCacheSource: FrameworkLayer['kvCacheSource'] = kvCacheBytes !== null ? 'log' : null;
   if (kvCacheBytes === null) {
     if (inputs.geometry !== null && inputs.endpoints.length > 1) {
-      errors['layers.framework.kvCacheBytes'] = reason('AMBIGUOUS_CONFIG', 'one model config (--hf-config) for several vLLM servers: it is used only when one server is given');
+      errors['layers.framework.kvCacheBytes'] = sourceError('AMBIGUOUS_CONFIG', 'one model config (--hf-config) for several vLLM servers: it is used only when one server is given');
     } else if (numGpuBlocks !== null && inputs.geometry !== null) {
       const geometry = inputs.geometry(Math.max(1, instance.members.length), blockSize ?? 16, engine?.cacheDtype ?? 'auto');
       if (geometry.ok) {
         kvCacheBytes = numGpuBlocks * geometry.geometry.bytesPerBlock;
         kvCacheSource = 'blocks-x-config';
       } else {
-        errors['layers.framework.kvCacheBytes'] = reason(geometry.code, geometry.message);
+        errors['layers.framework.kvCacheBytes'] = sourceError(geometry.code, geometry.message);
       }
     } else {
-      errors['layers.framework.kvCacheBytes'] = reason(
+      errors['layers.framework.kvCacheBytes'] = sourceError(
         'INPUT_MISSING',
         'needs the startup log ("Available KV cache memory"), or num_gpu_blocks (/metrics) with the model config (--hf-config)',
       );
@@ -172,8 +169,8 @@ export function attributeFramework(processes: GpuProcessInfo[], inputs: Framewor
       results.set(process.pid, {
         layer: null,
         reason: requested
-          ? reason('NOT_IN_VLLM_INSTANCE', 'not part of the vLLM server(s) given (not a descendant of the process listening on its port)')
-          : reason('NOT_REQUESTED', 'no vLLM source given (--vllm URL, --vllm-log FILE)'),
+          ? sourceError('NOT_IN_VLLM_INSTANCE', 'not part of the vLLM server(s) given (not a descendant of the process listening on its port)')
+          : sourceError('NOT_REQUESTED', 'no vLLM source given (--vllm URL, --vllm-log FILE)'),
       });
     }
   }

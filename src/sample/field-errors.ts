@@ -35,6 +35,11 @@ export function nvmlFieldError(rc: number, symbol?: string | null, candidates?: 
   return { code: described.name, nvmlReturn: rc, message: described.message };
 }
 
+/** A reason that does not come from NVML: a layer source that is missing, unreadable or invalid. */
+export function sourceError(code: string, message: string): FieldError {
+  return { code, nvmlReturn: null, message };
+}
+
 export const notAvailable: FieldError = {
   code: 'VALUE_NOT_AVAILABLE',
   nvmlReturn: null,

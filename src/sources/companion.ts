@@ -10,6 +10,7 @@ import path from 'node:path';
 import * as z from 'zod/mini';
 
 import type { AllocatorLayer } from '../layers/schema.js';
+import { sourceError } from '../sample/field-errors.js';
 import type { FieldError } from '../sample/schema.js';
 import { normalizeUuid } from '../sample/uuid.js';
 import { validate } from '../validation.js';
@@ -46,10 +47,6 @@ export type CompanionResult =
 /** A file is stale once three intervals have passed without a write. */
 export const STALE_INTERVALS = 3;
 
-function reason(code: string, message: string): FieldError {
-  return { code, nvmlReturn: null, message };
-}
-
 /**
  * Checks a companion document against the process it should describe. `startTimeTicks` is the
  * process's start time from /proc (null when /proc does not show it: no pid-reuse check then).
@@ -65,19 +62,19 @@ export function checkCompanion(
   try {
     json = JSON.parse(text);
   } catch (error) {
-    return { ok: false, file, error: reason('COMPANION_INVALID', `${file} is not JSON (truncated?): ${(error as Error).message}`) };
+    return { ok: false, file, error: sourceError('COMPANION_INVALID', `${file} is not JSON (truncated?): ${(error as Error).message}`) };
   }
   const parsed = validate(companionFileSchema, json);
-  if (!parsed.ok) return { ok: false, file, error: reason('COMPANION_INVALID', `${file} is not a companion file: ${parsed.message}`) };
+  if (!parsed.ok) return { ok: false, file, error: sourceError('COMPANION_INVALID', `${file} is not a companion file: ${parsed.message}`) };
   const document = parsed.data;
   if (document.pid !== pid) {
-    return { ok: false, file, error: reason('COMPANION_INVALID', `${file} describes pid ${document.pid}, not ${pid}`) };
+    return { ok: false, file, error: sourceError('COMPANION_INVALID', `${file} describes pid ${document.pid}, not ${pid}`) };
   }
   if (startTimeTicks !== null && document.startTimeTicks !== startTimeTicks) {
     return {
       ok: false,
       file,
-      error: reason('COMPANION_OTHER_PROCESS', `${file} was written by an earlier process with pid ${pid} (started at tick ${document.startTimeTicks}, this one at ${startTimeTicks})`),
+      error: sourceError('COMPANION_OTHER_PROCESS', `${file} was written by an earlier process with pid ${pid} (started at tick ${document.startTimeTicks}, this one at ${startTimeTicks})`),
     };
   }
   const ageSeconds = Math.max(0, nowMs / 1000 - document.writtenAt);
@@ -85,7 +82,7 @@ export function checkCompanion(
     return {
       ok: false,
       file,
-      error: reason('COMPANION_STALE', `${file} was last written ${ageSeconds.toFixed(1)} s ago; the companion writes every ${document.intervalSeconds} s (hung or stopped?)`),
+      error: sourceError('COMPANION_STALE', `${file} was last written ${ageSeconds.toFixed(1)} s ago; the companion writes every ${document.intervalSeconds} s (hung or stopped?)`),
     };
   }
   return { ok: true, file, document, ageSeconds };
@@ -94,7 +91,7 @@ export function checkCompanion(
 /** The result for a process with no file in the folder. */
 export function missingCompanion(directory: string, pid: number): CompanionResult {
   const file = path.join(directory, `${pid}.json`);
-  return { ok: false, file, error: reason('COMPANION_MISSING', `no ${file}: the gpu-layers companion is not running in this process (see \`gpu-layers companion\`)`) };
+  return { ok: false, file, error: sourceError('COMPANION_MISSING', `no ${file}: the gpu-layers companion is not running in this process (see \`gpu-layers companion\`)`) };
 }
 
 export async function readCompanion(directory: string, pid: number, startTimeTicks: number | null, nowMs = Date.now()): Promise<CompanionResult> {
@@ -105,7 +102,7 @@ export async function readCompanion(directory: string, pid: number, startTimeTic
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return missingCompanion(directory, pid);
-    return { ok: false, file, error: reason('COMPANION_UNREADABLE', `${file}: ${code ?? String(error)}`) };
+    return { ok: false, file, error: sourceError('COMPANION_UNREADABLE', `${file}: ${code ?? String(error)}`) };
   }
   return checkCompanion(file, text, pid, startTimeTicks, nowMs);
 }
@@ -128,7 +125,7 @@ export function allocatorLayerOf(result: Extract<CompanionResult, { ok: true }>,
     if (used.length === 1) device = used[0];
   }
   if (device === undefined) {
-    return reason('COMPANION_NO_DEVICE', `the companion reports no allocator on device ${uuid ?? '(unknown UUID)'} (${document.devices.length} device(s) in ${result.file})`);
+    return sourceError('COMPANION_NO_DEVICE', `the companion reports no allocator on device ${uuid ?? '(unknown UUID)'} (${document.devices.length} device(s) in ${result.file})`);
   }
   return {
     reservedBytes: stat(device, 'reserved_bytes.all.current'),

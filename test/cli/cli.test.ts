@@ -3,6 +3,7 @@
  * errors (exit 2, no stack trace), `probe --json` checked against the published JSON Schema
  * with an independent validator (ajv), the readable table, the demo, and NVML failures (exit 3).
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
@@ -10,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { runCli } from '../helpers/cli.js';
 import { createMockHost, type MockHost } from '../helpers/mock-host.js';
-import { nodeGypBuild, repoRoot, requireFile } from '../helpers/paths.js';
+import { cliPath, nodeGypBuild, repoRoot, requireFile } from '../helpers/paths.js';
 import { CONTEXT_MIB, DEMO_PROCESSES } from '../../src/demo/vllm-host.js';
 import { GiB, MiB, h100, host } from '../helpers/scenarios.js';
 
@@ -115,6 +116,17 @@ describe('probe', () => {
     const process = scenario.devices[1]!.processes![1]!;
     expect(run.stdout).toMatch(new RegExp(`^\\s+${process.pid} {2}C {4}\\s*${mib(process.usedBytes).replace('.', '\\.')} {2}\\(not visible here\\)$`, 'm'));
     expect(run.stdout).not.toMatch(/\u001b\[/);
+  });
+
+  it('a reader that closes the pipe early (| head) ends it quietly, no EPIPE stack trace', () => {
+    mock.write(host(8, 16)); // some 300 kB of JSON: more than a pipe holds
+    const run = spawnSync('bash', ['-c', 'set -o pipefail; "$0" "$1" probe --json | head -c 100 >/dev/null', process.execPath, cliPath], {
+      env: { ...process.env, ...mockEnv() },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
   });
 
   it('exits 3 with the plain paragraph when no NVML library can be loaded', () => {

@@ -1,0 +1,119 @@
+/**
+ * The framework half of the layer sources, loaded only when a vLLM source is given: each vLLM
+ * server's /metrics, the startup log and the model's config.json, read in parallel, each failing
+ * on its own, then matched to the GPU processes through the process tree.
+ */
+import { readFile } from 'node:fs/promises';
+import { hostname, networkInterfaces } from 'node:os';
+
+import { sourceError } from '../sample/field-errors.js';
+import { kvGeometry } from '../sources/hf-config.js';
+import { ancestry, listeningPids, readCommandLine, readParents } from '../sources/process-tree.js';
+import { parseVllmLog } from '../sources/vllm-log.js';
+import { fetchVllmMetrics, metricsUrl } from '../sources/vllm-metrics.js';
+import type { SourceStatus } from './schema.js';
+import { sourceStatus } from './source-status.js';
+import { attributeFramework, type FrameworkInputs, type FrameworkResult, type GpuProcessInfo, type VllmEndpoint } from './vllm-attribution.js';
+
+export interface FrameworkSourceOptions {
+  vllm?: readonly string[];
+  vllmLog?: string;
+  hfConfig?: string;
+  vllmTimeoutMs?: number;
+}
+
+export interface FrameworkReading {
+  results: Map<number, FrameworkResult>;
+  metrics: SourceStatus[];
+  log: SourceStatus | null;
+  hf: SourceStatus | null;
+}
+
+function localAddresses(): Set<string> {
+  const names = new Set(['localhost', '127.0.0.1', '::1', '0.0.0.0', '::', hostname()]);
+  for (const list of Object.values(networkInterfaces())) for (const address of list ?? []) names.add(address.address);
+  return names;
+}
+
+async function readEndpoint(endpoint: string, timeoutMs: number, procRoot: string, local: Set<string>): Promise<VllmEndpoint> {
+  const metrics = await fetchVllmMetrics(endpoint, timeoutMs);
+  let listeners: number[] | null = null;
+  try {
+    const url = new URL(metricsUrl(endpoint));
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    if (local.has(host)) {
+      const port = url.port !== '' ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
+      listeners = await listeningPids(port, procRoot);
+    }
+  } catch {
+    // not a URL: fetchVllmMetrics already said so
+  }
+  return { metrics, listeners };
+}
+
+/**
+ * Reads the vLLM sources given and attributes each GPU process to an engine: by the listening
+ * socket of a local server and that process's descendants, else by command line.
+ */
+export async function readFramework(pids: readonly number[], options: FrameworkSourceOptions, procRoot: string): Promise<FrameworkReading> {
+  const endpoints = options.vllm ?? [];
+  const local = localAddresses();
+  const [parents, readEndpoints, logText, hfText] = await Promise.all([
+    readParents(procRoot),
+    Promise.all(endpoints.map((e) => readEndpoint(e, options.vllmTimeoutMs ?? 2000, procRoot, local))),
+    options.vllmLog === undefined ? null : readFile(options.vllmLog, 'utf8').then((text) => ({ text }), (error: Error) => ({ error })),
+    options.hfConfig === undefined ? null : readFile(options.hfConfig, 'utf8').then((text) => ({ text }), (error: Error) => ({ error })),
+  ]);
+
+  let log: FrameworkInputs['log'] = null;
+  let logStatus: SourceStatus | null = null;
+  if (options.vllmLog !== undefined && logText !== null) {
+    if ('error' in logText) {
+      logStatus = sourceStatus(options.vllmLog, sourceError('LOG_UNREADABLE', `${options.vllmLog}: ${logText.error.message}`));
+    } else {
+      const parsed = parseVllmLog(logText.text);
+      if (parsed.matchedLines === 0) {
+        logStatus = sourceStatus(options.vllmLog, sourceError('LOG_NO_KNOWN_LINES', `${options.vllmLog} has none of the vLLM startup lines gpu-layers knows (is it a vLLM log?)`));
+      } else {
+        log = { path: options.vllmLog, parsed };
+        logStatus = sourceStatus(options.vllmLog, null);
+      }
+    }
+  }
+
+  let geometry: FrameworkInputs['geometry'] = null;
+  let hfStatus: SourceStatus | null = null;
+  if (options.hfConfig !== undefined && hfText !== null) {
+    let json: unknown;
+    if ('error' in hfText) {
+      hfStatus = sourceStatus(options.hfConfig, sourceError('HF_CONFIG_UNREADABLE', `${options.hfConfig}: ${hfText.error.message}`));
+    } else {
+      try {
+        json = JSON.parse(hfText.text);
+        const config = json;
+        geometry = (tensorParallel, blockSize, cacheDtype) => kvGeometry(config, { tensorParallel, blockSize, cacheDtype });
+        const check = geometry(1, 16, 'auto');
+        hfStatus = sourceStatus(options.hfConfig, check.ok ? null : sourceError(check.code, `${options.hfConfig}: ${check.message}`));
+        if (!check.ok) geometry = null;
+      } catch (error) {
+        hfStatus = sourceStatus(options.hfConfig, sourceError('HF_CONFIG_INVALID', `${options.hfConfig} is not JSON: ${(error as Error).message}`));
+      }
+    }
+  }
+
+  const commandCache = new Map<number, Promise<string | null>>();
+  const command = (pid: number) => {
+    let value = commandCache.get(pid);
+    if (value === undefined) commandCache.set(pid, (value = readCommandLine(pid, procRoot)));
+    return value;
+  };
+  const processes: GpuProcessInfo[] = await Promise.all(
+    pids.map(async (pid) => {
+      const chain = ancestry(pid, parents);
+      return { pid, ancestry: chain, commands: await Promise.all(chain.map(command)) };
+    }),
+  );
+  const results = attributeFramework(processes, { endpoints: readEndpoints, log, geometry });
+  const metrics = readEndpoints.map((e) => sourceStatus(e.metrics.url, e.metrics.ok ? null : e.metrics.error));
+  return { results, metrics, log: logStatus, hf: hfStatus };
+}
