@@ -104,8 +104,9 @@ def _write(directory, document):
     """Atomically: readers see the old file or the new one, never half of one."""
     final = os.path.join(directory, "%d.json" % document["pid"])
     temporary = os.path.join(directory, ".%d.json.tmp" % document["pid"])
+    text = json.dumps(document, separators=(",", ":"))  # one write(): json.dump() makes dozens
     with open(temporary, "w") as f:
-        json.dump(document, f, separators=(",", ":"))
+        f.write(text)
     os.replace(temporary, final)
     return final
 
