@@ -56,6 +56,11 @@ export const allocatorLayerSchema = z.object({
 /** vLLM's figures for the engine this process belongs to. */
 export const frameworkLayerSchema = z.object({
   engine: z.literal('vllm'),
+  /**
+   * How this process was tied to the server: it or an ancestor listens on the server's port
+   * (the strongest), the startup log names its pid, or only its command line mentions vLLM.
+   */
+  matchedBy: z.enum(['listening-socket', 'log-pid', 'command-line']),
   weightsBytes: bytes,
   kvCacheBytes: bytes,
   /** Where kvCacheBytes comes from: the startup log's own figure, or blocks x bytes per block. */

@@ -3,7 +3,7 @@
  * given by URL owns the process listening on its port and that process's descendants (the
  * engine core and its tensor-parallel workers); when the listener cannot be seen and only one
  * server was given, processes whose command line (or an ancestor's) mentions vLLM are taken, and
- * the layer says how the match was made. Startup-log figures tagged with a pid go to that
+ * the layer says how the match was made (`matchedBy`). Startup-log figures tagged with a pid go to that
  * process; untagged ones only where there is no doubt whose they are. Pure.
  */
 import { sourceError } from '../sample/field-errors.js';
@@ -36,8 +36,11 @@ export interface FrameworkInputs {
 
 export type FrameworkResult = { layer: FrameworkLayer; errors: FieldErrors } | { layer: null; reason: FieldError };
 
+type MatchedBy = FrameworkLayer['matchedBy'];
+
 interface Instance {
   members: number[];
+  matchedBy: Map<number, MatchedBy>;
   engine: VllmEngineMetrics | null;
   engineReason: FieldError | null;
   url: string | null;
@@ -60,23 +63,28 @@ function engineOf(metrics: VllmMetricsResult): { engine: VllmEngineMetrics | nul
 
 function instances(processes: GpuProcessInfo[], inputs: FrameworkInputs): Instance[] {
   const byCommand = processes.filter(mentionsVllm).map((p) => p.pid);
+  const instance = (members: [number, MatchedBy][], fields: Omit<Instance, 'members' | 'matchedBy'>): Instance => {
+    const matchedBy = new Map<number, MatchedBy>();
+    for (const [pid, how] of members) if (!matchedBy.has(pid)) matchedBy.set(pid, how);
+    return { members: [...matchedBy.keys()], matchedBy, ...fields };
+  };
   const found: Instance[] = inputs.endpoints.map((endpoint) => {
     const { engine, reason: engineReason } = engineOf(endpoint.metrics);
-    let members: number[] = [];
+    let members: [number, MatchedBy][] = [];
     if (endpoint.listeners !== null && endpoint.listeners.length > 0) {
-      members = processes.filter((p) => p.ancestry.some((a) => endpoint.listeners!.includes(a))).map((p) => p.pid);
+      members = processes.filter((p) => p.ancestry.some((a) => endpoint.listeners!.includes(a))).map((p) => [p.pid, 'listening-socket']);
     } else if (inputs.endpoints.length === 1) {
-      members = byCommand;
+      members = byCommand.map((pid) => [pid, 'command-line']);
     }
-    return { members, engine, engineReason, url: endpoint.metrics.url, log: null };
+    return instance(members, { engine, engineReason, url: endpoint.metrics.url, log: null });
   });
   if (inputs.log !== null) {
     if (found.length === 1) {
       found[0]!.log = inputs.log;
     } else if (found.length === 0) {
-      const tagged = processes.filter((p) => inputs.log!.parsed.byPid.has(p.pid)).map((p) => p.pid);
-      const members = [...new Set([...tagged, ...(inputs.log.parsed.matchedLines > 0 ? byCommand : [])])];
-      found.push({ members, engine: null, engineReason: null, url: null, log: inputs.log });
+      const tagged = processes.filter((p) => inputs.log!.parsed.byPid.has(p.pid)).map((p): [number, MatchedBy] => [p.pid, 'log-pid']);
+      const commands = inputs.log.parsed.matchedLines > 0 ? byCommand.map((pid): [number, MatchedBy] => [pid, 'command-line']) : [];
+      found.push(instance([...tagged, ...commands], { engine: null, engineReason: null, url: null, log: inputs.log }));
     } else {
       // Several servers and one log: its pid-tagged figures still say whose they are.
       for (const instance of found) instance.log = { ...inputs.log, parsed: { ...inputs.log.parsed, untagged: emptyFigures() } };
@@ -142,6 +150,7 @@ function layerFor(pid: number, instance: Instance, inputs: FrameworkInputs): { l
   }
   const layer: FrameworkLayer = {
     engine: 'vllm',
+    matchedBy: instance.matchedBy.get(pid)!,
     weightsBytes: fromLog(figures.weightsBytes, 'weightsBytes', 'Model loading took'),
     kvCacheBytes,
     kvCacheSource,

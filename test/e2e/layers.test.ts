@@ -150,6 +150,8 @@ describe('gpu-layers probe with every source', () => {
       },
       framework: {
         engine: 'vllm',
+        // The worker is a child of this test process, which serves the /metrics port.
+        matchedBy: 'listening-socket',
         weightsBytes: gib(33.882),
         kvCacheBytes: gib(18.06),
         kvCacheSource: 'log',

@@ -26,6 +26,7 @@ describe('attributeFramework', () => {
     const worker = results.get(301)!;
     expect(worker.layer).toMatchObject({
       engine: 'vllm',
+      matchedBy: 'listening-socket',
       kvCacheUsage: 0.25,
       requestsRunning: 4,
       numGpuBlocks: 1000,
@@ -43,7 +44,7 @@ describe('attributeFramework', () => {
   it('without a visible listener and one server, command lines mentioning vLLM decide, ancestors included', () => {
     const results = attributeFramework(workers, { endpoints: [{ metrics, listeners: null }], log: null, geometry: null });
     expect([...results].filter(([, r]) => r.layer !== null).map(([pid]) => pid)).toEqual([301, 302]);
-    expect(results.get(301)!.layer).toMatchObject({ kvCacheBytes: null });
+    expect(results.get(301)!.layer).toMatchObject({ kvCacheBytes: null, matchedBy: 'command-line' });
   });
 
   it('pid-tagged log figures go to their process, and win over blocks x config', () => {
@@ -58,7 +59,7 @@ describe('attributeFramework', () => {
   it('untagged log figures only where there is no doubt whose they are', () => {
     const log = parseVllmLog('INFO Model loading took 14.99 GiB and 6.2 seconds\n');
     const one = attributeFramework([workers[0]!], { endpoints: [], log: { path: 'v.log', parsed: log }, geometry: null });
-    expect(one.get(301)!.layer).toMatchObject({ weightsBytes: Math.round(14.99 * GiB), sources: { metrics: null, log: 'v.log' } });
+    expect(one.get(301)!.layer).toMatchObject({ weightsBytes: Math.round(14.99 * GiB), matchedBy: 'command-line', sources: { metrics: null, log: 'v.log' } });
     const two = attributeFramework(workers, { endpoints: [], log: { path: 'v.log', parsed: log }, geometry: null });
     expect(two.get(301)!.layer).toMatchObject({ weightsBytes: null });
   });
@@ -74,6 +75,13 @@ describe('attributeFramework', () => {
     const dp: VllmMetricsResult = { ok: true, url: 'u', engines: [engine, { ...engine, engine: '1' }] };
     const result = attributeFramework(workers, { endpoints: [{ metrics: dp, listeners: [100] }], log: null, geometry: null }).get(302)!;
     expect(result.layer !== null && result.errors['layers.framework.kvCacheUsage']?.code).toBe('AMBIGUOUS_ENGINE');
+  });
+
+  it('a log alone: its pid tags tie a process to it even when no command line mentions vLLM', () => {
+    const log = parseVllmLog('(Worker pid=900) INFO Model loading took 2.5 GiB and 3.0 seconds\n');
+    const results = attributeFramework(workers, { endpoints: [], log: { path: 'v.log', parsed: log }, geometry: null });
+    expect(results.get(900)!.layer).toMatchObject({ matchedBy: 'log-pid', weightsBytes: Math.round(2.5 * GiB) });
+    expect(results.get(301)!.layer).toMatchObject({ matchedBy: 'command-line', weightsBytes: null });
   });
 
   it('no vLLM source: NOT_REQUESTED', () => {

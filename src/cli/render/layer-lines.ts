@@ -92,7 +92,9 @@ function frameworkLine(process: LayeredProcess): string | null {
   }
   if (framework.cudaGraphBytes !== null) parts.push(`graph capture took ${formatBytes(framework.cudaGraphBytes)}`);
   if (framework.requestsRunning !== null) parts.push(`${framework.requestsRunning} running / ${framework.requestsWaiting ?? '?'} waiting`);
-  return `vLLM: ${parts.length > 0 ? parts.join(', ') : 'no figures (see --json errors)'}`;
+  // A command-line match is a guess worth saying; a listening socket or a pid tag is not.
+  const label = framework.matchedBy === 'command-line' ? 'vLLM (matched by command line)' : 'vLLM';
+  return `${label}: ${parts.length > 0 ? parts.join(', ') : 'no figures (see --json errors)'}`;
 }
 
 function hostLine(process: LayeredProcess): string | null {
