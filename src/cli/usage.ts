@@ -35,7 +35,8 @@ Options:
   -v, --version          the version
 
 Exit codes: 0 ok, 2 usage error, 3 NVML or the driver unavailable, 4 bad input file.
-Environment: GPU_LAYERS_NVML_LIB, GPU_LAYERS_CUDA_LIB, GPU_LAYERS_MOCK_SCENARIO, NO_COLOR.
+Environment: GPU_LAYERS_NVML_LIB, GPU_LAYERS_CUDA_LIB, GPU_LAYERS_STATS_DIR, GPU_LAYERS_CACHE_DIR,
+GPU_LAYERS_MOCK_SCENARIO, NO_COLOR.
 `;
 
 export const CALIBRATE_HELP = `gpu-layers calibrate: measure what a bare CUDA context costs on each GPU
