@@ -61,5 +61,6 @@ Checks the native addon, the NVIDIA device files, NVML and the CUDA driver, the 
 the context calibration, the companion file of every GPU process and the vLLM sources given.
 
 Options: --json, --timeout <ms>, --nvml-lib <path>, --cuda-lib <path>, and the layer sources of
-\`gpu-layers probe\`: --stats-dir <dir>, --vllm <url>, --vllm-log <file>, --hf-config <file>.
+\`gpu-layers probe\`: --stats-dir <dir>, --vllm <url>, --vllm-log <file>, --hf-config <file>,
+--vllm-timeout <ms>.
 `;

@@ -207,6 +207,13 @@ describe('gpu-layers doctor', () => {
     expect(verdict('pid-namespace')).toEqual([true]);
   });
 
+  it('a hanging vLLM endpoint: the deadline it was given (--vllm-timeout), and the fix', async () => {
+    const run = await runCliAsync(['doctor', '--json', '--vllm', `${url}/hang/metrics`, '--vllm-timeout', '300ms'], env());
+    expect(run.status, run.stderr).toBe(0);
+    const vllm = JSON.parse(run.stdout).checks.find((c: any) => c.id === 'vllm');
+    expect(vllm).toMatchObject({ ok: false, detail: expect.stringContaining('300 ms'), fix: expect.stringContaining('--vllm-timeout') });
+  });
+
   it('explains a missing companion with its fix', async () => {
     const run = await runCliAsync(['doctor'], env({ GPU_LAYERS_STATS_DIR: undefined }));
     expect(run.stdout).toMatch(/✗ Allocator layer: no stats folder configured/);
@@ -236,9 +243,7 @@ describe('each bad input spoils only its own layer', () => {
   });
 
   it('an HTML page and a server that never answers: the metrics source says why, allocator intact', async () => {
-    const started = Date.now();
     const { json } = await probeJsonAsync(env(), ['--stats-dir', statsDir, '--vllm', `${url}/html/metrics`, '--vllm', `${url}/hang/metrics`, '--vllm-timeout', '500']);
-    expect(Date.now() - started).toBeLessThan(8000);
     expect(json.sources.vllmMetrics.map((s: any) => s.error.code)).toEqual(['VLLM_METRICS_INVALID', 'VLLM_TIMEOUT']);
     expect(processOf(json).layers.allocator.reservedBytes).toBe(RESERVED);
   });

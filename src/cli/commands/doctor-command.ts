@@ -3,6 +3,7 @@ import { doctorChecks, type Check } from '../../doctor/doctor-checks.js';
 import { gatherFacts } from '../../doctor/gather-facts.js';
 import { useColor, type CliIo } from '../cli-io.js';
 import { EXIT_OK } from '../exit-codes.js';
+import { LAYER_SOURCE_FLAGS, layerOptionsFromFlags } from '../layer-source-flags.js';
 import { parseDuration, parseFlags } from '../parse-flags.js';
 import { makeStyle } from '../render/style.js';
 import { DOCTOR_HELP } from '../usage.js';
@@ -26,10 +27,7 @@ export async function doctorCommand(args: string[], io: CliIo): Promise<number> 
     timeout: { type: 'string' },
     'nvml-lib': { type: 'string' },
     'cuda-lib': { type: 'string' },
-    'stats-dir': { type: 'string' },
-    vllm: { type: 'string', multiple: true },
-    'vllm-log': { type: 'string' },
-    'hf-config': { type: 'string' },
+    ...LAYER_SOURCE_FLAGS,
     help: { type: 'boolean', short: 'h' },
   });
   if (flags.help === true) {
@@ -43,13 +41,7 @@ export async function doctorCommand(args: string[], io: CliIo): Promise<number> 
       ...(flags['cuda-lib'] !== undefined ? { cudaLibrary: flags['cuda-lib'] } : {}),
       ...(flags.timeout !== undefined ? { timeoutMs: parseDuration(flags.timeout, '--timeout') } : {}),
     },
-    {
-      env: io.env,
-      ...(flags['stats-dir'] !== undefined ? { statsDir: flags['stats-dir'] } : {}),
-      ...(flags.vllm !== undefined ? { vllm: flags.vllm } : {}),
-      ...(flags['vllm-log'] !== undefined ? { vllmLog: flags['vllm-log'] } : {}),
-      ...(flags['hf-config'] !== undefined ? { hfConfig: flags['hf-config'] } : {}),
-    },
+    layerOptionsFromFlags(flags, io.env),
   );
   const checks = doctorChecks(facts);
   io.stdout.write(flags.json === true ? JSON.stringify({ ok: checks.every((c) => c.ok !== false), checks }, null, 2) + '\n' : render(checks, io));

@@ -7,6 +7,7 @@ import { readLayers } from '../../layers/read-layers.js';
 import { openProbe } from '../../probe/probe.js';
 import type { CliIo } from '../cli-io.js';
 import { EXIT_OK } from '../exit-codes.js';
+import { LAYER_SOURCE_FLAGS, layerOptionsFromFlags } from '../layer-source-flags.js';
 import { parseDuration, parseFlags } from '../parse-flags.js';
 import { MAIN_HELP } from '../usage.js';
 import { writeSample } from './sample-output.js';
@@ -18,11 +19,7 @@ export async function probeCommand(args: string[], io: CliIo): Promise<number> {
     'nvml-lib': { type: 'string' },
     'cuda-lib': { type: 'string' },
     'no-cuda': { type: 'boolean' },
-    'stats-dir': { type: 'string' },
-    vllm: { type: 'string', multiple: true },
-    'vllm-log': { type: 'string' },
-    'hf-config': { type: 'string' },
-    'vllm-timeout': { type: 'string' },
+    ...LAYER_SOURCE_FLAGS,
     'no-host': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -39,15 +36,7 @@ export async function probeCommand(args: string[], io: CliIo): Promise<number> {
   });
   try {
     const sample = await probe.sample();
-    const layered = await readLayers(sample, {
-      env: io.env,
-      host: flags['no-host'] !== true,
-      ...(flags['stats-dir'] !== undefined ? { statsDir: flags['stats-dir'] } : {}),
-      ...(flags.vllm !== undefined ? { vllm: flags.vllm } : {}),
-      ...(flags['vllm-log'] !== undefined ? { vllmLog: flags['vllm-log'] } : {}),
-      ...(flags['hf-config'] !== undefined ? { hfConfig: flags['hf-config'] } : {}),
-      ...(flags['vllm-timeout'] !== undefined ? { vllmTimeoutMs: parseDuration(flags['vllm-timeout'], '--vllm-timeout') } : {}),
-    });
+    const layered = await readLayers(sample, { ...layerOptionsFromFlags(flags, io.env), host: flags['no-host'] !== true });
     writeSample(layered, flags.json === true, io);
   } finally {
     await probe.close();

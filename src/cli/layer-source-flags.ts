@@ -1,0 +1,33 @@
+/**
+ * The flags that name where the layers come from (companion folder, vLLM servers and log, model
+ * config), shared by `probe` and `doctor` so both read the same sources the same way.
+ */
+import type { LayerOptions } from '../layers/read-layers.js';
+import { parseDuration } from './parse-flags.js';
+
+export const LAYER_SOURCE_FLAGS = {
+  'stats-dir': { type: 'string' },
+  vllm: { type: 'string', multiple: true },
+  'vllm-log': { type: 'string' },
+  'hf-config': { type: 'string' },
+  'vllm-timeout': { type: 'string' },
+} as const;
+
+interface LayerSourceValues {
+  'stats-dir'?: string;
+  vllm?: string[];
+  'vllm-log'?: string;
+  'hf-config'?: string;
+  'vllm-timeout'?: string;
+}
+
+export function layerOptionsFromFlags(flags: LayerSourceValues, env: Record<string, string | undefined>): LayerOptions {
+  return {
+    env,
+    ...(flags['stats-dir'] !== undefined ? { statsDir: flags['stats-dir'] } : {}),
+    ...(flags.vllm !== undefined ? { vllm: flags.vllm } : {}),
+    ...(flags['vllm-log'] !== undefined ? { vllmLog: flags['vllm-log'] } : {}),
+    ...(flags['hf-config'] !== undefined ? { hfConfig: flags['hf-config'] } : {}),
+    ...(flags['vllm-timeout'] !== undefined ? { vllmTimeoutMs: parseDuration(flags['vllm-timeout'], '--vllm-timeout') } : {}),
+  };
+}
