@@ -2,7 +2,7 @@
  * The `gpu-layers` executable (dist/cli/gpu-layers.cjs): loads the CLI bundle (cli-main.cjs) with
  * the V8 code cache written at build time beside it.
  *
- * Why: on Node 20 compiling the 160 kB bundle and the functions a probe runs costs 6-10 ms of a
+ * Why: on Node 20 compiling the 160 kB bundle and the functions a probe runs costs 5-10 ms of a
  * 55-65 ms `probe --json` (measured, BENCHMARKS.md), and Node 20 has no compile cache of its own
  * (module.enableCompileCache() arrived in 22.1). V8 checks its version and flags and rejects a
  * cache that does not fit, but it checks the source only by length and, in release builds, does
