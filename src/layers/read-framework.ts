@@ -84,13 +84,11 @@ export async function readFramework(pids: readonly number[], options: FrameworkS
   let geometry: FrameworkInputs['geometry'] = null;
   let hfStatus: SourceStatus | null = null;
   if (options.hfConfig !== undefined && hfText !== null) {
-    let json: unknown;
     if ('error' in hfText) {
       hfStatus = sourceStatus(options.hfConfig, sourceError('HF_CONFIG_UNREADABLE', `${options.hfConfig}: ${hfText.error.message}`));
     } else {
       try {
-        json = JSON.parse(hfText.text);
-        const config = json;
+        const config: unknown = JSON.parse(hfText.text);
         geometry = (tensorParallel, blockSize, cacheDtype) => kvGeometry(config, { tensorParallel, blockSize, cacheDtype });
         const check = geometry(1, 16, 'auto');
         hfStatus = sourceStatus(options.hfConfig, check.ok ? null : sourceError(check.code, `${options.hfConfig}: ${check.message}`));
