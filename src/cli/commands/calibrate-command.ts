@@ -5,16 +5,15 @@
 import { calibrateContexts, measureOwnContexts } from '../../calibration/calibrate.js';
 import type { CliIo } from '../cli-io.js';
 import { EXIT_OK } from '../exit-codes.js';
-import { parseDuration, parseFlags } from '../parse-flags.js';
+import { LIBRARY_FLAGS, libraryOptionsFromFlags } from '../library-flags.js';
+import { parseFlags } from '../parse-flags.js';
 import { formatBytes } from '../render/format-bytes.js';
 import { CALIBRATE_HELP } from '../usage.js';
 
 export async function calibrateCommand(args: string[], io: CliIo): Promise<number> {
   const flags = parseFlags(args, {
     json: { type: 'boolean' },
-    timeout: { type: 'string' },
-    'nvml-lib': { type: 'string' },
-    'cuda-lib': { type: 'string' },
+    ...LIBRARY_FLAGS,
     child: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -28,9 +27,7 @@ export async function calibrateCommand(args: string[], io: CliIo): Promise<numbe
   }
   const report = await calibrateContexts({
     env: io.env,
-    ...(flags['nvml-lib'] !== undefined ? { nvmlLibrary: flags['nvml-lib'] } : {}),
-    ...(flags['cuda-lib'] !== undefined ? { cudaLibrary: flags['cuda-lib'] } : {}),
-    ...(flags.timeout !== undefined ? { timeoutMs: parseDuration(flags.timeout, '--timeout') } : {}),
+    ...libraryOptionsFromFlags(flags),
   });
   if (flags.json === true) {
     io.stdout.write(JSON.stringify(report, null, 2) + '\n');

@@ -4,7 +4,8 @@ import { gatherFacts } from '../../doctor/gather-facts.js';
 import { useColor, type CliIo } from '../cli-io.js';
 import { EXIT_OK } from '../exit-codes.js';
 import { LAYER_SOURCE_FLAGS, layerOptionsFromFlags } from '../layer-source-flags.js';
-import { parseDuration, parseFlags } from '../parse-flags.js';
+import { LIBRARY_FLAGS, libraryOptionsFromFlags } from '../library-flags.js';
+import { parseFlags } from '../parse-flags.js';
 import { makeStyle } from '../render/style.js';
 import { DOCTOR_HELP } from '../usage.js';
 
@@ -24,9 +25,7 @@ function render(checks: Check[], io: CliIo): string {
 export async function doctorCommand(args: string[], io: CliIo): Promise<number> {
   const flags = parseFlags(args, {
     json: { type: 'boolean' },
-    timeout: { type: 'string' },
-    'nvml-lib': { type: 'string' },
-    'cuda-lib': { type: 'string' },
+    ...LIBRARY_FLAGS,
     ...LAYER_SOURCE_FLAGS,
     help: { type: 'boolean', short: 'h' },
   });
@@ -35,12 +34,7 @@ export async function doctorCommand(args: string[], io: CliIo): Promise<number> 
     return EXIT_OK;
   }
   const facts = await gatherFacts(
-    {
-      env: io.env,
-      ...(flags['nvml-lib'] !== undefined ? { nvmlLibrary: flags['nvml-lib'] } : {}),
-      ...(flags['cuda-lib'] !== undefined ? { cudaLibrary: flags['cuda-lib'] } : {}),
-      ...(flags.timeout !== undefined ? { timeoutMs: parseDuration(flags.timeout, '--timeout') } : {}),
-    },
+    { env: io.env, ...libraryOptionsFromFlags(flags) },
     layerOptionsFromFlags(flags, io.env),
   );
   const checks = doctorChecks(facts);

@@ -8,16 +8,15 @@ import { openProbe } from '../../probe/probe.js';
 import type { CliIo } from '../cli-io.js';
 import { EXIT_OK } from '../exit-codes.js';
 import { LAYER_SOURCE_FLAGS, layerOptionsFromFlags } from '../layer-source-flags.js';
-import { parseDuration, parseFlags } from '../parse-flags.js';
+import { LIBRARY_FLAGS, libraryOptionsFromFlags } from '../library-flags.js';
+import { parseFlags } from '../parse-flags.js';
 import { MAIN_HELP } from '../usage.js';
 import { writeSample } from './sample-output.js';
 
 export async function probeCommand(args: string[], io: CliIo): Promise<number> {
   const flags = parseFlags(args, {
     json: { type: 'boolean' },
-    timeout: { type: 'string' },
-    'nvml-lib': { type: 'string' },
-    'cuda-lib': { type: 'string' },
+    ...LIBRARY_FLAGS,
     'no-cuda': { type: 'boolean' },
     ...LAYER_SOURCE_FLAGS,
     'no-host': { type: 'boolean' },
@@ -28,9 +27,8 @@ export async function probeCommand(args: string[], io: CliIo): Promise<number> {
     return EXIT_OK;
   }
   const probe = await openProbe({
-    ...(flags['nvml-lib'] !== undefined ? { nvmlLibrary: flags['nvml-lib'] } : {}),
-    ...(flags['no-cuda'] === true ? { cudaLibrary: false as const } : flags['cuda-lib'] !== undefined ? { cudaLibrary: flags['cuda-lib'] } : {}),
-    ...(flags.timeout !== undefined ? { timeoutMs: parseDuration(flags.timeout, '--timeout') } : {}),
+    ...libraryOptionsFromFlags(flags),
+    ...(flags['no-cuda'] === true ? { cudaLibrary: false as const } : {}),
     processCommands: true,
     env: io.env,
   });
