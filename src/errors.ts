@@ -15,6 +15,12 @@ export type GpuLayersErrorCode =
   | 'NVML_TIMEOUT'
   | 'PROBE_CLOSED'
   | 'SCENARIO_INVALID'
+  // A recording (`gpu-layers record`) that cannot be read, is not one, or is from a newer version.
+  | 'RECORDING_UNREADABLE'
+  | 'RECORDING_INVALID'
+  | 'RECORDING_TOO_NEW'
+  // A file gpu-layers was asked to write (a recording, a report) that it cannot write.
+  | 'OUTPUT_UNWRITABLE'
   // nvmlInit failures: 'NVML_' + the return code's name without 'NVML_ERROR_',
   // e.g. NVML_DRIVER_NOT_LOADED, NVML_NO_PERMISSION, NVML_LIB_RM_VERSION_MISMATCH.
   | `NVML_${string}`;

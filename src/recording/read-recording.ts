@@ -1,0 +1,108 @@
+/**
+ * Reads a recording back: the header, then every complete sample line. What a crash can leave
+ * (a torn last line) and what a bad line in the middle is cost a warning and that line, never
+ * the file; a file that is not a recording, is empty, or comes from a newer schema is an error.
+ * Samples out of time order are put back in order, with a warning.
+ */
+import { readFile } from 'node:fs/promises';
+
+import { GpuLayersError } from '../errors.js';
+import { layeredSampleSchema, type LayeredSample } from '../layers/schema.js';
+import { SAMPLE_SCHEMA_VERSION } from '../sample/schema-version.js';
+import { validate } from '../validation.js';
+import { RECORDING_FORMAT, recordingHeaderSchema, type RecordingHeader } from './recording-header.js';
+
+export interface Recording {
+  header: RecordingHeader;
+  samples: LayeredSample[];
+  /** What was skipped or repaired, one sentence each. */
+  warnings: string[];
+}
+
+/** Warnings about single lines beyond this many are summed up in one. */
+const MAX_LINE_WARNINGS = 5;
+
+function notARecording(name: string, why: string): GpuLayersError {
+  return new GpuLayersError('RECORDING_INVALID', `${name} is not a gpu-layers recording: ${why}`);
+}
+
+export function parseRecordingHeader(line: string, name: string): RecordingHeader {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    throw notARecording(name, 'its first line is not a recording header');
+  }
+  const format = (value as { format?: unknown } | null)?.format;
+  if (format !== RECORDING_FORMAT) throw notARecording(name, 'its first line is not a recording header');
+  const version = (value as { schemaVersion?: unknown }).schemaVersion;
+  if (typeof version === 'number' && version > SAMPLE_SCHEMA_VERSION) {
+    throw new GpuLayersError(
+      'RECORDING_TOO_NEW',
+      `${name} was recorded with sample schema ${version}; this gpu-layers reads schema ${SAMPLE_SCHEMA_VERSION}: upgrade gpu-layers to read it`,
+    );
+  }
+  const parsed = validate(recordingHeaderSchema, value);
+  if (!parsed.ok) throw notARecording(name, `its header is invalid: ${parsed.message}`);
+  return parsed.data;
+}
+
+function byTime(a: LayeredSample, b: LayeredSample): number {
+  return Date.parse(a.takenAt) - Date.parse(b.takenAt);
+}
+
+export function parseRecording(text: string, name: string): Recording {
+  if (text.trim() === '') throw notARecording(name, 'the file is empty');
+  if (text.includes('\u0000')) throw notARecording(name, 'it is a binary file');
+  const lines = text.split('\n');
+  const header = parseRecordingHeader(lines[0]!, name);
+  const warnings: string[] = [];
+  let lineWarnings = 0;
+  const warnLine = (message: string): void => {
+    lineWarnings++;
+    if (lineWarnings <= MAX_LINE_WARNINGS) warnings.push(message);
+  };
+
+  const samples: LayeredSample[] = [];
+  // The text after the last newline is a line the writer did not finish.
+  const last = lines.length - 1;
+  if (lines[last] !== '') warnings.push(`${name}: line ${last + 1} is incomplete (the recorder stopped mid-write); skipped`);
+  let outOfOrder: number | null = null;
+  for (let i = 1; i < last; i++) {
+    const line = lines[i]!;
+    if (line.trim() === '') continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      warnLine(`${name}: line ${i + 1} is not JSON; skipped`);
+      continue;
+    }
+    const parsed = validate(layeredSampleSchema, value);
+    if (!parsed.ok) {
+      warnLine(`${name}: line ${i + 1} is not a valid sample (${parsed.message.split('\n')[0]}); skipped`);
+      continue;
+    }
+    const previous = samples[samples.length - 1];
+    if (outOfOrder === null && previous !== undefined && byTime(parsed.data, previous) < 0) outOfOrder = i + 1;
+    samples.push(parsed.data);
+  }
+  if (lineWarnings > MAX_LINE_WARNINGS) warnings.push(`${name}: ${lineWarnings - MAX_LINE_WARNINGS} more bad lines skipped`);
+  if (outOfOrder !== null) {
+    warnings.push(`${name}: samples are out of time order (line ${outOfOrder} is earlier than the line before it); read in time order`);
+    samples.sort(byTime);
+  }
+  return { header, samples, warnings };
+}
+
+export async function readRecording(file: string): Promise<Recording> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' ? 'permission denied' : (code ?? (error as Error).message);
+    throw new GpuLayersError('RECORDING_UNREADABLE', `cannot read the recording ${file}: ${why}`, { cause: error });
+  }
+  return parseRecording(text, file);
+}

@@ -1,0 +1,24 @@
+/**
+ * The first line of a recording (`gpu-layers record`): what wrote it, on which host, how often,
+ * and which sample schema the lines after it follow. Every other line is one layered sample, the
+ * document `probe --json` prints.
+ */
+import * as z from 'zod/mini';
+
+export const RECORDING_FORMAT = 'gpu-layers-recording';
+
+export const recordingHeaderSchema = z.object({
+  format: z.literal(RECORDING_FORMAT),
+  /** The layered sample's schemaVersion for every line after this one. */
+  schemaVersion: z.int().check(z.positive()),
+  gpuLayersVersion: z.string(),
+  host: z.string(),
+  /** When this file was started, ISO 8601. */
+  startedAt: z.string(),
+  intervalMs: z.int().check(z.positive()),
+  driverVersion: z.nullable(z.string()),
+  nvmlVersion: z.nullable(z.string()),
+  cudaDriverVersion: z.nullable(z.int()),
+});
+
+export type RecordingHeader = z.infer<typeof recordingHeaderSchema>;

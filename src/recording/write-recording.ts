@@ -1,0 +1,144 @@
+/**
+ * Appends layered samples to a recording, one JSON line each, so that a SIGKILL at any moment
+ * leaves a file that reads back to the last complete sample: every line goes out in one write(2)
+ * on an O_APPEND descriptor, a new file (or a rotated one) appears complete with its header
+ * through a rename, and reopening a file whose last line was torn cuts that line off first.
+ * Writes are synchronous: one small write per interval, to the page cache, never a wait on I/O
+ * the caller could overlap with anything.
+ */
+import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+
+import { GpuLayersError } from '../errors.js';
+import type { LayeredSample } from '../layers/schema.js';
+import { parseRecordingHeader } from './read-recording.js';
+import type { RecordingHeader } from './recording-header.js';
+
+export interface RecordingWriterOptions {
+  /** Rotate before the file would pass this size: FILE becomes FILE.1, FILE.1 becomes FILE.2... */
+  maxBytes?: number;
+  /** Rotated files kept besides FILE (default 3); older ones are deleted. */
+  keep?: number;
+}
+
+function unwritable(file: string, error: unknown): GpuLayersError {
+  const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+  return new GpuLayersError('OUTPUT_UNWRITABLE', `cannot write the recording ${file}: ${reason}`, { cause: error });
+}
+
+/** The first line of an open file, read in small pieces (a recording can be large). */
+function firstLine(fd: number): string {
+  const chunks: Buffer[] = [];
+  const buffer = Buffer.alloc(4096);
+  for (let position = 0; position < 1 << 20; ) {
+    const n = readSync(fd, buffer, 0, buffer.length, position);
+    if (n === 0) break;
+    const newline = buffer.subarray(0, n).indexOf(10);
+    chunks.push(Buffer.from(buffer.subarray(0, newline === -1 ? n : newline)));
+    if (newline !== -1) break;
+    position += n;
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Offset just past the file's last newline (0 when it has none). */
+function endOfLastLine(fd: number, size: number): number {
+  const buffer = Buffer.alloc(4096);
+  for (let end = size; end > 0; ) {
+    const start = Math.max(0, end - buffer.length);
+    const n = readSync(fd, buffer, 0, end - start, start);
+    const newline = buffer.subarray(0, n).lastIndexOf(10);
+    if (newline !== -1) return start + newline + 1;
+    end = start;
+  }
+  return 0;
+}
+
+export class RecordingWriter {
+  readonly file: string;
+  readonly #header: () => RecordingHeader;
+  readonly #maxBytes: number | null;
+  readonly #keep: number;
+  #fd: number;
+  #size: number;
+  #headerBytes: number;
+
+  /**
+   * Opens FILE for appending, creating it with `header()` when it does not exist. An existing
+   * recording of the same schema is continued (a torn last line cut off); anything else is
+   * refused rather than overwritten.
+   */
+  constructor(file: string, header: () => RecordingHeader, options: RecordingWriterOptions = {}) {
+    this.file = file;
+    this.#header = header;
+    this.#maxBytes = options.maxBytes ?? null;
+    this.#keep = options.keep ?? 3;
+    if (!existsSync(file)) this.#create();
+    try {
+      this.#fd = openSync(file, 'r+');
+    } catch (error) {
+      throw unwritable(file, error);
+    }
+    try {
+      const line = firstLine(this.#fd);
+      const existing = parseRecordingHeader(line, file);
+      if (existing.schemaVersion !== header().schemaVersion) {
+        throw new GpuLayersError('RECORDING_INVALID', `${file} is a recording of schema ${existing.schemaVersion}; this gpu-layers writes schema ${header().schemaVersion}: record into another file`);
+      }
+      this.#headerBytes = Buffer.byteLength(line) + 1;
+      const size = fstatSync(this.#fd).size;
+      this.#size = endOfLastLine(this.#fd, size);
+      if (this.#size < size) ftruncateSync(this.#fd, this.#size);
+      closeSync(this.#fd);
+      this.#fd = openSync(file, 'a');
+    } catch (error) {
+      closeSync(this.#fd);
+      throw error;
+    }
+  }
+
+  /** Writes one sample as one line; rotates first when the line would pass maxBytes. */
+  append(sample: LayeredSample): void {
+    const line = Buffer.from(`${JSON.stringify(sample)}\n`);
+    if (this.#maxBytes !== null && this.#size > this.#headerBytes && this.#size + line.length > this.#maxBytes) this.#rotate();
+    try {
+      writeSync(this.#fd, line);
+    } catch (error) {
+      throw unwritable(this.file, error);
+    }
+    this.#size += line.length;
+  }
+
+  close(): void {
+    closeSync(this.#fd);
+  }
+
+  /** A complete file appears at once: header written to a temporary name, then renamed. */
+  #create(): void {
+    const temporary = `${this.file}.${process.pid}.tmp`;
+    try {
+      writeFileSync(temporary, `${JSON.stringify(this.#header())}\n`);
+      renameSync(temporary, this.file);
+    } catch (error) {
+      rmSync(temporary, { force: true });
+      throw unwritable(this.file, error);
+    }
+  }
+
+  #rotate(): void {
+    closeSync(this.#fd);
+    try {
+      rmSync(`${this.file}.${this.#keep}`, { force: true });
+      for (let i = this.#keep - 1; i >= 1; i--) {
+        if (existsSync(`${this.file}.${i}`)) renameSync(`${this.file}.${i}`, `${this.file}.${i + 1}`);
+      }
+      if (this.#keep > 0) renameSync(this.file, `${this.file}.1`);
+      else rmSync(this.file, { force: true });
+      this.#create();
+      this.#fd = openSync(this.file, 'a');
+    } catch (error) {
+      throw unwritable(this.file, error);
+    }
+    this.#size = fstatSync(this.#fd).size;
+    this.#headerBytes = this.#size;
+  }
+}
