@@ -56,9 +56,30 @@ def _interval():
         return DEFAULT_INTERVAL
 
 
-def _device(torch, index, errors):
+def _largest_free_blocks(torch):
+    """Per device, the largest free (inactive) block in the allocator's segments.
+
+    Only with GPU_LAYERS_STATS_SEGMENTS=1: memory_snapshot() walks every segment and block, which
+    costs far more than memory_stats(); it answers whether the next large request fits without
+    growing the pool (what fragmentation takes away).
+    """
+    if os.environ.get("GPU_LAYERS_STATS_SEGMENTS") != "1":
+        return None
+    largest = {}
+    for segment in torch.cuda.memory_snapshot():
+        device = segment.get("device")
+        for block in segment.get("blocks", ()):
+            if block.get("state") == "inactive":
+                largest[device] = max(largest.get(device, 0), int(block.get("size", 0)))
+        largest.setdefault(device, 0)
+    return largest
+
+
+def _device(torch, index, errors, largest_free):
     """One device's entry; the figures are copied as torch reports them."""
     entry = {"index": index, "uuid": None, "name": None, "stats": {}, "privatePoolBytes": None}
+    if largest_free is not None:
+        entry["largestFreeBlockBytes"] = largest_free.get(index, 0)
     try:
         props = torch.cuda.get_device_properties(index)
         entry["name"] = getattr(props, "name", None)
@@ -82,9 +103,14 @@ def snapshot(torch, start_ticks, interval):
         return None
     errors = []
     devices = []
+    try:
+        largest_free = _largest_free_blocks(torch)
+    except Exception as error:
+        largest_free = None
+        errors.append("memory_snapshot: %r" % (error,))
     for index in range(torch.cuda.device_count()):
         try:
-            devices.append(_device(torch, index, errors))
+            devices.append(_device(torch, index, errors, largest_free))
         except Exception as error:
             errors.append("device %d: %r" % (index, error))
     return {

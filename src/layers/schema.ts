@@ -45,6 +45,9 @@ export const allocatorLayerSchema = z.object({
   numOoms: z.nullable(z.int()),
   /** Reserved by private pools (CUDA graph capture, MemPool); null where torch does not say. */
   privatePoolBytes: bytes,
+  /** Largest free block in the allocator's segments: the biggest request served without growing
+   * the pool (null unless the companion runs with GPU_LAYERS_STATS_SEGMENTS=1). */
+  largestFreeBlockBytes: bytes,
   source: z.object({
     file: z.string(),
     writtenAt: z.string(),

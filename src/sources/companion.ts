@@ -22,6 +22,8 @@ const companionDeviceSchema = z.object({
   /** torch.cuda.memory_stats() entries, flattened names. */
   stats: z.record(z.string(), z.number()),
   privatePoolBytes: z.nullable(z.number()),
+  /** Largest free block in the segments (only with GPU_LAYERS_STATS_SEGMENTS=1). */
+  largestFreeBlockBytes: z.optional(z.nullable(z.number())),
 });
 
 export const companionFileSchema = z.object({
@@ -116,6 +118,10 @@ function stat(device: CompanionDevice, key: string): number | null {
  * The allocator layer on the device with `uuid`. When the companion could not give UUIDs (old
  * torch), a device is matched only if it is the one device the allocator uses.
  */
+function wholeBytes(value: number | null | undefined): number | null {
+  return value !== null && value !== undefined && Number.isSafeInteger(value) && value >= 0 ? value : null;
+}
+
 export function allocatorLayerOf(result: Extract<CompanionResult, { ok: true }>, uuid: string | null): AllocatorLayer | FieldError {
   const { document } = result;
   const want = normalizeUuid(uuid);
@@ -135,7 +141,8 @@ export function allocatorLayerOf(result: Extract<CompanionResult, { ok: true }>,
     requestedBytes: stat(device, 'requested_bytes.all.current'),
     numAllocRetries: stat(device, 'num_alloc_retries'),
     numOoms: stat(device, 'num_ooms'),
-    privatePoolBytes: device.privatePoolBytes !== null && Number.isSafeInteger(device.privatePoolBytes) ? device.privatePoolBytes : null,
+    privatePoolBytes: wholeBytes(device.privatePoolBytes),
+    largestFreeBlockBytes: wholeBytes(device.largestFreeBlockBytes),
     source: {
       file: result.file,
       writtenAt: new Date(document.writtenAt * 1000).toISOString(),

@@ -162,6 +162,20 @@ describe('the companion', () => {
     expect((await waitFor(() => readDocument(host.child.pid!))).devices[0]!.privatePoolBytes).toBeNull();
   });
 
+  it('reports the largest free block per device only when GPU_LAYERS_STATS_SEGMENTS=1', async () => {
+    const segments = [
+      { device: 0, blocks: [{ size: 6 * GiB, state: 'active_allocated' }, { size: 2 * GiB, state: 'inactive' }, { size: 3 * GiB, state: 'inactive' }] },
+      { device: 0, blocks: [{ size: 1 * GiB, state: 'inactive' }] },
+      { device: 1, blocks: [{ size: 4 * GiB, state: 'active_allocated' }] },
+    ];
+    setState({ initialized: true, segments, devices: [{ uuid: 'a', stats: stats(10, 6) }, { uuid: 'b', stats: stats(4, 4) }] });
+    const withSegments = runHost(SLEEPER, [], { GPU_LAYERS_STATS_SEGMENTS: '1' });
+    const document = await waitFor(() => readDocument(withSegments.child.pid!));
+    expect(document.devices.map((d) => d.largestFreeBlockBytes)).toEqual([3 * GiB, 0]);
+    const without = runHost(SLEEPER);
+    expect((await waitFor(() => readDocument(without.child.pid!))).devices[0]!.largestFreeBlockBytes).toBeUndefined();
+  });
+
   it('never raises into the host program: a failing memory_stats goes into the file', async () => {
     setState({ initialized: true, devices: [{ uuid: 'u', raise: 'CUDA error: an illegal memory access' }] });
     const host = runHost('import time, torch\ntime.sleep(0.6)\nprint("still alive", flush=True)\n');

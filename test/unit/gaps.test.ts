@@ -18,6 +18,7 @@ function allocator(overrides: Partial<AllocatorLayer> = {}): AllocatorLayer {
     numAllocRetries: 0,
     numOoms: 0,
     privatePoolBytes: 800 * MiB,
+    largestFreeBlockBytes: null,
     source: { file: 'f', writtenAt: 'w', ageSeconds: 1, torchVersion: '2.5' },
     ...overrides,
   };
