@@ -35,6 +35,7 @@ function document(overrides: Partial<CompanionFile> = {}): CompanionFile {
           num_ooms: 0,
         },
         privatePoolBytes: 700,
+        largestFreeBlockBytes: 2500,
       },
     ],
     errors: [],
@@ -91,6 +92,7 @@ describe('allocatorLayerOf', () => {
       numAllocRetries: 2,
       numOoms: 0,
       privatePoolBytes: 700,
+      largestFreeBlockBytes: 2500,
       source: { file: '/s/4242.json', writtenAt: new Date(NOW - 1000).toISOString(), ageSeconds: 1, torchVersion: '2.5.1' },
     });
   });
