@@ -1,14 +1,15 @@
 /**
- * Lays the demo host's outside inputs out on disk, the way a real host would show them: a /proc
+ * Lays a mock host's outside inputs out on disk, the way a real host would show them: a /proc
  * stand-in (command lines, parents, start times, memory split, driver mappings, containers, the
  * sockets the vLLM servers listen on), the companion files, the startup log and the calibration
- * cache. gpu-layers then reads them with the same code as on a real host.
+ * cache. gpu-layers then reads them with the same code as on a real host. Used by the demo host
+ * and by the incident scenarios, which rewrite them at every step.
  */
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { writeCalibrationCache } from '../calibration/calibration-cache.js';
-import { CONTEXT_MIB, DEMO_GPU_UUIDS, DEMO_LOG, DEMO_PROCESSES, DRIVER_VERSION, MiB, type DemoProcess } from './vllm-host.js';
+import { CONTEXT_MIB, DEMO_GPU_UUIDS, DEMO_LOG, DRIVER_VERSION, MiB, type DemoProcess } from './vllm-host.js';
 
 function stat(p: DemoProcess): string {
   // Fields 4 (ppid) to 22 (start time) of /proc/<pid>/stat; the rest is not read.
@@ -18,7 +19,9 @@ function stat(p: DemoProcess): string {
 
 function status(p: DemoProcess): string {
   const kb = (mib: number) => `${mib * 1024} kB`;
-  const { anonMiB, fileMiB, shmemMiB } = p.host;
+  const { anonMiB, shmemMiB, driverMappedMiB } = p.host;
+  // Resident pages of /dev/nvidia* mappings are file-backed: the kernel counts them in RssFile.
+  const fileMiB = p.host.fileMiB + driverMappedMiB;
   return [
     `Name:\t${p.command.split(' ')[0]}`,
     `Pid:\t${p.pid}`,
@@ -48,11 +51,15 @@ function cgroup(p: DemoProcess): string {
     : `0::/kubepods.slice/kubepods-burstable.slice/cri-containerd-${p.host.container}.scope\n`;
 }
 
-/** /proc stand-in; `listening` maps a server's pid to the loopback port it listens on. */
-export function writeDemoProc(root: string, listening: ReadonlyMap<number, number>): void {
+/**
+ * /proc stand-in for `processes` (replacing what `root` held); `listening` maps a server's pid to
+ * the loopback port it listens on.
+ */
+export function writeProcStandIn(root: string, processes: readonly DemoProcess[], listening: ReadonlyMap<number, number>): void {
+  rmSync(root, { recursive: true, force: true });
   let inode = 4_000_000;
   const tcp = ['  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode'];
-  for (const p of DEMO_PROCESSES) {
+  for (const p of processes) {
     const dir = path.join(root, String(p.pid));
     mkdirSync(path.join(dir, 'fd'), { recursive: true });
     writeFileSync(path.join(dir, 'cmdline'), p.command.split(' ').join('\0') + '\0');
@@ -72,10 +79,10 @@ export function writeDemoProc(root: string, listening: ReadonlyMap<number, numbe
   writeFileSync(path.join(root, 'net', 'tcp'), tcp.join('\n') + '\n');
 }
 
-/** What the companion would have written in each PyTorch process, a moment ago. */
-export function writeDemoCompanions(dir: string, nowMs: number): void {
+/** What the companion would have written in each PyTorch process, a moment before `nowMs`. */
+export function writeCompanionFiles(dir: string, processes: readonly DemoProcess[], gpuUuids: readonly string[], nowMs: number): void {
   mkdirSync(dir, { recursive: true });
-  for (const p of DEMO_PROCESSES) {
+  for (const p of processes) {
     if (p.allocator === null || p.gpu === null) continue;
     const a = p.allocator;
     const stats: Record<string, number> = {
@@ -85,7 +92,7 @@ export function writeDemoCompanions(dir: string, nowMs: number): void {
       'inactive_split_bytes.all.current': a.inactiveSplitMiB * MiB,
       'requested_bytes.all.current': a.allocatedMiB * MiB - 3 * MiB,
       num_alloc_retries: a.retries,
-      num_ooms: 0,
+      num_ooms: a.ooms ?? 0,
     };
     const document = {
       format: 'gpu-layers-companion',
@@ -95,7 +102,16 @@ export function writeDemoCompanions(dir: string, nowMs: number): void {
       writtenAt: nowMs / 1000 - 0.7,
       intervalSeconds: 2,
       torchVersion: '2.8.0+cu128',
-      devices: [{ index: 0, uuid: DEMO_GPU_UUIDS[p.gpu]!.slice(4), name: 'NVIDIA H100 80GB HBM3', stats, privatePoolBytes: a.privatePoolMiB * MiB }],
+      devices: [
+        {
+          index: 0,
+          uuid: gpuUuids[p.gpu]!.slice(4),
+          name: 'NVIDIA H100 80GB HBM3',
+          stats,
+          privatePoolBytes: a.privatePoolMiB * MiB,
+          ...(a.largestFreeMiB !== undefined ? { largestFreeBlockBytes: a.largestFreeMiB * MiB } : {}),
+        },
+      ],
       errors: [],
     };
     writeFileSync(path.join(dir, `${p.pid}.json`), JSON.stringify(document));

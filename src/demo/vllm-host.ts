@@ -9,8 +9,8 @@
 import type { Scenario, ScenarioDevice } from '../mock/scenario-schema.js';
 
 export const MiB = 1024 * 1024;
-const TOTAL = 85_520_809_984; // 81559 MiB, an H100 80GB HBM3 as NVML reports it
-const RESERVED = 570_425_344; // 544 MiB kept by the driver and firmware
+export const TOTAL = 85_520_809_984; // 81559 MiB, an H100 80GB HBM3 as NVML reports it
+export const RESERVED = 570_425_344; // 544 MiB kept by the driver and firmware
 const BAR1_TOTAL = 137_438_953_472;
 export const CONTEXT_MIB = 532; // a bare context on this driver, as `gpu-layers calibrate` measures it
 export const DRIVER_VERSION = '550.127.05';
@@ -21,6 +21,9 @@ export interface DemoAllocator {
   privatePoolMiB: number;
   inactiveSplitMiB: number;
   retries: number;
+  ooms?: number;
+  /** The largest free block (only when the companion reports segments). */
+  largestFreeMiB?: number;
 }
 
 export interface DemoProcess {

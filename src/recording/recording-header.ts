@@ -22,3 +22,21 @@ export const recordingHeaderSchema = z.object({
 });
 
 export type RecordingHeader = z.infer<typeof recordingHeaderSchema>;
+
+/** The header for a recording whose first sample is `first`. */
+export function recordingHeaderFor(
+  first: { schemaVersion: number; driver: { version: string | null; nvmlVersion: string | null; cudaDriverVersion: number | null } },
+  options: { host: string; intervalMs: number; startedAt: string; gpuLayersVersion: string },
+): RecordingHeader {
+  return {
+    format: RECORDING_FORMAT,
+    schemaVersion: first.schemaVersion,
+    gpuLayersVersion: options.gpuLayersVersion,
+    host: options.host,
+    startedAt: options.startedAt,
+    intervalMs: options.intervalMs,
+    driverVersion: first.driver.version,
+    nvmlVersion: first.driver.nvmlVersion,
+    cudaDriverVersion: first.driver.cudaDriverVersion,
+  };
+}

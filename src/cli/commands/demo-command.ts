@@ -4,15 +4,14 @@
  * (served on loopback by this process), a startup log, a /proc stand-in and a calibrated context.
  * What a newcomer runs first; no GPU needed.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { calibrationCacheFile } from '../../calibration/calibration-cache.js';
-import { writeDemoCalibration, writeDemoCompanions, writeDemoLog, writeDemoProc } from '../../demo/demo-files.js';
-import { DEMO_SCENARIO, DEMO_SERVERS, demoMetricsText } from '../../demo/vllm-host.js';
+import { serveMetrics, type MetricsServer } from '../../demo/metrics-server.js';
+import { writeCompanionFiles, writeDemoCalibration, writeDemoLog, writeProcStandIn } from '../../demo/demo-files.js';
+import { DEMO_GPU_UUIDS, DEMO_PROCESSES, DEMO_SCENARIO, DEMO_SERVERS, demoMetricsText } from '../../demo/vllm-host.js';
 import { readLayers } from '../../layers/read-layers.js';
 import { mockLibraries } from '../../mock/mock-libraries.js';
 import { writeScenario } from '../../mock/scenario-text.js';
@@ -23,12 +22,6 @@ import { EXIT_OK } from '../exit-codes.js';
 import { parseDuration, parseFlags } from '../parse-flags.js';
 import { MAIN_HELP } from '../usage.js';
 import { writeSample } from './sample-output.js';
-
-async function serve(text: string): Promise<Server> {
-  const server = createServer((_, response) => response.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(text));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return server;
-}
 
 export async function demoCommand(args: string[], io: CliIo): Promise<number> {
   const flags = parseFlags(args, {
@@ -43,16 +36,16 @@ export async function demoCommand(args: string[], io: CliIo): Promise<number> {
   const libraries = mockLibraries();
   const work = mkdtempSync(path.join(tmpdir(), 'gpu-layers-demo-'));
   const previous = process.env.GPU_LAYERS_MOCK_SCENARIO;
-  const servers: Server[] = [];
+  const servers: MetricsServer[] = [];
   try {
     const scenarioFile = path.join(work, 'vllm-host.scenario');
     writeScenario(scenarioFile, DEMO_SCENARIO);
-    for (const server of DEMO_SERVERS) servers.push(await serve(demoMetricsText(server)));
-    const ports = servers.map((s) => (s.address() as AddressInfo).port);
+    for (const server of DEMO_SERVERS) servers.push(await serveMetrics(demoMetricsText(server)));
+    const ports = servers.map((s) => s.port);
     const procRoot = path.join(work, 'proc');
-    writeDemoProc(procRoot, new Map(DEMO_SERVERS.map((s, i) => [s.listenerPid, ports[i]!])));
+    writeProcStandIn(procRoot, DEMO_PROCESSES, new Map(DEMO_SERVERS.map((s, i) => [s.listenerPid, ports[i]!])));
     const statsDir = path.join(work, 'stats');
-    writeDemoCompanions(statsDir, Date.now());
+    writeCompanionFiles(statsDir, DEMO_PROCESSES, DEMO_GPU_UUIDS, Date.now());
     const logFile = path.join(work, 'vllm-70b.log');
     writeDemoLog(logFile);
     const env = { GPU_LAYERS_CACHE_DIR: path.join(work, 'cache'), CUDA_MODULE_LOADING: 'LAZY' };
@@ -85,7 +78,7 @@ export async function demoCommand(args: string[], io: CliIo): Promise<number> {
       await probe.close();
     }
   } finally {
-    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+    await Promise.all(servers.map((s) => s.close()));
     if (previous === undefined) delete process.env.GPU_LAYERS_MOCK_SCENARIO;
     else process.env.GPU_LAYERS_MOCK_SCENARIO = previous;
     rmSync(work, { recursive: true, force: true });

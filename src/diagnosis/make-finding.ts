@@ -1,0 +1,43 @@
+/** Assembles a finding of one process from what a rule measured: subject, window, evidence. */
+import type { Evidence, Finding, FindingId, Severity } from './finding-schema.js';
+import type { Point, ProcessHistory } from './process-history.js';
+import type { Trend } from './trend.js';
+
+export interface RuleVerdict {
+  id: FindingId;
+  severity: Severity;
+  confidence: number;
+  title: string;
+  summary: string;
+  /** Milliseconds since the epoch. */
+  at: number;
+  evidence: Evidence[];
+  fix: string;
+}
+
+export function evidenceOf(series: string, unit: Evidence['unit'], t: Trend, note: string): Evidence {
+  return { series, unit, first: t.first, last: t.last, slopePerHour: t.slopePerHour, fit: t.fit, samples: t.samples, note };
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+export function makeFinding(history: ProcessHistory, verdict: RuleVerdict): Finding {
+  const points = history.points;
+  return {
+    id: verdict.id,
+    severity: verdict.severity,
+    confidence: Math.round(Math.min(1, Math.max(0, verdict.confidence)) * 100) / 100,
+    title: verdict.title,
+    summary: verdict.summary,
+    subject: { deviceIndex: history.deviceIndex, uuid: history.uuid, pid: history.pid, command: history.command },
+    window: { from: iso(points[0]!.t), to: iso(points[points.length - 1]!.t) },
+    at: iso(verdict.at),
+    evidence: verdict.evidence,
+    fix: verdict.fix,
+  };
+}
+
+/** Confidence from how long the series is: full at 24 readings, half at 6. */
+export function lengthFactor(series: readonly Point[]): number {
+  return Math.min(1, 0.35 + series.length / 36);
+}
