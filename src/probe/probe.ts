@@ -14,10 +14,12 @@ import { readSampleLayout, type SampleLayout } from '../native/sample-layout.js'
 import { buildSample, type SampleContext } from '../sample/build-sample.js';
 import type { Sample } from '../sample/schema.js';
 import { validate } from '../validation.js';
+import type { LayeredSample } from '../layers/schema.js';
 import { withDeadline } from './deadline.js';
 import { interpretOpen, type ProbeInfo } from './open-result.js';
 import { resolveProbeOptions, type ProbeOptions, type ResolvedProbeOptions } from './options.js';
 import { attachProcessCommands } from './process-commands.js';
+import { watchLayers, type WatchOptions } from './watch.js';
 
 /** A native call that outlived its deadline and has not returned yet. */
 interface StuckCall {
@@ -99,6 +101,15 @@ export class Probe {
     } catch {
       this.#native.unref();
     }
+  }
+
+  /**
+   * Layered samples every `intervalMs` (at least 250) until the loop breaks, `signal` aborts or
+   * the probe closes; `onError` keeps it going past a failed sample. The options also name the
+   * layer sources, as readLayers() takes them.
+   */
+  watch(options: WatchOptions): AsyncGenerator<LayeredSample, void, undefined> {
+    return watchLayers(() => this.sample(), options);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
