@@ -5,7 +5,7 @@
  */
 import { isGpuLayersError } from '../errors.js';
 import type { CliIo } from './cli-io.js';
-import { EXIT_NVML_UNAVAILABLE, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
+import { EXIT_BAD_INPUT, EXIT_NVML_UNAVAILABLE, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { nvmlUnavailableParagraph } from './nvml-unavailable.js';
 import { MAIN_HELP, UsageError } from './usage.js';
 import { packageVersion } from './version.js';
@@ -21,7 +21,14 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   calibrate: async () => (await import('./commands/calibrate-command.js')).calibrateCommand,
   companion: async () => (await import('./commands/companion-command.js')).companionCommand,
   doctor: async () => (await import('./commands/doctor-command.js')).doctorCommand,
+  watch: async () => (await import('./commands/watch-command.js')).watchCommand,
+  record: async () => (await import('./commands/record-command.js')).recordCommand,
+  diagnose: async () => (await import('./commands/diagnose-command.js')).diagnoseCommand,
+  report: async () => (await import('./commands/report-command.js')).reportCommand,
 };
+
+/** Errors about a file the user gave (exit 4), not about the GPUs (exit 3). */
+const FILE_ERRORS = new Set(['RECORDING_UNREADABLE', 'RECORDING_INVALID', 'RECORDING_TOO_NEW', 'OUTPUT_UNWRITABLE']);
 
 function reportError(error: unknown, io: CliIo): number {
   if (error instanceof UsageError) {
@@ -32,6 +39,10 @@ function reportError(error: unknown, io: CliIo): number {
     if (error.code === 'INVALID_OPTIONS') {
       io.stderr.write(`gpu-layers: ${error.message}\n`);
       return EXIT_USAGE;
+    }
+    if (FILE_ERRORS.has(error.code)) {
+      io.stderr.write(`gpu-layers: ${error.message}\n`);
+      return EXIT_BAD_INPUT;
     }
     io.stderr.write(nvmlUnavailableParagraph(error));
     return EXIT_NVML_UNAVAILABLE;

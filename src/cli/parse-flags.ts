@@ -4,6 +4,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
+import { MIN_WATCH_INTERVAL_MS } from '../probe/watch.js';
 import { UsageError } from './usage.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -16,11 +17,51 @@ export function parseFlags<T extends Options>(args: string[], options: T) {
   }
 }
 
-/** "250", "250ms" or "5s" -> milliseconds. */
-export function parseDuration(value: string, flag: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s)?$/.exec(value.trim());
-  if (match === null) throw new UsageError(`${flag} expects a duration like 5000, 5000ms or 5s, not "${value}"`);
-  const ms = Number(match[1]) * (match[2] === 's' ? 1000 : 1);
-  if (!Number.isFinite(ms) || ms < 1 || ms > 3_600_000) throw new UsageError(`${flag} must be between 1 ms and 1 h`);
-  return Math.round(ms);
+/** The same, for verbs that take files as positional arguments. */
+export function parseFlagsAndFiles<T extends Options>(args: string[], options: T) {
+  try {
+    const parsed = parseArgs({ args, options, strict: true, allowPositionals: true });
+    return { flags: parsed.values, files: parsed.positionals };
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+function spanText(ms: number): string {
+  for (const unit of ['d', 'h', 'm', 's'] as const) if (ms % UNIT_MS[unit]! === 0) return `${ms / UNIT_MS[unit]!}${unit === 'm' ? ' min' : ` ${unit}`}`;
+  return `${ms} ms`;
+}
+
+/** "250", "250ms", "5s", "15m", "2h" or "1d" -> milliseconds, within [minMs, maxMs]. */
+export function parseDuration(value: string, flag: string, bounds: { minMs: number; maxMs: number } = { minMs: 1, maxMs: 3_600_000 }): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(value.trim());
+  if (match === null) throw new UsageError(`${flag} expects a duration like 500ms, 5s, 15m or 2h (a bare number is milliseconds), not "${value}"`);
+  const ms = Math.round(Number(match[1]) * UNIT_MS[match[2] ?? 'ms']!);
+  if (!Number.isFinite(ms) || ms < bounds.minMs || ms > bounds.maxMs) throw new UsageError(`${flag} must be between ${spanText(bounds.minMs)} and ${spanText(bounds.maxMs)}, not "${value}"`);
+  return ms;
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, k: 1e3, kb: 1e3, kib: 1024, m: 1e6, mb: 1e6, mib: 1024 ** 2, g: 1e9, gb: 1e9, gib: 1024 ** 3 };
+
+/** "500000", "100MB", "64MiB" or "1G" -> bytes. */
+export function parseSize(value: string, flag: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(value.trim());
+  const unit = match === null ? undefined : SIZE_UNITS[match[2]!.toLowerCase()];
+  if (match === null || unit === undefined) throw new UsageError(`${flag} expects a size like 100MB, 64MiB or 1G, not "${value}"`);
+  const bytes = Math.round(Number(match[1]) * unit);
+  if (bytes < 4096) throw new UsageError(`${flag} must be at least 4 KiB, not "${value}"`);
+  return bytes;
+}
+
+/** A positive whole number. */
+export function parseCount(value: string, flag: string): number {
+  if (!/^\d+$/.test(value.trim()) || Number(value) < 1) throw new UsageError(`${flag} expects a whole number of at least 1, not "${value}"`);
+  return Number(value);
+}
+
+/** A sampling interval (`watch`, `record`): at least 250 ms, NVML's process list holds a lock. */
+export function parseInterval(value: string, flag: string): number {
+  return parseDuration(value, flag, { minMs: MIN_WATCH_INTERVAL_MS, maxMs: 86_400_000 });
 }

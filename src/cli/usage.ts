@@ -13,7 +13,12 @@ export const MAIN_HELP = `gpu-layers: who owns a GPU process's memory (driver, a
 
 Usage:
   gpu-layers [probe] [options]   one reading of every GPU and its processes (the default verb)
-  gpu-layers demo [options]      the same, on a mock 8-GPU vLLM host: no GPU needed
+  gpu-layers demo [--html OUT]   a recorded overnight incident, diagnosed (no GPU needed);
+                                 --live: one reading of a mock 8-GPU vLLM host
+  gpu-layers watch               live view: stacked layers and gap sparklines (--diagnose)
+  gpu-layers record --out FILE   append layered samples to FILE (JSON lines) until stopped
+  gpu-layers diagnose FILE...    name the failure patterns a recording shows (--fail-on)
+  gpu-layers report FILE... --html OUT   a self-contained HTML report of a recording
   gpu-layers doctor              what was found (driver, libraries, permissions, companion, vLLM) and what to fix
   gpu-layers calibrate           measure a bare CUDA context on each GPU (in a child process)
   gpu-layers companion [--path]  how to enable the Python companion (the allocator layer)
@@ -34,7 +39,9 @@ Options:
   -h, --help             this help
   -v, --version          the version
 
-Exit codes: 0 ok, 2 usage error, 3 NVML or the driver unavailable, 4 bad input file.
+Exit codes: 0 ok, 1 a finding at or above --fail-on (diagnose), 2 usage error, 3 NVML or the
+driver unavailable, 4 bad input file.
+Each verb has its own --help (watch, record, diagnose, report, doctor, calibrate).
 Environment: GPU_LAYERS_NVML_LIB, GPU_LAYERS_CUDA_LIB, GPU_LAYERS_STATS_DIR, GPU_LAYERS_CACHE_DIR,
 GPU_LAYERS_MOCK_SCENARIO, NO_COLOR.
 `;
@@ -63,4 +70,74 @@ the context calibration, the companion file of every GPU process and the vLLM so
 Options: --json, --timeout <ms>, --nvml-lib <path>, --cuda-lib <path>, and the layer sources of
 \`gpu-layers probe\`: --stats-dir <dir>, --vllm <url>, --vllm-log <file>, --hf-config <file>,
 --vllm-timeout <ms>.
+`;
+
+const SOURCES = `Layer sources and libraries, as for \`gpu-layers probe\`: --stats-dir <dir>, --vllm <url>,
+--vllm-log <file>, --hf-config <file>, --vllm-timeout <ms>, --no-host, --timeout <ms>,
+--nvml-lib <path>, --cuda-lib <path>.`;
+
+export const WATCH_HELP = `gpu-layers watch: the layers of every GPU process, live
+
+On a terminal the view is redrawn in place: per process the stacked layers and a sparkline of
+each gap (outside the allocator, CUDA graphs, allocator cached, driver). Piped, it prints one line
+per sample. Stop with Ctrl-C.
+
+Options:
+  --interval <time>  between samples (default 2s; at least 250ms: NVML's process list holds a lock)
+  --count <n>        stop after n samples
+  --diagnose         run the diagnosis over the last --window of samples and show the findings
+  --window <time>    the live diagnosis window (default 15m)
+  --json             one layered sample per line (the document of \`probe --json\`)
+${SOURCES}
+`;
+
+export const RECORD_HELP = `gpu-layers record: append layered samples to a file, for diagnose and report
+
+Usage: gpu-layers record --out FILE [options]
+
+FILE gets a header line, then one layered sample per line (JSON). A kill at any moment loses at
+most the sample being written; recording into an existing recording continues it.
+
+Options:
+  -o, --out <file>   the recording (required)
+  --interval <time>  between samples (default 5s; at least 250ms)
+  --duration <time>  stop after this long (e.g. 30m, 8h, 1d); default: until Ctrl-C
+  --count <n>        stop after n samples
+  --max-size <size>  rotate before FILE passes this size (e.g. 100MB): FILE.1, FILE.2, ...
+  --keep <n>         rotated files kept (default 3)
+${SOURCES}
+`;
+
+export const DIAGNOSE_HELP = `gpu-layers diagnose: the failure patterns a recording shows
+
+Usage: gpu-layers diagnose FILE... [--json] [--fail-on SEVERITY]
+
+Reads one or more recordings (rotated parts in any order; .gz too) and names, per process, what
+the postmortems found: cuda-graph-creep, allocator-fragmentation, host-heap-leak, rss-not-malloc,
+lazy-init, idle-growth. Each finding comes with its evidence (series, slope per hour, fit), a
+confidence and the fix.
+
+Options:
+  --json              the findings as JSON
+  --fail-on <level>   exit 1 when a finding is at or above info, warning or critical
+`;
+
+export const REPORT_HELP = `gpu-layers report: a self-contained HTML report of a recording
+
+Usage: gpu-layers report FILE... --html OUT
+
+Per device and process, the layers over time as stacked areas, the gaps, the findings marked on
+the time axis with their evidence, and the final sample. One file, no network: open it from disk.
+`;
+
+export const DEMO_HELP = `gpu-layers demo: see gpu-layers work, no GPU needed
+
+Plays a recorded incident (one night on a two-GPU vLLM host, recorded through the real pipeline
+on the mock NVML) and prints the layers at the worst moment and the diagnosis.
+
+Options:
+  --html <file>   also write the HTML report of the incident
+  --json          the layered sample at the worst moment (the document of \`probe --json\`)
+  --live          instead, one live reading of a mock 8-GPU vLLM host through the real addon
+  --timeout <ms>  with --live: the deadline for the reading
 `;

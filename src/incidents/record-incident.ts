@@ -24,6 +24,14 @@ import { recordingHeaderFor } from '../recording/recording-header.js';
 import { RecordingWriter } from '../recording/write-recording.js';
 import type { Incident, IncidentState } from './incident.js';
 
+const BAR1_TOTAL = 128 * 1024 * MiB;
+
+/** Requests running on the server whose worker holds this GPU: what keeps it busy. */
+function busy(state: IncidentState, gpu: number): number {
+  const worker = state.processes.find((p) => p.gpu === gpu);
+  return state.servers.find((s) => s.listenerPid === worker?.ppid)?.running ?? 0;
+}
+
 function scenarioOf(state: IncidentState, gpus: number): Scenario {
   return {
     driverVersion: DRIVER_VERSION,
@@ -37,6 +45,8 @@ function scenarioOf(state: IncidentState, gpus: number): Scenario {
         uuid: DEMO_GPU_UUIDS[index]!,
         pci: { domain: 0, bus: 0x18 + index * 0x10, device: 0, pciDeviceId: 0x233010de, pciSubSystemId: 0x16c110de },
         memory: { total: TOTAL, reserved: RESERVED, used, free: TOTAL - RESERVED - used },
+        bar1: { total: BAR1_TOTAL, used: 34 * MiB, free: BAR1_TOTAL - 34 * MiB },
+        utilization: { gpu: Math.min(100, busy(state, index) * 9), memory: Math.min(100, busy(state, index) * 5) },
         contextBytes: 532 * MiB,
         processes: processes.map((p) => ({ type: 'compute' as const, pid: p.pid, usedBytes: p.driverMiB * MiB })),
       };

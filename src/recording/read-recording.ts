@@ -5,6 +5,7 @@
  * Samples out of time order are put back in order, with a warning.
  */
 import { readFile } from 'node:fs/promises';
+import { gunzipSync } from 'node:zlib';
 
 import { GpuLayersError } from '../errors.js';
 import { layeredSampleSchema, type LayeredSample } from '../layers/schema.js';
@@ -95,14 +96,35 @@ export function parseRecording(text: string, name: string): Recording {
   return { header, samples, warnings };
 }
 
+/** Reads FILE (gzip-compressed or not: `gzip` on a recording is the natural way to keep it). */
 export async function readRecording(file: string): Promise<Recording> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    const content = await readFile(file);
+    const gzipped = content[0] === 0x1f && content[1] === 0x8b;
+    text = (gzipped ? gunzipSync(content) : content).toString('utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR') throw notARecording(file, 'it is a damaged gzip file');
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' ? 'permission denied' : (code ?? (error as Error).message);
     throw new GpuLayersError('RECORDING_UNREADABLE', `cannot read the recording ${file}: ${why}`, { cause: error });
   }
   return parseRecording(text, file);
+}
+
+/**
+ * Several recordings of one host read as one (a rotated recording's parts, in any order): the
+ * earliest header, the samples in time order, every warning. A sample present in two parts
+ * (the same takenAt) is kept once.
+ */
+export async function readRecordings(files: readonly string[]): Promise<Recording> {
+  const parts = await Promise.all(files.map((file) => readRecording(file)));
+  if (parts.length === 1) return parts[0]!;
+  parts.sort((a, b) => Date.parse(a.header.startedAt) - Date.parse(b.header.startedAt));
+  const seen = new Set<string>();
+  const samples = parts
+    .flatMap((p) => p.samples)
+    .sort(byTime)
+    .filter((s) => !seen.has(s.takenAt) && seen.add(s.takenAt) !== undefined);
+  return { header: parts[0]!.header, samples, warnings: parts.flatMap((p) => p.warnings) };
 }

@@ -138,9 +138,9 @@ describe('probe', () => {
   });
 });
 
-describe('demo', () => {
+describe('demo --live', () => {
   it('shows the 8-GPU vLLM host with every layer, through the real addon and mock', () => {
-    const run = runCli(['demo'], { GPU_LAYERS_MOCK_SCENARIO: undefined });
+    const run = runCli(['demo', '--live'], { GPU_LAYERS_MOCK_SCENARIO: undefined });
     expect(run.status, run.stderr).toBe(0);
     expect(run.stdout.match(/^GPU \d/gm)).toHaveLength(8);
     const tp0 = DEMO_PROCESSES.find((p) => p.command === 'VLLM::Worker_TP0')!;
@@ -153,7 +153,7 @@ describe('demo', () => {
   });
 
   it('--json is a valid document, every GPU process with its layers', () => {
-    const run = runCli(['demo', '--json']);
+    const run = runCli(['demo', '--live', '--json']);
     expect(run.status).toBe(0);
     const document = JSON.parse(run.stdout);
     expect(validate(document), JSON.stringify(validationErrors())).toBe(true);

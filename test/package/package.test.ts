@@ -97,7 +97,12 @@ describe('a tarball installed into an empty project', () => {
       execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', path.join(packDir, tarball)], { cwd: project, encoding: 'utf8', stdio: 'pipe' });
       const demo = spawnSync('npx', ['--no-install', 'gpu-layers', 'demo'], { cwd: project, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
       expect(demo.status, demo.stderr).toBe(0);
-      expect(demo.stdout.match(/^GPU \d/gm)).toHaveLength(8);
+      expect(demo.stdout.match(/^GPU \d/gm)).toHaveLength(2);
+      expect(demo.stdout).toMatch(/^CRITICAL allocator-fragmentation/m);
+      expect(demo.stdout).toMatch(/^WARNING cuda-graph-creep/m);
+      const live = spawnSync('npx', ['--no-install', 'gpu-layers', 'demo', '--live'], { cwd: project, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+      expect(live.status, live.stderr).toBe(0);
+      expect(live.stdout.match(/^GPU \d/gm)).toHaveLength(8);
       // The companion ships in the package, where `gpu-layers companion --path` says it is.
       const companion = spawnSync('npx', ['--no-install', 'gpu-layers', 'companion', '--path'], { cwd: project, encoding: 'utf8' });
       expect(companion.status, companion.stderr).toBe(0);
@@ -106,7 +111,7 @@ describe('a tarball installed into an empty project', () => {
       expect(readFileSync(path.join(companionDir, 'sitecustomize.py'), 'utf8')).toContain('gpu_layers_companion');
       const files = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: repoRoot, encoding: 'utf8' });
       const packed = (JSON.parse(files)[0].files as { path: string }[]).map((f) => f.path);
-      expect(packed).toEqual(expect.arrayContaining(['binding.gyp', 'CMakeLists.txt', 'native/sources.json', 'native/mock/mock_nvml.c', 'dist/cli/gpu-layers.cjs', 'dist/cli/cli-main.cjs', 'dist/cli/cli-main.v8cache', 'dist/index.cjs', 'dist/sample.schema.json', 'python/gpu_layers_companion/gpu_layers_companion.py', 'python/gpu_layers_companion/sitecustomize.py']));
+      expect(packed).toEqual(expect.arrayContaining(['binding.gyp', 'CMakeLists.txt', 'native/sources.json', 'native/mock/mock_nvml.c', 'dist/cli/gpu-layers.cjs', 'dist/cli/cli-main.cjs', 'dist/cli/cli-main.v8cache', 'dist/index.cjs', 'dist/sample.schema.json', 'python/gpu_layers_companion/gpu_layers_companion.py', 'python/gpu_layers_companion/sitecustomize.py', 'src/demo/overnight.recording.jsonl.gz']));
       expect(packed.some((f) => f.startsWith('test/') || f.startsWith('build/'))).toBe(false);
     } finally {
       rmSync(packDir, { recursive: true, force: true });

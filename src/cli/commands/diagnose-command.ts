@@ -1,0 +1,55 @@
+/**
+ * `gpu-layers diagnose FILE...`: the findings of a recording, readable or --json; --fail-on
+ * makes a finding at or above a severity exit 1, for scripts and CI gates.
+ */
+import { diagnose } from '../../diagnosis/diagnose.js';
+import { SEVERITIES, type Severity } from '../../diagnosis/finding-schema.js';
+import { THRESHOLDS } from '../../diagnosis/thresholds.js';
+import { useColor, type CliIo } from '../cli-io.js';
+import { EXIT_FINDING, EXIT_OK } from '../exit-codes.js';
+import { parseFlagsAndFiles } from '../parse-flags.js';
+import { renderFindings } from '../render/findings-text.js';
+import { makeStyle } from '../render/style.js';
+import { DIAGNOSE_HELP, UsageError } from '../usage.js';
+import { readRecordingInput } from './recording-input.js';
+
+export function parseSeverity(value: string): Severity {
+  if (!(SEVERITIES as readonly string[]).includes(value)) throw new UsageError(`--fail-on expects one of ${SEVERITIES.join(', ')}, not "${value}"`);
+  return value as Severity;
+}
+
+function span(fromMs: number, toMs: number): string {
+  const minutes = Math.round((toMs - fromMs) / 60_000);
+  return minutes < 120 ? `${minutes} min` : `${(minutes / 60).toFixed(1)} h`;
+}
+
+export async function diagnoseCommand(args: string[], io: CliIo): Promise<number> {
+  const { flags, files } = parseFlagsAndFiles(args, {
+    json: { type: 'boolean' },
+    'fail-on': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (flags.help === true) {
+    io.stdout.write(DIAGNOSE_HELP);
+    return EXIT_OK;
+  }
+  const failOn = flags['fail-on'] === undefined ? null : parseSeverity(flags['fail-on']);
+  const recording = await readRecordingInput(files, 'diagnose', io);
+  const findings = diagnose(recording.samples);
+  const { samples, header } = recording;
+  const from = samples[0]!.takenAt;
+  const to = samples[samples.length - 1]!.takenAt;
+
+  if (flags.json === true) {
+    const document = { files, host: header.host, window: { from, to, samples: samples.length }, findings, warnings: recording.warnings };
+    io.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
+  } else {
+    const style = makeStyle(useColor(io));
+    io.stdout.write(`${style.bold(files.join(', '))}: ${samples.length} samples over ${span(Date.parse(from), Date.parse(to))} on ${header.host} (${from} to ${to})\n\n`);
+    if (findings.length > 0) io.stdout.write(renderFindings(findings, style, io.stdout.columns ?? 100));
+    else if (samples.length < THRESHOLDS.minSamples) io.stdout.write(`No finding: ${samples.length} sample(s) are too few to judge; the rules need at least ${THRESHOLDS.minSamples}.\n`);
+    else io.stdout.write('No finding: no layer grew, stepped or fragmented beyond its thresholds in this window.\n');
+  }
+  if (failOn !== null && findings.some((f) => SEVERITIES.indexOf(f.severity) >= SEVERITIES.indexOf(failOn))) return EXIT_FINDING;
+  return EXIT_OK;
+}

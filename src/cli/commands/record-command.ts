@@ -1,0 +1,82 @@
+/**
+ * `gpu-layers record --out FILE`: layered samples appended to FILE as JSON lines (header first)
+ * every --interval, until --duration, --count or Ctrl-C. Crash-safe (see write-recording.ts);
+ * with --max-size the file rotates. A failed sample is a warning on stderr; the recording goes on.
+ */
+import { hostname } from 'node:os';
+
+import { isGpuLayersError } from '../../errors.js';
+import { openProbe } from '../../probe/probe.js';
+import { recordingHeaderFor } from '../../recording/recording-header.js';
+import { RecordingWriter } from '../../recording/write-recording.js';
+import type { CliIo } from '../cli-io.js';
+import { EXIT_OK } from '../exit-codes.js';
+import { LAYER_SOURCE_FLAGS, layerOptionsFromFlags } from '../layer-source-flags.js';
+import { LIBRARY_FLAGS, libraryOptionsFromFlags } from '../library-flags.js';
+import { parseCount, parseDuration, parseFlags, parseInterval, parseSize } from '../parse-flags.js';
+import { stopSignal } from '../stop-signal.js';
+import { RECORD_HELP, UsageError } from '../usage.js';
+import { packageVersion } from '../version.js';
+
+const DEFAULT_INTERVAL_MS = 5000;
+
+export async function recordCommand(args: string[], io: CliIo): Promise<number> {
+  const flags = parseFlags(args, {
+    out: { type: 'string', short: 'o' },
+    interval: { type: 'string' },
+    duration: { type: 'string' },
+    count: { type: 'string' },
+    'max-size': { type: 'string' },
+    keep: { type: 'string' },
+    ...LIBRARY_FLAGS,
+    ...LAYER_SOURCE_FLAGS,
+    'no-host': { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (flags.help === true) {
+    io.stdout.write(RECORD_HELP);
+    return EXIT_OK;
+  }
+  if (flags.out === undefined) throw new UsageError('record needs --out FILE');
+  const intervalMs = flags.interval === undefined ? DEFAULT_INTERVAL_MS : parseInterval(flags.interval, '--interval');
+  const durationMs = flags.duration === undefined ? null : parseDuration(flags.duration, '--duration', { minMs: 1, maxMs: 366 * 86_400_000 });
+  const count = flags.count === undefined ? null : parseCount(flags.count, '--count');
+  const maxBytes = flags['max-size'] === undefined ? undefined : parseSize(flags['max-size'], '--max-size');
+  const keep = flags.keep === undefined ? undefined : parseCount(flags.keep, '--keep');
+  const layerOptions = { ...layerOptionsFromFlags(flags, io.env), host: flags['no-host'] !== true };
+
+  const probe = await openProbe({ ...libraryOptionsFromFlags(flags), processCommands: true, env: io.env });
+  const stop = stopSignal(durationMs);
+  let writer: RecordingWriter | null = null;
+  let samples = 0;
+  let failures = 0;
+  try {
+    const watch = probe.watch({
+      ...layerOptions,
+      intervalMs,
+      signal: stop.signal,
+      onError: (error) => {
+        failures++;
+        const what = isGpuLayersError(error) ? `${error.message} [${error.code}]` : String(error);
+        io.stderr.write(`gpu-layers record: warning: sample skipped: ${what}\n`);
+      },
+    });
+    for await (const sample of watch) {
+      writer ??= new RecordingWriter(
+        flags.out,
+        () => recordingHeaderFor(sample, { host: hostname(), intervalMs, startedAt: sample.takenAt, gpuLayersVersion: packageVersion() }),
+        { ...(maxBytes !== undefined ? { maxBytes } : {}), ...(keep !== undefined ? { keep } : {}) },
+      );
+      writer.append(sample);
+      samples++;
+      if (count !== null && samples >= count) stop.stop('count');
+    }
+  } finally {
+    stop.dispose();
+    writer?.close();
+    await probe.close();
+  }
+  const why = stop.reason() === 'interrupted' ? ' (interrupted)' : '';
+  io.stderr.write(`gpu-layers record: ${samples} sample(s) written to ${flags.out}${failures > 0 ? `, ${failures} skipped` : ''}${why}\n`);
+  return EXIT_OK;
+}
