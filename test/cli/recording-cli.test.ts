@@ -4,7 +4,7 @@
  * issue names: a torn last line, a newer schema, samples out of order, an empty, binary or
  * missing file, a folder, an interval of 0 or below, a duration that is not one.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -225,6 +225,24 @@ describe('watch', () => {
     const json = runCli(['watch', '--json', '--interval', '250ms', '--count', '1', '--diagnose', '--no-host'], mockEnv());
     expect(layeredSampleSchema.safeParse(JSON.parse(json.stdout)).success).toBe(true);
     expect(runCli(['watch', '--interval', '0'], mockEnv())).toMatchObject({ status: 2, stderr: expect.stringMatching(/--interval must be between 250 ms/) });
+  });
+});
+
+describe('watch on a terminal', () => {
+  it('redraws the frame in place, with a sparkline row per gap; NO_COLOR leaves only cursor control', () => {
+    // util-linux `script` gives the CLI a real pseudo-terminal.
+    const command = `stty cols 100 rows 40; ${JSON.stringify(process.execPath)} ${JSON.stringify(cliPath)} watch --interval 250ms --count 3 --no-host`;
+    const run = spawnSync('script', ['-qec', command, '/dev/null'], { env: { ...process.env, ...mockEnv(), NO_COLOR: '1' }, encoding: 'utf8', timeout: 20_000 });
+    expect(run.status, run.stderr).toBe(0);
+    const out = run.stdout;
+    expect(out.startsWith('\u001b[?25l')).toBe(true);
+    expect(out.trimEnd().endsWith('\u001b[?25h')).toBe(true);
+    // Three frames, each drawn from the top of the screen.
+    expect(out.split('\u001b[H')).toHaveLength(4);
+    expect(out).toMatch(/pid 10000 /);
+    expect(out).toMatch(/ {4}outside allocator /);
+    expect(out).toMatch(/ {4}driver +▁▁▁ +64\.0 MiB/);
+    expect(out).not.toMatch(/\u001b\[\d+(;\d+)*m/);
   });
 });
 

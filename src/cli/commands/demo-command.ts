@@ -62,7 +62,7 @@ export async function demoCommand(args: string[], io: CliIo): Promise<number> {
   }
   const findings = diagnose(samples);
   const style = makeStyle(useColor(io));
-  const width = io.stdout.columns ?? 100;
+  const width = io.stdout.columns || 100;
   io.stdout.write(
     [
       style.bold('gpu-layers demo: one night on a two-GPU vLLM host'),

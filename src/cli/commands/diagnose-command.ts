@@ -46,7 +46,7 @@ export async function diagnoseCommand(args: string[], io: CliIo): Promise<number
   } else {
     const style = makeStyle(useColor(io));
     io.stdout.write(`${style.bold(files.join(', '))}: ${samples.length} samples over ${span(Date.parse(from), Date.parse(to))} on ${header.host} (${from} to ${to})\n\n`);
-    if (findings.length > 0) io.stdout.write(renderFindings(findings, style, io.stdout.columns ?? 100));
+    if (findings.length > 0) io.stdout.write(renderFindings(findings, style, io.stdout.columns || 100));
     else if (samples.length < THRESHOLDS.minSamples) io.stdout.write(`No finding: ${samples.length} sample(s) are too few to judge; the rules need at least ${THRESHOLDS.minSamples}.\n`);
     else io.stdout.write('No finding: no layer grew, stepped or fragmented beyond its thresholds in this window.\n');
   }

@@ -13,5 +13,5 @@ export function writeSample(sample: Sample | LayeredSample, json: boolean, io: C
   }
   const style = makeStyle(useColor(io));
   if (preface !== undefined) io.stdout.write(style.dim(preface) + '\n');
-  io.stdout.write(renderProbeTable(sample, { style, width: io.stdout.columns ?? 120, version: packageVersion() }));
+  io.stdout.write(renderProbeTable(sample, { style, width: io.stdout.columns || 120, version: packageVersion() }));
 }

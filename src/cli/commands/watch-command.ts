@@ -84,7 +84,7 @@ export async function watchCommand(args: string[], io: CliIo): Promise<number> {
       if (flags.json === true) {
         io.stdout.write(`${JSON.stringify(sample)}\n`);
       } else if (live) {
-        const frame = renderWatchFrame(history, { style, width: io.stdout.columns ?? 100, intervalMs, ...(findings !== undefined ? { findings } : {}), ...(status !== undefined ? { status } : {}) });
+        const frame = renderWatchFrame(history, { style, width: Math.max(40, io.stdout.columns || 100), intervalMs, ...(findings !== undefined ? { findings } : {}), ...(status !== undefined ? { status } : {}) });
         io.stdout.write(HOME + frame.replace(/\n/g, `${CLEAR_LINE}\n`) + CLEAR_BELOW);
       } else {
         io.stdout.write(`${renderWatchLine(sample)}\n`);

@@ -156,6 +156,7 @@ function changeText(delta: number | null): string {
 }
 
 function duration(ms: number): string {
+  if (ms < 10_000 && ms % 1000 !== 0) return `${ms < 1000 ? ms : (ms / 1000).toFixed(1)}${ms < 1000 ? 'ms' : 's'}`;
   const seconds = Math.round(ms / 1000);
   if (seconds < 60) return `${seconds}s`;
   const minutes = Math.floor(seconds / 60);
