@@ -1,6 +1,7 @@
 /**
  * gpu-layers, the library: open a probe, take samples of every GPU and its processes, and join
- * each sample with the other layers (companion, vLLM, /proc, context calibration) and their gaps.
+ * each sample with the other layers (companion, vLLM, /proc, context calibration) and their gaps;
+ * watch them over time, record and read recordings, diagnose them and draw them as HTML.
  * Importing has no side effects; the native addon loads on the first openProbe().
  */
 export { openProbe, Probe } from './probe/probe.js';
@@ -51,6 +52,13 @@ export {
   type FrameworkLayer,
   type SourceStatus,
 } from './layers/schema.js';
+export { MIN_WATCH_INTERVAL_MS, type WatchOptions } from './probe/watch.js';
+export { diagnose } from './diagnosis/diagnose.js';
+export { findingSchema, evidenceSchema, FINDING_IDS, SEVERITIES, type Finding, type FindingId, type Evidence, type Severity } from './diagnosis/finding-schema.js';
+export { readRecording, readRecordings, parseRecording, type Recording } from './recording/read-recording.js';
+export { RecordingWriter, type RecordingWriterOptions } from './recording/write-recording.js';
+export { recordingHeaderSchema, recordingHeaderFor, RECORDING_FORMAT, type RecordingHeader } from './recording/recording-header.js';
+export { renderReportHtml, type ReportInput } from './report/render-report.js';
 export { calibrateContexts, type CalibrateOptions, type CalibrationReport } from './calibration/calibrate.js';
 export { companionDirectory } from './companion-path.js';
 export { companionFileSchema, type CompanionFile, type CompanionResult } from './sources/companion.js';
