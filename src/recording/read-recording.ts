@@ -48,6 +48,12 @@ export function parseRecordingHeader(line: string, name: string): RecordingHeade
   return parsed.data;
 }
 
+/** The first issue of a prettified zod error on one line: "expected array, received string at devices". */
+function firstIssue(message: string): string {
+  const [what = '', where = ''] = message.split('\n');
+  return `${what.replace(/^✖\s*/, '')}${where.includes('→') ? ` ${where.trim().replace(/^→\s*/, '')}` : ''}`;
+}
+
 function byTime(a: LayeredSample, b: LayeredSample): number {
   return Date.parse(a.takenAt) - Date.parse(b.takenAt);
 }
@@ -81,7 +87,7 @@ export function parseRecording(text: string, name: string): Recording {
     }
     const parsed = validate(layeredSampleSchema, value);
     if (!parsed.ok) {
-      warnLine(`${name}: line ${i + 1} is not a valid sample (${parsed.message.split('\n')[0]}); skipped`);
+      warnLine(`${name}: line ${i + 1} is not a valid sample (${firstIssue(parsed.message)}); skipped`);
       continue;
     }
     const previous = samples[samples.length - 1];
