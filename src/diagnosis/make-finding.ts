@@ -11,6 +11,8 @@ export interface RuleVerdict {
   summary: string;
   /** Milliseconds since the epoch. */
   at: number;
+  /** Where the window the rule judged starts, when not at the first reading. */
+  windowFrom?: number;
   evidence: Evidence[];
   fix: string;
 }
@@ -30,7 +32,7 @@ export function makeFinding(history: ProcessHistory, verdict: RuleVerdict): Find
     title: verdict.title,
     summary: verdict.summary,
     subject: { deviceIndex: history.deviceIndex, uuid: history.uuid, pid: history.pid, command: history.command },
-    window: { from: iso(points[0]!.t), to: iso(points[points.length - 1]!.t) },
+    window: { from: iso(verdict.windowFrom ?? points[0]!.t), to: iso(points[points.length - 1]!.t) },
     at: iso(verdict.at),
     evidence: verdict.evidence,
     fix: verdict.fix,

@@ -73,6 +73,9 @@ const cudaGraphCreep: Incident = {
   },
 };
 
+/** Reserved by a worker whose cache holds a free block big enough for a prefill at first. */
+const FRAGMENTING_RESERVED_MIB = 68_096;
+
 /**
  * Prefill every third step at one request; each leaves a split segment behind, the largest free
  * block shrinks and alloc retries start once it no longer fits a prefill. `retryAfter`: cycles
@@ -87,7 +90,7 @@ function fragmentingWorker(step: number, noise: (a: number) => number, base: num
     model,
     {
       allocator: {
-        reservedMiB: 66_048 + done * 128,
+        reservedMiB: FRAGMENTING_RESERVED_MIB + done * 128,
         allocatedMiB: 65_420 + (prefill ? 1_536 : 0) + noise(4),
         inactiveSplitMiB: 96 + done * 120,
         largestFreeMiB: Math.max(384, 2_048 - done * 40),
@@ -193,7 +196,7 @@ const overnight: Incident = {
     // The batch server serves steadily until midnight (step 60), then trickles along at one request.
     const batch =
       step < 60
-        ? server(7300, 1, BATCH_MODEL, { allocator: { allocatedMiB: 65_420 + noise(40), largestFreeMiB: 2_048 + noise(8) } }, busyLoad(noise, step))
+        ? server(7300, 1, BATCH_MODEL, { allocator: { reservedMiB: FRAGMENTING_RESERVED_MIB, allocatedMiB: 65_420 + noise(40), largestFreeMiB: 2_048 } }, busyLoad(noise, step))
         : fragmentingWorker(step - 60, noise, 7300, 1, BATCH_MODEL, 8);
     return merge(chat, batch);
   },

@@ -40,6 +40,17 @@ describe.each(INCIDENTS.map((incident) => [incident.name, incident] as const))('
       expect(worker.host?.anonBytes).not.toBeNull();
     }
 
+    // The script is physically possible: the allocator never hands out more than it reserved,
+    // and memory trapped in split blocks is part of what it holds free.
+    for (const sample of recording.samples) {
+      for (const p of sample.devices.flatMap((d) => d.processes ?? [])) {
+        const a = p.layers.allocator!;
+        expect(a.allocatedBytes! + a.privatePoolBytes!).toBeLessThanOrEqual(a.reservedBytes!);
+        expect(a.inactiveSplitBytes!).toBeLessThanOrEqual(a.reservedBytes! - a.allocatedBytes! - a.privatePoolBytes!);
+        expect(p.layers.driverBytes!).toBeGreaterThan(a.reservedBytes!);
+      }
+    }
+
     const findings = diagnose(recording.samples);
     for (const finding of findings) expect(findingSchema.safeParse(finding).success).toBe(true);
     expect(findings.map((f) => f.id).sort()).toEqual([...incident.expect].sort());

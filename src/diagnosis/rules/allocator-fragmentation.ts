@@ -84,6 +84,7 @@ export function allocatorFragmentation(history: ProcessHistory): Finding | null 
       '.' +
       riskText,
     at: s.firstRiseAt,
+    ...(begin > 0 ? { windowFrom: since } : {}),
     evidence,
     fix:
       'Align KV-cache block sizes with the allocator\'s chunk size and pool the KV cache per model config; let freed prefill memory be reused ' +
