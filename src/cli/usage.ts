@@ -39,8 +39,8 @@ Options:
   -h, --help             this help
   -v, --version          the version
 
-Exit codes: 0 ok, 1 a finding at or above --fail-on (diagnose), 2 usage error, 3 NVML or the
-driver unavailable, 4 bad input file.
+Exit codes: 0 ok, 1 a finding at or above --fail-on (diagnose), 2 usage error,
+3 NVML or the driver unavailable, 4 bad input file.
 Each verb has its own --help (watch, record, diagnose, report, doctor, calibrate).
 Environment: GPU_LAYERS_NVML_LIB, GPU_LAYERS_CUDA_LIB, GPU_LAYERS_STATS_DIR, GPU_LAYERS_CACHE_DIR,
 GPU_LAYERS_MOCK_SCENARIO, NO_COLOR.
