@@ -1,13 +1,11 @@
 /** How findings say sizes, rates and durations: binary units, signs on changes. */
-import { formatBytes } from '../cli/render/format-bytes.js';
+import { formatBytes, formatChange } from '../format-bytes.js';
 
 export function bytes(value: number): string {
   return value < 0 ? `-${formatBytes(-Math.round(value))}` : formatBytes(Math.round(value));
 }
 
-export function change(value: number): string {
-  return value < 0 ? bytes(value) : `+${bytes(value)}`;
-}
+export const change = formatChange;
 
 export function perHour(value: number): string {
   return `${change(value)}/h`;

@@ -2,7 +2,7 @@
  * Axis arithmetic for the report's charts: "nice" byte ticks in binary units (MiB, GiB) and
  * clock-aligned time ticks in UTC, plus the time and byte wording the report uses.
  */
-import { formatBytes } from '../cli/render/format-bytes.js';
+import { formatBytes } from '../format-bytes.js';
 
 export interface Tick {
   value: number;

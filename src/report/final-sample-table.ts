@@ -2,7 +2,7 @@
  * The table of the recording's last sample: per device its memory, and per process each layer
  * and gap as the last reading gave it ("n/a" where unknown).
  */
-import { formatBytes } from '../cli/render/format-bytes.js';
+import { formatBytes } from '../format-bytes.js';
 import type { LayeredDevice, LayeredProcess, LayeredSample } from '../layers/schema.js';
 import { formatDateTime, formatSignedBytes } from './chart-scales.js';
 import { escapeHtml } from './html-escape.js';

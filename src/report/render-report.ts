@@ -8,7 +8,7 @@ import { GpuLayersError } from '../errors.js';
 import type { Finding } from '../diagnosis/finding-schema.js';
 import type { LayeredSample } from '../layers/schema.js';
 import type { RecordingHeader } from '../recording/recording-header.js';
-import { formatBytes } from '../cli/render/format-bytes.js';
+import { formatBytes } from '../format-bytes.js';
 import { formatClock, formatDateTime, formatDuration } from './chart-scales.js';
 import { finalSampleTable } from './final-sample-table.js';
 import { escapeHtml } from './html-escape.js';

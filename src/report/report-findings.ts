@@ -4,7 +4,7 @@
  */
 import type { Evidence, Finding, Severity } from '../diagnosis/finding-schema.js';
 import { SEVERITIES } from '../diagnosis/finding-schema.js';
-import { formatBytes } from '../cli/render/format-bytes.js';
+import { formatBytes } from '../format-bytes.js';
 import { formatDateTime, formatSignedBytes } from './chart-scales.js';
 import { escapeHtml } from './html-escape.js';
 import type { DeviceTrack, ProcessTrack, Timeline } from './report-series.js';

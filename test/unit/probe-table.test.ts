@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { useColor } from '../../src/cli/cli-io.js';
-import { formatBytes } from '../../src/cli/render/format-bytes.js';
+import { formatBytes } from '../../src/format-bytes.js';
 import { renderProbeTable } from '../../src/cli/render/probe-table.js';
 import { makeStyle } from '../../src/cli/render/style.js';
 import { buildSample } from '../../src/sample/build-sample.js';

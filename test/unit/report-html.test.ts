@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { formatBytes } from '../../src/cli/render/format-bytes.js';
+import { formatBytes } from '../../src/format-bytes.js';
 import { GpuLayersError } from '../../src/errors.js';
 import { layeredSampleSchema, type LayeredSample } from '../../src/layers/schema.js';
 import { renderReportHtml } from '../../src/report/render-report.js';

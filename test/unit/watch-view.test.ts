@@ -1,7 +1,7 @@
 /** The `gpu-layers watch` views: the terminal frame over a history, and the plain line per sample for a pipe. */
 import { describe, expect, it } from 'vitest';
 
-import { formatBytes } from '../../src/cli/render/format-bytes.js';
+import { formatBytes } from '../../src/format-bytes.js';
 import { makeStyle } from '../../src/cli/render/style.js';
 import { renderWatchFrame, renderWatchLine } from '../../src/cli/render/watch-view.js';
 import { findingSchema, type Finding } from '../../src/diagnosis/finding-schema.js';

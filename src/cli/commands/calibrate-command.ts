@@ -7,7 +7,7 @@ import type { CliIo } from '../cli-io.js';
 import { EXIT_OK } from '../exit-codes.js';
 import { LIBRARY_FLAGS, libraryOptionsFromFlags } from '../library-flags.js';
 import { parseFlags } from '../parse-flags.js';
-import { formatBytes } from '../render/format-bytes.js';
+import { formatBytes } from '../../format-bytes.js';
 import { CALIBRATE_HELP } from '../usage.js';
 
 export async function calibrateCommand(args: string[], io: CliIo): Promise<number> {

@@ -14,7 +14,7 @@ import { readRecording } from '../../recording/read-recording.js';
 import { useColor, type CliIo } from '../cli-io.js';
 import { EXIT_OK } from '../exit-codes.js';
 import { parseFlags } from '../parse-flags.js';
-import { formatBytes } from '../render/format-bytes.js';
+import { formatBytes } from '../../format-bytes.js';
 import { renderFindings } from '../render/findings-text.js';
 import { makeStyle } from '../render/style.js';
 import { DEMO_HELP } from '../usage.js';

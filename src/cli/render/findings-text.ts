@@ -4,7 +4,7 @@
  * wrapped to the terminal.
  */
 import type { Evidence, Finding } from '../../diagnosis/finding-schema.js';
-import { formatBytes } from './format-bytes.js';
+import { formatBytes, formatChange } from '../../format-bytes.js';
 import type { Style } from './style.js';
 
 /** Words of `text` in lines of at most `width` columns, each after `indent`. */
@@ -23,16 +23,12 @@ export function wrapText(text: string, width: number, indent: string): string[] 
   return lines;
 }
 
-function signedBytes(value: number): string {
-  return value < 0 ? `-${formatBytes(-Math.round(value))}` : `+${formatBytes(Math.round(value))}`;
-}
-
 function evidenceValue(e: Evidence, value: number): string {
   return e.unit === 'bytes' ? formatBytes(Math.round(value)) : e.unit === 'ratio' ? value.toFixed(2) : String(Math.round(value * 10) / 10);
 }
 
 function evidenceLine(e: Evidence): string {
-  const slope = e.unit === 'bytes' ? `${signedBytes(e.slopePerHour)}/h` : `${e.slopePerHour >= 0 ? '+' : ''}${e.slopePerHour.toFixed(1)}/h`;
+  const slope = e.unit === 'bytes' ? `${formatChange(e.slopePerHour)}/h` : `${e.slopePerHour >= 0 ? '+' : ''}${e.slopePerHour.toFixed(1)}/h`;
   const fit = e.fit === null ? 'constant' : `R² ${e.fit.toFixed(2)}`;
   return `${e.series}: ${evidenceValue(e, e.first)} → ${evidenceValue(e, e.last)}, ${slope}, ${fit}, ${e.samples} samples — ${e.note}`;
 }

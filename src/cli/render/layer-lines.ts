@@ -4,7 +4,7 @@
  * acts on, vLLM's view, and the host split. Figures that are unknown are said to be, with why.
  */
 import type { LayeredProcess } from '../../layers/schema.js';
-import { formatBytes } from './format-bytes.js';
+import { formatBytes } from '../../format-bytes.js';
 import type { Style } from './style.js';
 
 const BAR_WIDTH = 30;

@@ -5,7 +5,7 @@
  */
 import type { LayeredProcess, LayeredSample, SourceStatus } from '../../layers/schema.js';
 import type { Device, DeviceMemory, FieldErrors, GpuProcess, MigDevice, Sample } from '../../sample/schema.js';
-import { formatBytes } from './format-bytes.js';
+import { formatBytes } from '../../format-bytes.js';
 import { layerLines } from './layer-lines.js';
 import type { Style } from './style.js';
 

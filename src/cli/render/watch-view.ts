@@ -5,7 +5,7 @@
  */
 import type { Finding, Severity } from '../../diagnosis/finding-schema.js';
 import type { LayeredDevice, LayeredProcess, LayeredSample } from '../../layers/schema.js';
-import { formatBytes } from './format-bytes.js';
+import { formatBytes } from '../../format-bytes.js';
 import { layerLines } from './layer-lines.js';
 import { sparkline } from './sparkline.js';
 import type { Style } from './style.js';

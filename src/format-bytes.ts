@@ -1,4 +1,4 @@
-/** Byte counts for people: binary units, one decimal, "n/a" for unknown. */
+/** Byte counts for people: binary units, one decimal, "n/a" for unknown; changes with their sign. */
 const UNITS = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
 
 export function formatBytes(bytes: number | null): string {
@@ -11,4 +11,10 @@ export function formatBytes(bytes: number | null): string {
     unit++;
   }
   return `${value.toFixed(1)} ${UNITS[unit]}`;
+}
+
+/** A change or a difference: "+1.2 GiB", "-300.0 MiB" ("+0 B" for none). */
+export function formatChange(bytes: number): string {
+  const rounded = Math.round(bytes);
+  return rounded < 0 ? `-${formatBytes(-rounded)}` : `+${formatBytes(rounded)}`;
 }
