@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 
 import { GpuLayersError } from '../errors.js';
+import { fileErrorReason } from '../file-error-reason.js';
 import { layeredSampleSchema, type LayeredSample } from '../layers/schema.js';
 import { SAMPLE_SCHEMA_VERSION } from '../sample/schema-version.js';
 import { validate } from '../validation.js';
@@ -112,8 +113,7 @@ export async function readRecording(file: string): Promise<Recording> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR') throw notARecording(file, 'it is a damaged gzip file');
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' ? 'permission denied' : (code ?? (error as Error).message);
-    throw new GpuLayersError('RECORDING_UNREADABLE', `cannot read the recording ${file}: ${why}`, { cause: error });
+    throw new GpuLayersError('RECORDING_UNREADABLE', `cannot read the recording ${file}: ${fileErrorReason(error)}`, { cause: error });
   }
   return parseRecording(text, file);
 }

@@ -9,6 +9,7 @@
 import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 
 import { GpuLayersError } from '../errors.js';
+import { fileErrorReason } from '../file-error-reason.js';
 import type { LayeredSample } from '../layers/schema.js';
 import { parseRecordingHeader } from './read-recording.js';
 import type { RecordingHeader } from './recording-header.js';
@@ -21,8 +22,7 @@ export interface RecordingWriterOptions {
 }
 
 function unwritable(file: string, error: unknown): GpuLayersError {
-  const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-  return new GpuLayersError('OUTPUT_UNWRITABLE', `cannot write the recording ${file}: ${reason}`, { cause: error });
+  return new GpuLayersError('OUTPUT_UNWRITABLE', `cannot write the recording ${file}: ${fileErrorReason(error)}`, { cause: error });
 }
 
 /** The first line of an open file, read in small pieces (a recording can be large). */

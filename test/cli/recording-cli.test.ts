@@ -101,6 +101,8 @@ describe('record', () => {
     expect(run.status).toBe(4);
     expect(run.stderr).toMatch(/notes\.txt is not a gpu-layers recording/);
     expect(readFileSync(notRecording, 'utf8')).toBe('my notes\n');
+    const nowhere = runCli(['record', '--out', path.join(work, 'no', 'such', 'r.jsonl'), '--interval', '250ms', '--count', '1', '--no-host'], mockEnv());
+    expect(nowhere).toMatchObject({ status: 4, stderr: expect.stringMatching(/cannot write the recording .*r\.jsonl: no such file or folder/) });
   });
 
   it('a SIGKILL mid-recording leaves a file that reads back to the last complete sample', async () => {
@@ -193,7 +195,7 @@ describe('diagnose', () => {
       expect(run.stderr).toMatch(expected[name as keyof typeof files]);
       expect(run.stderr.trim().split('\n')).toHaveLength(1);
     }
-    expect(runCli(['diagnose', path.join(work, 'missing.jsonl')])).toMatchObject({ status: 4, stderr: expect.stringMatching(/cannot read the recording .*missing\.jsonl: no such file/) });
+    expect(runCli(['diagnose', path.join(work, 'missing.jsonl')])).toMatchObject({ status: 4, stderr: expect.stringMatching(/cannot read the recording .*missing\.jsonl: no such file or folder/) });
     expect(runCli(['diagnose', work])).toMatchObject({ status: 4, stderr: expect.stringMatching(/it is a folder/) });
     expect(runCli(['diagnose'])).toMatchObject({ status: 2, stderr: expect.stringMatching(/diagnose needs a recording/) });
   });

@@ -7,6 +7,7 @@ import { renameSync, rmSync, writeFileSync } from 'node:fs';
 
 import { diagnose } from '../../diagnosis/diagnose.js';
 import { GpuLayersError } from '../../errors.js';
+import { fileErrorReason } from '../../file-error-reason.js';
 import type { Recording } from '../../recording/read-recording.js';
 import { renderReportHtml } from '../../report/render-report.js';
 import type { CliIo } from '../cli-io.js';
@@ -25,8 +26,7 @@ export function writeReport(recording: Recording, out: string, title?: string): 
     renameSync(temporary, out);
   } catch (error) {
     rmSync(temporary, { force: true });
-    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-    throw new GpuLayersError('OUTPUT_UNWRITABLE', `cannot write the report ${out}: ${reason}`, { cause: error });
+    throw new GpuLayersError('OUTPUT_UNWRITABLE', `cannot write the report ${out}: ${fileErrorReason(error)}`, { cause: error });
   }
   return findings.length;
 }
