@@ -19,6 +19,9 @@ export type GpuLayersErrorCode =
   | 'RECORDING_UNREADABLE'
   | 'RECORDING_INVALID'
   | 'RECORDING_TOO_NEW'
+  // A PyTorch memory snapshot that cannot be read, or is not one (refused opcodes included).
+  | 'SNAPSHOT_UNREADABLE'
+  | 'SNAPSHOT_INVALID'
   // A file gpu-layers was asked to write (a recording, a report) that it cannot write.
   | 'OUTPUT_UNWRITABLE'
   // nvmlInit failures: 'NVML_' + the return code's name without 'NVML_ERROR_',

@@ -59,6 +59,8 @@ export { readRecording, readRecordings, parseRecording, type Recording } from '.
 export { RecordingWriter, type RecordingWriterOptions } from './recording/write-recording.js';
 export { recordingHeaderSchema, recordingHeaderFor, RECORDING_FORMAT, type RecordingHeader } from './recording/recording-header.js';
 export { renderReportHtml, type ReportInput } from './report/render-report.js';
+export { analyzeSnapshot, type AnalyzeSnapshotOptions, type SnapshotProgress } from './snapshot/analyze-snapshot.js';
+export { snapshotReportSchema, snapshotDeviceSchema, type SnapshotReport, type SnapshotDevice } from './snapshot/snapshot-report-schema.js';
 export { calibrateContexts, type CalibrateOptions, type CalibrationReport } from './calibration/calibrate.js';
 export { companionDirectory } from './companion-path.js';
 export { companionFileSchema, type CompanionFile, type CompanionResult } from './sources/companion.js';

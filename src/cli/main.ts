@@ -25,10 +25,11 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   record: async () => (await import('./commands/record-command.js')).recordCommand,
   diagnose: async () => (await import('./commands/diagnose-command.js')).diagnoseCommand,
   report: async () => (await import('./commands/report-command.js')).reportCommand,
+  snapshot: async () => (await import('./commands/snapshot-command.js')).snapshotCommand,
 };
 
 /** Errors about a file the user gave (exit 4), not about the GPUs (exit 3). */
-const FILE_ERRORS = new Set(['RECORDING_UNREADABLE', 'RECORDING_INVALID', 'RECORDING_TOO_NEW', 'OUTPUT_UNWRITABLE']);
+const FILE_ERRORS = new Set(['RECORDING_UNREADABLE', 'RECORDING_INVALID', 'RECORDING_TOO_NEW', 'SNAPSHOT_UNREADABLE', 'SNAPSHOT_INVALID', 'OUTPUT_UNWRITABLE']);
 
 function reportError(error: unknown, io: CliIo): number {
   if (error instanceof UsageError) {

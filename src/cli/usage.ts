@@ -19,6 +19,7 @@ Usage:
   gpu-layers record --out FILE   append layered samples to FILE (JSON lines) until stopped
   gpu-layers diagnose FILE...    name the failure patterns a recording shows (--fail-on)
   gpu-layers report FILE... --html OUT   a self-contained HTML report of a recording
+  gpu-layers snapshot FILE       fragmentation forensics of a PyTorch memory snapshot pickle
   gpu-layers doctor              what was found (driver, libraries, permissions, companion, vLLM) and what to fix
   gpu-layers calibrate           measure a bare CUDA context on each GPU (in a child process)
   gpu-layers companion [--path]  how to enable the Python companion (the allocator layer)
@@ -140,4 +141,24 @@ Options:
   --json          the layered sample at the worst moment (the document of \`probe --json\`)
   --live          instead, one live reading of a mock 8-GPU vLLM host through the real addon
   --timeout <ms>  with --live: the deadline for the reading
+`;
+
+export const SNAPSHOT_HELP = `gpu-layers snapshot: what a PyTorch memory snapshot says about fragmentation
+
+Usage: gpu-layers snapshot FILE [--json]
+
+FILE is written by torch.cuda.memory._dump_snapshot(path) (after
+torch.cuda.memory._record_memory_history() for the request trace and stacks). Per device:
+reserved, allocated, requested and free bytes; the largest free block and the fragmentation ratio
+(1 - largest free / free); the largest request that fits without growing the pool, against the
+recent requests and any OOMs; CUDA graph and other private pools; expandable segments; the
+Swiss-cheese segments; the top allocation sites.
+
+The pickle is read by gpu-layers' own restricted reader: plain data only. An opcode that would
+import or call code (GLOBAL, REDUCE, ...) is refused with its name and offset; nothing in the file
+is ever executed.
+
+Options:
+  --json   the figures as JSON (devices[].reservedBytes, allocatedBytes, freeBytes,
+           largestFreeBlockBytes, fragmentationRatio, privatePools[], segmentCount, ...)
 `;
