@@ -5,6 +5,7 @@
  * builds values and hands each segment and trace entry to the analysis, then drops it). The file
  * is never held in memory whole, and reading yields to the event loop between chunks.
  */
+import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 
 import { GpuLayersError } from '../errors.js';
@@ -149,7 +150,8 @@ export async function analyzeSnapshot(input: string | Buffer, options: AnalyzeSn
   }
   let handle: FileHandle;
   try {
-    handle = await open(input, 'r');
+    // Non-blocking, so that a FIFO without a writer is refused below instead of waited on.
+    handle = await open(input, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (error) {
     throw new GpuLayersError('SNAPSHOT_UNREADABLE', `cannot read the snapshot ${input}: ${fileErrorReason(error)}`, { cause: error });
   }

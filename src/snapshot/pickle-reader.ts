@@ -120,7 +120,7 @@ export class PickleReader {
     };
     const length = (n: number, header: number): number => {
       if (n > this.#limits.maxStringBytes) fail(`a string or bytes of ${n} bytes (limit ${this.#limits.maxStringBytes})`);
-      if (this.#total !== null && base + pos + header + n > this.#total) fail(`${describeOpcode(buf[pos]!)} announces ${n} bytes but the file ends ${this.#total - base - pos - header} bytes later`);
+      if (this.#total !== null && base + pos + header + n > this.#total) fail(`${describeOpcode(buf[pos]!)} announces ${n} bytes but only ${this.#total - base - pos - header} remain in the file (truncated?)`);
       return n;
     };
     const u64 = (at: number): number => buf.readUInt32LE(at) + buf.readUInt32LE(at + 4) * TWO_32;
@@ -142,7 +142,7 @@ export class PickleReader {
           // FRAME: a hint of the next bytes' length; only checked.
           if (end - pos < 9) return { consumed: pos, need: 9 };
           const n = u64(pos + 1);
-          if (this.#total !== null && base + pos + 9 + n > this.#total) fail(`FRAME announces ${n} bytes but the file ends ${this.#total - base - pos - 9} bytes later`);
+          if (this.#total !== null && base + pos + 9 + n > this.#total) fail(`FRAME announces ${n} bytes but only ${this.#total - base - pos - 9} remain in the file (truncated?)`);
           pos += 9;
           break;
         }
