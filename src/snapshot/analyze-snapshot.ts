@@ -92,7 +92,7 @@ async function analyzeSource(source: Source, name: string, file: string | null, 
   const chunkBytes = options.chunkBytes ?? 4 * 1024 * 1024;
   const report = (phase: SnapshotProgress['phase']) => (bytes: number) => options.onProgress?.({ phase, bytes, totalBytes: source.size });
 
-  const scanner = new MemoGetScanner();
+  const scanner = new MemoGetScanner(source.size);
   await pass(source, chunkBytes, (buf) => ({ ...scanner.scan(buf), done: scanner.done }), report('scan'), true);
 
   const analysis = new SnapshotAnalysis();

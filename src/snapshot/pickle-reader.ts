@@ -16,12 +16,21 @@
 import { describeOpcode, OPCODES } from './pickle-opcodes.js';
 
 export class PickleFormatError extends Error {
+  /** What is wrong, without the offset; "{op}" stands for the opcode until the offset is known. */
+  readonly detail: string;
+  /** Byte offset in the pickle, or -1 until the reader adds it. */
   readonly offset: number;
-  constructor(message: string, offset: number) {
-    super(`${message} at offset ${offset}`);
+  constructor(detail: string, offset: number) {
+    super(offset >= 0 ? `${detail} at offset ${offset}` : detail);
     this.name = 'PickleFormatError';
+    this.detail = detail;
     this.offset = offset;
   }
+}
+
+/** Thrown inside the opcode loop, which adds where (it alone knows the position). */
+function fail(detail: string): never {
+  throw new PickleFormatError(detail, -1);
 }
 
 export interface PickleLimits {
@@ -38,16 +47,17 @@ export const DEFAULT_LIMITS: PickleLimits = { maxStack: 100_000, maxMarks: 1_000
 /** Takes the items appended to a list instead of the list keeping them. */
 export type ListSink = (items: unknown[]) => void;
 /**
- * Called for each new list with where it is being built: into `parent` (a dict, under `key`, or
- * a list), or as the top-level object (parent null); `parentIsRoot` when the parent is the
- * top-level object. Return a sink to take the list's items.
+ * Called for each new list near the top (the stack at most three deep) with where it is being
+ * built: into `parent` (a dict, under `key`, or a list), or as the top-level object (parent
+ * null); `parentIsRoot` when the parent is the top-level object. Return a sink to take the
+ * list's items.
  */
 export type NewListHook = (list: unknown[], parent: object | null, key: string | null, parentIsRoot: boolean) => ListSink | null;
 
 export interface PickleReaderOptions {
   limits?: Partial<PickleLimits>;
-  /** Memo indices some GET refers to; null keeps every entry. */
-  keepMemo?: ReadonlySet<number> | null;
+  /** Memo indices some GET refers to, as a bit set (MemoGetScanner.gets); null keeps every entry. */
+  keepMemo?: Uint8Array | null;
   onNewList?: NewListHook;
   /** The size of the whole pickle, when known: no length may point past it. */
   totalBytes?: number | null;
@@ -58,14 +68,27 @@ const TEXT_PROTOCOL = new Set(['INT', 'LONG', 'FLOAT', 'STRING', 'UNICODE', 'GET
 
 const TWO_32 = 2 ** 32;
 
+/**
+ * A Python dict. Instances get hidden classes like any object (a snapshot's millions of blocks
+ * share one shape), but their prototype is empty: no key, "__proto__" included, reaches
+ * Object.prototype.
+ */
+export const PyDict = function PyDict(this: object) {} as unknown as { new (): Record<string, unknown> };
+PyDict.prototype = Object.create(null) as Record<string, unknown>;
+
 export function isDict(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
+  return value instanceof PyDict;
 }
 
 /** LONG1/LONG4: little-endian two's complement; a number when exact, else a BigInt. */
 function decodeLong(buf: Buffer, start: number, n: number): number | bigint {
   if (n === 0) return 0;
-  if (n <= 6) return n === 6 ? buf.readIntLE(start, 6) : buf.readIntLE(start, n);
+  if (n <= 6) return buf.readIntLE(start, n);
+  if (n <= 8) {
+    // Low 32 bits unsigned, the rest signed: exact whenever the result is a safe integer.
+    const value = buf.readUInt32LE(start) + buf.readIntLE(start + 4, n - 4) * TWO_32;
+    if (Number.isSafeInteger(value)) return value;
+  }
   let value = 0n;
   for (let i = n - 1; i >= 0; i--) value = (value << 8n) | BigInt(buf[start + i]!);
   if (buf[start + n - 1]! & 0x80) value -= 1n << BigInt(8 * n);
@@ -77,13 +100,15 @@ export class PickleReader {
   done = false;
   result: unknown = undefined;
   readonly #limits: PickleLimits;
-  readonly #keep: ReadonlySet<number> | null;
+  readonly #keep: Uint8Array | null;
   readonly #onNewList: NewListHook | null;
   readonly #total: number | null;
   readonly #stack: unknown[] = [];
   readonly #marks: number[] = [];
   readonly #memo = new Map<number, unknown>();
   readonly #sinks = new Map<unknown[], ListSink>();
+  /** The stack index where the items of a sink list begin, while they are being built. */
+  #sinkItemsFrom = -1;
   #memoSize = 0;
 
   constructor(options: PickleReaderOptions = {}) {
@@ -100,34 +125,40 @@ export class PickleReader {
    */
   decode(buf: Buffer, base: number): { consumed: number; need: number } {
     const stack = this.#stack;
+    const marks = this.#marks;
+    const keep = this.#keep;
+    const memo = this.#memo;
+    const { maxStack, maxMarks, maxStringBytes } = this.#limits;
     const end = buf.length;
+    const total = this.#total;
+    // `pos` is read and written by no closure, so it stays in a register: the helpers below
+    // throw without an offset and the catch at the end adds it.
     let pos = 0;
-    const fail = (message: string): never => {
-      throw new PickleFormatError(message, base + pos);
-    };
     const push = (value: unknown): void => {
-      if (stack.length >= this.#limits.maxStack) fail(`more than ${this.#limits.maxStack} items on the pickle stack`);
+      if (stack.length >= maxStack) fail(`more than ${maxStack} items on the pickle stack`);
       stack.push(value);
     };
     const pop = (): unknown => {
-      if (stack.length === 0 || this.#marks[this.#marks.length - 1] === stack.length) fail(`${describeOpcode(buf[pos]!)} on an empty stack`);
+      if (stack.length === 0 || marks[marks.length - 1] === stack.length) fail('{op} on an empty stack');
       return stack.pop();
     };
     const popMark = (): number => {
-      const mark = this.#marks.pop();
-      if (mark === undefined) fail(`${describeOpcode(buf[pos]!)} without a MARK`);
+      const mark = marks.pop();
+      if (mark === undefined) fail('{op} without a MARK');
       return mark!;
     };
-    const length = (n: number, header: number): number => {
-      if (n > this.#limits.maxStringBytes) fail(`a string or bytes of ${n} bytes (limit ${this.#limits.maxStringBytes})`);
-      if (this.#total !== null && base + pos + header + n > this.#total) fail(`${describeOpcode(buf[pos]!)} announces ${n} bytes but only ${this.#total - base - pos - header} remain in the file (truncated?)`);
+    /** Checks a length read at `at` (the opcode's offset) with `header` bytes before the payload. */
+    const length = (n: number, header: number, at: number): number => {
+      if (n > maxStringBytes) fail(`a string or bytes of ${n} bytes (limit ${maxStringBytes})`);
+      if (total !== null && at + header + n > total) fail(`{op} announces ${n} bytes but only ${total - at - header} remain in the file (truncated?)`);
       return n;
     };
     const u64 = (at: number): number => buf.readUInt32LE(at) + buf.readUInt32LE(at + 4) * TWO_32;
 
+    try {
+    if (this.protocol === null && end > 0 && buf[0] !== 0x80) fail('not a pickle of protocol 2 to 5: it starts with {op}, not PROTO');
     while (pos < end) {
       const op = buf[pos]!;
-      if (this.protocol === null && op !== 0x80) fail(`not a pickle of protocol 2 to 5: it starts with ${describeOpcode(op)}, not PROTO`);
       switch (op) {
         case 0x80: {
           // PROTO
@@ -142,7 +173,7 @@ export class PickleReader {
           // FRAME: a hint of the next bytes' length; only checked.
           if (end - pos < 9) return { consumed: pos, need: 9 };
           const n = u64(pos + 1);
-          if (this.#total !== null && base + pos + 9 + n > this.#total) fail(`FRAME announces ${n} bytes but only ${this.#total - base - pos - 9} remain in the file (truncated?)`);
+          if (total !== null && base + pos + 9 + n > total) fail(`FRAME announces ${n} bytes but only ${total - base - pos - 9} remain in the file (truncated?)`);
           pos += 9;
           break;
         }
@@ -153,19 +184,22 @@ export class PickleReader {
           return { consumed: pos + 1, need: 0 };
         }
         case 0x28:
-          if (this.#marks.length >= this.#limits.maxMarks) fail(`containers nested deeper than ${this.#limits.maxMarks}`);
-          this.#marks.push(stack.length);
+          if (marks.length >= maxMarks) fail(`containers nested deeper than ${maxMarks}`);
+          marks.push(stack.length);
+          if (stack.length > 0 && this.#sinks.has(stack[stack.length - 1] as unknown[])) this.#sinkItemsFrom = stack.length;
           pos += 1;
           break;
         case 0x30: {
           // POP: the top item, or a MARK right on top.
-          if (this.#marks[this.#marks.length - 1] === stack.length) this.#marks.pop();
+          if (marks[marks.length - 1] === stack.length) marks.pop();
           else pop();
           pos += 1;
           break;
         }
         case 0x31: {
-          stack.length = popMark();
+          const mark = popMark();
+          if (mark === this.#sinkItemsFrom) this.#sinkItemsFrom = -1;
+          stack.length = mark;
           pos += 1;
           break;
         }
@@ -175,12 +209,20 @@ export class PickleReader {
           pos += 1;
           break;
         case 0x7d:
-          push(Object.create(null));
+          // A new dict among a sink list's items: the items before it are complete; hand them
+          // over now rather than at APPENDS (a batch of up to 1000 whole segments).
+          if (this.#sinkItemsFrom !== -1 && stack.length > this.#sinkItemsFrom && marks[marks.length - 1] === this.#sinkItemsFrom) {
+            const sink = this.#sinks.get(stack[this.#sinkItemsFrom - 1] as unknown[]);
+            if (sink !== undefined) sink(stack.splice(this.#sinkItemsFrom));
+          }
+          push(new PyDict());
           pos += 1;
           break;
         case 0x5d: {
           const list: unknown[] = [];
-          if (this.#onNewList !== null) {
+          // Only lists at the top two levels are offered (a snapshot's segments and traces):
+          // asking for the millions of lists deeper down would cost time for nothing.
+          if (this.#onNewList !== null && stack.length <= 3) {
             const sink = this.#onNewList(list, ...this.#whereBuilt());
             if (sink !== null) this.#sinks.set(list, sink);
           }
@@ -232,7 +274,7 @@ export class PickleReader {
           if (end - pos < 5) return { consumed: pos, need: 5 };
           const n = buf.readInt32LE(pos + 1);
           if (n < 0) fail('LONG4 with a negative length');
-          length(n, 5);
+          length(n, 5, base + pos);
           if (n > 64) fail(`LONG4 of ${n} bytes: no snapshot holds an integer that large`);
           if (end - pos < 5 + n) return { consumed: pos, need: 5 + n };
           push(decodeLong(buf, pos + 5, n));
@@ -262,7 +304,7 @@ export class PickleReader {
           if (end - pos < 5) return { consumed: pos, need: 5 };
           const n = op === 0x54 ? buf.readInt32LE(pos + 1) : buf.readUInt32LE(pos + 1);
           if (n < 0) fail('BINSTRING with a negative length');
-          length(n, 5);
+          length(n, 5, base + pos);
           if (end - pos < 5 + n) return { consumed: pos, need: 5 + n };
           push(op === 0x58 ? buf.toString('utf8', pos + 5, pos + 5 + n) : op === 0x54 ? buf.toString('latin1', pos + 5, pos + 5 + n) : Buffer.from(buf.subarray(pos + 5, pos + 5 + n)));
           pos += 5 + n;
@@ -273,7 +315,7 @@ export class PickleReader {
         case 0x96: {
           // BINUNICODE8, BINBYTES8, BYTEARRAY8: 8-byte length.
           if (end - pos < 9) return { consumed: pos, need: 9 };
-          const n = length(u64(pos + 1), 9);
+          const n = length(u64(pos + 1), 9, base + pos);
           if (end - pos < 9 + n) return { consumed: pos, need: 9 + n };
           push(op === 0x8d ? buf.toString('utf8', pos + 9, pos + 9 + n) : Buffer.from(buf.subarray(pos + 9, pos + 9 + n)));
           pos += 9 + n;
@@ -283,7 +325,7 @@ export class PickleReader {
           // MEMOIZE
           if (stack.length === 0) fail('MEMOIZE on an empty stack');
           const index = this.#memoSize++;
-          if (this.#keep === null || this.#keep.has(index)) this.#memo.set(index, stack[stack.length - 1]);
+          if (keep === null || (keep[index >>> 3]! & (1 << (index & 7))) !== 0) memo.set(index, stack[stack.length - 1]);
           pos += 1;
           break;
         }
@@ -295,7 +337,7 @@ export class PickleReader {
           if (stack.length === 0) fail(`${describeOpcode(op)} on an empty stack`);
           const index = op === 0x71 ? buf[pos + 1]! : buf.readUInt32LE(pos + 1);
           if (index >= this.#memoSize) this.#memoSize = index + 1;
-          if (this.#keep === null || this.#keep.has(index)) this.#memo.set(index, stack[stack.length - 1]);
+          if (keep === null || (keep[index >>> 3]! & (1 << (index & 7))) !== 0) memo.set(index, stack[stack.length - 1]);
           pos += size;
           break;
         }
@@ -305,23 +347,30 @@ export class PickleReader {
           const size = op === 0x68 ? 2 : 5;
           if (end - pos < size) return { consumed: pos, need: size };
           const index = op === 0x68 ? buf[pos + 1]! : buf.readUInt32LE(pos + 1);
-          if (!this.#memo.has(index)) fail(`${describeOpcode(op)} of memo entry ${index}, which was never stored`);
-          push(this.#memo.get(index));
+          if (!memo.has(index)) fail(`${describeOpcode(op)} of memo entry ${index}, which was never stored`);
+          push(memo.get(index));
           pos += size;
           break;
         }
         case 0x61: {
           // APPEND
           const item = pop();
-          this.#append(stack[stack.length - 1], [item], fail);
+          this.#append(stack[stack.length - 1], [item]);
           pos += 1;
           break;
         }
         case 0x65: {
           // APPENDS
           const mark = popMark();
-          const items = stack.splice(mark);
-          this.#append(stack[mark - 1], items, fail);
+          if (mark === this.#sinkItemsFrom) this.#sinkItemsFrom = -1;
+          const list = stack[mark - 1];
+          if (!Array.isArray(list)) fail('APPENDS to something that is not a list');
+          const sink = this.#sinks.get(list as unknown[]);
+          if (sink !== undefined) sink(stack.splice(mark));
+          else {
+            for (let i = mark; i < stack.length; i++) (list as unknown[]).push(stack[i]);
+            stack.length = mark;
+          }
           pos += 1;
           break;
         }
@@ -339,17 +388,22 @@ export class PickleReader {
           // SETITEM
           const value = pop();
           const key = pop();
-          this.#setItem(stack[stack.length - 1], key, value, fail);
+          this.#setItem(stack[stack.length - 1], key, value);
           pos += 1;
           break;
         }
         case 0x75: {
           // SETITEMS
           const mark = popMark();
-          const items = stack.splice(mark);
-          if (items.length % 2 !== 0) fail('SETITEMS with an odd number of items');
+          if ((stack.length - mark) % 2 !== 0) fail('SETITEMS with an odd number of items');
           const dict = stack[mark - 1];
-          for (let i = 0; i < items.length; i += 2) this.#setItem(dict, items[i], items[i + 1], fail);
+          if (!isDict(dict)) fail('SETITEMS on something that is not a dict');
+          for (let i = mark; i < stack.length; i += 2) {
+            const key = stack[i];
+            if (typeof key !== 'string') this.#setItem(dict, key, undefined);
+            (dict as Record<string, unknown>)[key as string] = stack[i + 1];
+          }
+          stack.length = mark;
           pos += 1;
           break;
         }
@@ -361,8 +415,8 @@ export class PickleReader {
           const items = stack.splice(popMark());
           if (op === 0x64) {
             if (items.length % 2 !== 0) fail('DICT with an odd number of items');
-            const dict = Object.create(null) as Record<string, unknown>;
-            for (let i = 0; i < items.length; i += 2) this.#setItem(dict, items[i], items[i + 1], fail);
+            const dict = new PyDict();
+            for (let i = 0; i < items.length; i += 2) this.#setItem(dict, items[i], items[i + 1]);
             push(dict);
           } else {
             push(items);
@@ -375,7 +429,7 @@ export class PickleReader {
         case 0x87: {
           // TUPLE1..3
           const n = op - 0x84;
-          if (stack.length - (this.#marks[this.#marks.length - 1] ?? 0) < n) fail(`${describeOpcode(op)} with fewer than ${n} items`);
+          if (stack.length - (marks[marks.length - 1] ?? 0) < n) fail(`${describeOpcode(op)} with fewer than ${n} items`);
           push(stack.splice(stack.length - n));
           pos += 1;
           break;
@@ -389,6 +443,12 @@ export class PickleReader {
           fail(`unknown opcode 0x${op.toString(16).padStart(2, '0')}`);
         }
       }
+    }
+    } catch (error) {
+      if (error instanceof PickleFormatError && error.offset === -1) {
+        throw new PickleFormatError(error.detail.replaceAll('{op}', describeOpcode(buf[pos] ?? 0)), base + pos);
+      }
+      throw error;
     }
     return { consumed: pos, need: 0 };
   }
@@ -406,19 +466,25 @@ export class PickleReader {
     return [{}, null, false];
   }
 
-  #append(target: unknown, items: unknown[], fail: (message: string) => never): void {
+  #append(target: unknown, items: unknown[]): void {
     if (!Array.isArray(target)) fail('APPEND to something that is not a list');
     const sink = this.#sinks.get(target as unknown[]);
     if (sink !== undefined) sink(items);
     else for (const item of items) (target as unknown[]).push(item);
   }
 
-  #setItem(target: unknown, key: unknown, value: unknown, fail: (message: string) => never): void {
+  #setItem(target: unknown, key: unknown, value: unknown): void {
     if (!isDict(target)) fail('SETITEM on something that is not a dict');
     if (typeof key !== 'string') fail(`a dict key of type ${key === null ? 'None' : typeof key} (snapshots have only str keys)`);
     (target as Record<string, unknown>)[key as string] = value;
   }
 }
+
+const SIZE_OF_LAYOUT: Record<string, number> = { none: 1, u1: 2, u2: 3, i4: 5, u4: 5, f8: 9, u8: 9 };
+/** Per opcode byte: its whole size when fixed; 0 when a length follows; -1 when it cannot be sized. */
+const FIXED_SIZE = Int8Array.from(OPCODES, (o) => (o === undefined || o.arg.startsWith('line') ? -1 : (SIZE_OF_LAYOUT[o.arg] ?? 0)));
+/** For a length-prefixed opcode: the bytes of its length field. */
+const LENGTH_BYTES = Int8Array.from(OPCODES, (o) => (o?.arg === 'len1' ? 1 : o?.arg === 'len8' ? 8 : o?.arg.startsWith('len4') ? 4 : 0));
 
 /**
  * The first pass: every memo index a GET refers to. It walks the opcodes by their layout alone
@@ -426,64 +492,55 @@ export class PickleReader {
  * memo entries. Stops at STOP or at an opcode it cannot size (the second pass reports it).
  */
 export class MemoGetScanner {
-  readonly gets = new Set<number>();
+  /** A bit per memo index: set where some GET refers to it. */
+  gets = new Uint8Array(1024);
   done = false;
+  readonly #totalBytes: number;
+
+  /** `totalBytes`: the pickle's size; no memo index can reach it (each put takes a byte). */
+  constructor(totalBytes: number) {
+    this.#totalBytes = totalBytes;
+  }
+
+  #get(index: number): void {
+    // An index past any possible put is left out: the second pass reports the GET.
+    if (index >= this.#totalBytes) return;
+    const byte = index >>> 3;
+    if (byte >= this.gets.length) {
+      const grown = new Uint8Array(Math.max(byte + 1, this.gets.length * 2));
+      grown.set(this.gets);
+      this.gets = grown;
+    }
+    this.gets[byte]! |= 1 << (index & 7);
+  }
 
   scan(buf: Buffer): { consumed: number; need: number } {
     let pos = 0;
     const end = buf.length;
     while (pos < end) {
       const op = buf[pos]!;
-      const layout = OPCODES[op]?.arg;
-      let size: number;
-      switch (layout) {
-        case undefined:
-        case 'line':
-        case 'line2':
-          // Unknown and text opcodes end the scan: the second pass reports them.
-          this.done = true;
-          return { consumed: pos, need: 0 };
-        case 'none':
-          size = 1;
-          break;
-        case 'u1':
-          size = 2;
-          break;
-        case 'u2':
-          size = 3;
-          break;
-        case 'i4':
-        case 'u4':
-          size = 5;
-          break;
-        case 'f8':
-        case 'u8':
-          size = 9;
-          break;
-        case 'len1':
-          if (end - pos < 2) return { consumed: pos, need: 2 };
-          size = 2 + buf[pos + 1]!;
-          break;
-        case 'len4':
-        case 'len4s': {
-          if (end - pos < 5) return { consumed: pos, need: 5 };
-          const n = buf.readInt32LE(pos + 1);
-          size = 5 + (layout === 'len4' ? buf.readUInt32LE(pos + 1) : Math.max(0, n));
-          break;
-        }
-        case 'len8':
-          if (end - pos < 9) return { consumed: pos, need: 9 };
-          size = 9 + buf.readUInt32LE(pos + 1) + buf.readUInt32LE(pos + 5) * TWO_32;
-          break;
+      let size = FIXED_SIZE[op]!;
+      if (size < 0) {
+        // Unknown and text opcodes end the scan: the second pass reports them.
+        this.done = true;
+        return { consumed: pos, need: 0 };
       }
-      if (op === 0x68 || op === 0x6a) {
-        if (end - pos < size) return { consumed: pos, need: size };
-        this.gets.add(op === 0x68 ? buf[pos + 1]! : buf.readUInt32LE(pos + 1));
-      } else if (op === 0x2e) {
+      if (size === 0) {
+        const lengthBytes = LENGTH_BYTES[op]!;
+        if (end - pos < 1 + lengthBytes) return { consumed: pos, need: 1 + lengthBytes };
+        size =
+          1 +
+          lengthBytes +
+          (lengthBytes === 1 ? buf[pos + 1]! : lengthBytes === 4 ? Math.max(0, op === 0x54 || op === 0x8b ? buf.readInt32LE(pos + 1) : buf.readUInt32LE(pos + 1)) : buf.readUInt32LE(pos + 1) + buf.readUInt32LE(pos + 5) * TWO_32);
+      } else if (end - pos < size) {
+        return { consumed: pos, need: size };
+      }
+      if (op === 0x68) this.#get(buf[pos + 1]!);
+      else if (op === 0x6a) this.#get(buf.readUInt32LE(pos + 1));
+      else if (op === 0x2e) {
         this.done = true;
         return { consumed: pos + 1, need: 0 };
       }
-      if (end - pos < size && size <= 9) return { consumed: pos, need: size };
       // A long payload is skipped without being read: `consumed` may then pass the buffer's end.
       pos += size;
     }

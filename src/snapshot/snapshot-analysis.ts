@@ -89,6 +89,11 @@ function optionalCount(value: unknown, what: string): number | null {
   return value === undefined || value === null ? null : count(value, what);
 }
 
+/** Code point order (as Python compares str), not UTF-16 order: UTF-8 bytes sort the same way. */
+function byCodePoint(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
 /** Swiss-cheese order: most free pieces, then most free bytes, then lowest address. */
 function cheesier(a: SwissCheese, b: SwissCheese): number {
   return b.freePieces - a.freePieces || b.freeBytes - a.freeBytes || a.address - b.address;
@@ -233,7 +238,7 @@ export class SnapshotAnalysis {
       ooms: t?.ooms ?? [],
       topAllocationSites: [...f.sites.entries()]
         .map(([site, s]) => ({ site, bytes: s.bytes, blocks: s.blocks }))
-        .sort((a, b) => b.bytes - a.bytes || (a.site < b.site ? -1 : a.site > b.site ? 1 : 0))
+        .sort((a, b) => b.bytes - a.bytes || byCodePoint(a.site, b.site))
         .slice(0, TOP_SITES),
     };
   }
