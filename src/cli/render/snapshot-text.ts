@@ -49,7 +49,7 @@ function deviceLines(d: SnapshotDevice, style: Style): string[] {
   }
   if (d.topAllocationSites.length > 0) {
     lines.push('  top allocation sites:');
-    for (const site of d.topAllocationSites) lines.push(`    ${formatBytes(site.bytes).padStart(10)}  ${String(site.blocks).padStart(6)} blocks  ${site.site}`);
+    for (const site of d.topAllocationSites) lines.push(`    ${formatBytes(site.bytes).padStart(10)}  ${String(site.blocks).padStart(6)} block${site.blocks === 1 ? ' ' : 's'}  ${site.site}`);
   }
   return lines;
 }
