@@ -15,7 +15,7 @@ import { SNAPSHOT_HELP, UsageError } from '../usage.js';
 const PROGRESS_FROM_BYTES = 64 * 1024 * 1024;
 const BAR = 30;
 
-function progressBar(io: CliIo): ((p: SnapshotProgress) => void) | undefined {
+export function progressBar(io: CliIo): ((p: SnapshotProgress) => void) | undefined {
   if (io.stderr.isTTY !== true) return undefined;
   let shown = -1;
   return (p) => {
