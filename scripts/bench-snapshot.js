@@ -77,8 +77,8 @@ ${ROUNDS} rounds on a warm page cache; medians; peak RSS from GNU time.
 
 Targets (issue 6): at least as fast as CPython end to end, peak RSS under 2x the file size.
 gpu-layers reads the file twice in 4 MiB pieces (the first pass finds which memo entries are
-fetched again; the second builds values, hands each segment to the analysis and drops it), so its
-memory follows the shared frames and the trace, not the file.
+fetched again; the second builds values, hands each segment to the analysis and drops it), so it
+never holds the whole object tree that \`pickle.load\` builds.
 <!-- bench:snapshot:end -->`;
 
 console.log(section);
