@@ -24,6 +24,8 @@ export const hostLayerSchema = z.object({
   driverMappedBytes: bytes,
   /** 64-hex container id from the cgroup path; null outside a container. */
   containerId: z.nullable(z.string()),
+  /** Kubernetes pod UID from the cgroup path; null outside a pod. */
+  podUid: z.nullable(z.string()),
   /** The pid in each nested PID namespace, outermost first. */
   nspid: z.nullable(z.array(z.int())),
   /** Clock ticks since boot (field 22 of /proc/<pid>/stat): tells a reused pid apart. */

@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 
 import type { HostLayer } from '../layers/schema.js';
 import type { FieldError, FieldErrors } from '../sample/schema.js';
-import { parseCgroupContainerId, parseSmapsDriverRss, parseStatStartTime, parseStatus } from './proc-files.js';
+import { parseCgroupContainerId, parseCgroupPodUid, parseSmapsDriverRss, parseStatStartTime, parseStatus } from './proc-files.js';
 
 function notVisible(pid: number, file: string): FieldError {
   return { code: 'PROCESS_NOT_VISIBLE', nvmlReturn: null, message: `no /proc/${pid}/${file}: the process exited or lives in another PID namespace` };
@@ -39,6 +39,7 @@ function emptyLayer(errors: FieldErrors): HostLayer {
     shmemBytes: null,
     driverMappedBytes: null,
     containerId: null,
+    podUid: null,
     nspid: null,
     startTimeTicks: null,
     errors,
@@ -78,6 +79,7 @@ export async function readHostLayer(pid: number, procRoot = '/proc'): Promise<Ho
     errors.containerId = reason(cgroup.error, pid, 'cgroup');
   } else {
     layer.containerId = parseCgroupContainerId(cgroup.text);
+    layer.podUid = parseCgroupPodUid(cgroup.text);
     if (layer.containerId === null) errors.containerId = { code: 'NO_CONTAINER', nvmlReturn: null, message: 'its cgroup path names no container' };
   }
   if ('error' in stat) errors.startTimeTicks = reason(stat.error, pid, 'stat');

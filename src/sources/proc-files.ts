@@ -57,6 +57,15 @@ export function parseCgroupContainerId(text: string): string | null {
   return ids === null ? null : ids[ids.length - 1]!;
 }
 
+/**
+ * The Kubernetes pod UID in a cgroup path: kubepods-burstable-pod<uid>.slice (systemd driver,
+ * underscores for dashes) or /kubepods/burstable/pod<uid>/ (cgroupfs driver). null outside a pod.
+ */
+export function parseCgroupPodUid(text: string): string | null {
+  const match = /pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})/.exec(text);
+  return match === null ? null : match[1]!.replace(/_/g, '-');
+}
+
 /** Field 22 of /proc/<pid>/stat: start time in clock ticks since boot (pid reuse check). */
 export function parseStatStartTime(text: string): number | null {
   // The command (field 2) is in parentheses and may itself contain spaces and parentheses.

@@ -96,6 +96,7 @@ export function layeredProcess(r: ProcessReading): LayeredProcess {
       shmemBytes: h.shmem,
       driverMappedBytes: h.driverMapped,
       containerId: null,
+      podUid: null,
       nspid: [r.pid],
       startTimeTicks: h.startTimeTicks,
       errors: {},

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { hostLayerSchema } from '../../src/layers/schema.js';
 import { readHostLayer } from '../../src/sources/host-layer.js';
-import { parseCgroupContainerId, parseSmapsDriverRss, parseStatStartTime, parseStatus } from '../../src/sources/proc-files.js';
+import { parseCgroupContainerId, parseCgroupPodUid, parseSmapsDriverRss, parseStatStartTime, parseStatus } from '../../src/sources/proc-files.js';
 
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/proc');
 const fixture = (file: string) => readFileSync(path.join(fixtures, '4242', file), 'utf8');
@@ -49,6 +49,13 @@ describe('/proc parsers', () => {
   });
 });
 
+describe('parseCgroupPodUid', () => {
+  it('reads the pod UID of both cgroup drivers, and nothing outside a pod', () => {
+    expect(parseCgroupPodUid('0::/kubepods/burstable/pod0a1b2c3d-0000-4000-8000-00000000abcd/4f1e2d3c\n')).toBe('0a1b2c3d-0000-4000-8000-00000000abcd');
+    expect(parseCgroupPodUid('0::/system.slice/docker-5b1e9f3c7a2d4e6f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7.scope\n')).toBeNull();
+  });
+});
+
 describe('readHostLayer', () => {
   it('reads a process from a /proc tree', async () => {
     const layer = await readHostLayer(4242, fixtures);
@@ -60,6 +67,8 @@ describe('readHostLayer', () => {
       shmemBytes: 523736 * KiB,
       driverMappedBytes: (65536 + 2048 + 1024) * KiB,
       containerId: '5b1e9f3c7a2d4e6f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7',
+      // The systemd cgroup driver writes the pod UID with underscores.
+      podUid: '3f2b9c1e-8d4a-4f7e-9b2c-1a5d6e7f8a9b',
       nspid: [4242, 17],
       startTimeTicks: 987654,
       errors: {},

@@ -49,6 +49,7 @@ export const host10: HostLayer = {
   shmemBytes: 100,
   driverMappedBytes: 64,
   containerId: null,
+  podUid: null,
   nspid: [10],
   startTimeTicks: 4242,
   errors: {},
