@@ -59,6 +59,7 @@ export { readRecording, readRecordings, parseRecording, type Recording } from '.
 export { RecordingWriter, type RecordingWriterOptions } from './recording/write-recording.js';
 export { recordingHeaderSchema, recordingHeaderFor, RECORDING_FORMAT, type RecordingHeader } from './recording/recording-header.js';
 export { renderReportHtml, type ReportInput } from './report/render-report.js';
+export { createExporter, DEFAULT_EXPORTER_PORT, DEFAULT_EXPORTER_INTERVAL_MS, type Exporter, type ExporterOptions } from './exporter/create-exporter.js';
 export { analyzeSnapshot, type AnalyzeSnapshotOptions, type SnapshotProgress } from './snapshot/analyze-snapshot.js';
 export { snapshotReportSchema, snapshotDeviceSchema, type SnapshotReport, type SnapshotDevice } from './snapshot/snapshot-report-schema.js';
 export { calibrateContexts, type CalibrateOptions, type CalibrationReport } from './calibration/calibrate.js';

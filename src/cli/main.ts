@@ -26,6 +26,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   diagnose: async () => (await import('./commands/diagnose-command.js')).diagnoseCommand,
   report: async () => (await import('./commands/report-command.js')).reportCommand,
   snapshot: async () => (await import('./commands/snapshot-command.js')).snapshotCommand,
+  serve: async () => (await import('./commands/serve-command.js')).serveCommand,
 };
 
 /** Errors about a file the user gave (exit 4), not about the GPUs (exit 3). */

@@ -20,6 +20,7 @@ Usage:
   gpu-layers diagnose FILE...    name the failure patterns a recording shows (--fail-on)
   gpu-layers report FILE... --html OUT   a self-contained HTML report of a recording
   gpu-layers snapshot FILE       fragmentation forensics of a PyTorch memory snapshot pickle
+  gpu-layers serve               Prometheus exporter (/metrics, /healthz) on 127.0.0.1:9843
   gpu-layers doctor              what was found (driver, libraries, permissions, companion, vLLM) and what to fix
   gpu-layers calibrate           measure a bare CUDA context on each GPU (in a child process)
   gpu-layers companion [--path]  how to enable the Python companion (the allocator layer)
@@ -161,4 +162,19 @@ is ever executed.
 Options:
   --json   the figures as JSON (devices[].reservedBytes, allocatedBytes, freeBytes,
            largestFreeBlockBytes, fragmentationRatio, privatePools[], segmentCount, ...)
+`;
+
+export const SERVE_HELP = `gpu-layers serve: a Prometheus exporter of the layers
+
+Collects on its own interval (NVML's process list at most once per device per interval, however
+often Prometheus scrapes) and serves GET /metrics and GET /healthz. Stop with Ctrl-C or SIGTERM.
+
+Options:
+  --host <address>           listen address (default 127.0.0.1; say 0.0.0.0 to expose it)
+  --port <n>                 listen port (default 9843)
+  --interval <time>          between collections (default 5s; at least 250ms)
+  --diagnosis-window <time>  how far back gpu_layers_finding looks (default 1h)
+  --proc-root <dir>          the host's /proc when it is mounted elsewhere (a container without
+                             the host PID namespace: mount /proc at /host/proc, pass /host/proc)
+${SOURCES}
 `;

@@ -1,0 +1,74 @@
+/**
+ * `gpu-layers serve`: the Prometheus exporter. Loopback unless --host says otherwise (metrics
+ * name processes and commands: exposing them is a decision). Runs until SIGINT or SIGTERM, then
+ * closes the server and NVML cleanly. A failed collection is a warning line; serving goes on.
+ */
+import { isGpuLayersError } from '../../errors.js';
+import { createExporter, DEFAULT_EXPORTER_INTERVAL_MS, DEFAULT_EXPORTER_PORT } from '../../exporter/create-exporter.js';
+import type { CliIo } from '../cli-io.js';
+import { EXIT_OK } from '../exit-codes.js';
+import { LAYER_SOURCE_FLAGS, layerOptionsFromFlags } from '../layer-source-flags.js';
+import { LIBRARY_FLAGS, libraryOptionsFromFlags } from '../library-flags.js';
+import { parseDuration, parseFlags, parseInterval } from '../parse-flags.js';
+import { SERVE_HELP, UsageError } from '../usage.js';
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port < 1 || port > 65535) throw new UsageError(`--port expects a port number from 1 to 65535, not "${value}"`);
+  return port;
+}
+
+export async function serveCommand(args: string[], io: CliIo): Promise<number> {
+  const flags = parseFlags(args, {
+    host: { type: 'string' },
+    port: { type: 'string' },
+    interval: { type: 'string' },
+    'diagnosis-window': { type: 'string' },
+    'proc-root': { type: 'string' },
+    ...LIBRARY_FLAGS,
+    ...LAYER_SOURCE_FLAGS,
+    'no-host': { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (flags.help === true) {
+    io.stdout.write(SERVE_HELP);
+    return EXIT_OK;
+  }
+  const host = flags.host ?? '127.0.0.1';
+  const port = flags.port === undefined ? DEFAULT_EXPORTER_PORT : parsePort(flags.port);
+  const intervalMs = flags.interval === undefined ? DEFAULT_EXPORTER_INTERVAL_MS : parseInterval(flags.interval, '--interval');
+  const windowMs = flags['diagnosis-window'] === undefined ? undefined : parseDuration(flags['diagnosis-window'], '--diagnosis-window', { minMs: 60_000, maxMs: 7 * 86_400_000 });
+
+  let lastWarning = '';
+  const exporter = await createExporter({
+    intervalMs,
+    ...(windowMs !== undefined ? { diagnosisWindowMs: windowMs } : {}),
+    probe: { ...libraryOptionsFromFlags(flags), env: io.env },
+    layers: {
+      ...layerOptionsFromFlags(flags, io.env),
+      host: flags['no-host'] !== true,
+      ...(flags['proc-root'] !== undefined ? { procRoot: flags['proc-root'] } : {}),
+    },
+    onCollectError: (error) => {
+      const line = isGpuLayersError(error) ? `${error.message} [${error.code}]` : String(error);
+      // One line per change, not one per interval while NVML stays wedged.
+      if (line !== lastWarning) io.stderr.write(`gpu-layers serve: warning: collection failed: ${line}\n`);
+      lastWarning = line;
+    },
+  });
+  try {
+    const address = await exporter.listen(port, host);
+    io.stderr.write(`gpu-layers serve: http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}/metrics, sampling every ${intervalMs / 1000} s\n`);
+  } catch (error) {
+    await exporter.close();
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'EADDRINUSE' ? 'the port is in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'no such address on this host' : (error as Error).message;
+    throw new UsageError(`cannot listen on ${host}:${port}: ${why}`);
+  }
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await exporter.close();
+  return EXIT_OK;
+}

@@ -1,0 +1,87 @@
+/**
+ * createExporter(): the Prometheus exporter as a library. It opens a probe, collects on its own
+ * interval (Collector) and serves the registry over HTTP when asked to listen. `gpu-layers
+ * serve` is this plus flags and signals.
+ */
+import type { AddressInfo } from 'node:net';
+
+import { GpuLayersError } from '../errors.js';
+import type { LayerOptions } from '../layers/read-layers.js';
+import { openProbe, type Probe } from '../probe/probe.js';
+import type { ProbeOptions } from '../probe/options.js';
+import { MIN_WATCH_INTERVAL_MS } from '../probe/watch.js';
+import { Collector } from './collector.js';
+import { createExporterMetrics } from './exporter-metrics.js';
+import { createMetricsServer } from './metrics-server.js';
+
+export const DEFAULT_EXPORTER_PORT = 9843;
+export const DEFAULT_EXPORTER_INTERVAL_MS = 5000;
+
+export interface ExporterOptions {
+  /** Between collections (default 5000, at least 250). */
+  intervalMs?: number;
+  /** How far back the diagnosis behind gpu_layers_finding looks (default one hour). */
+  diagnosisWindowMs?: number;
+  probe?: ProbeOptions;
+  layers?: LayerOptions;
+  onCollectError?: (error: unknown) => void;
+}
+
+export interface Exporter {
+  /** The exposition text of the last collection (what GET /metrics returns). */
+  metrics(): Promise<string>;
+  /** Collects now (a scrape never does). */
+  collect(): Promise<void>;
+  /** Serves /metrics and /healthz; resolves with the address bound. */
+  listen(port?: number, host?: string): Promise<AddressInfo>;
+  close(): Promise<void>;
+}
+
+export async function createExporter(options: ExporterOptions = {}): Promise<Exporter> {
+  const intervalMs = options.intervalMs ?? DEFAULT_EXPORTER_INTERVAL_MS;
+  if (!Number.isInteger(intervalMs) || intervalMs < MIN_WATCH_INTERVAL_MS) {
+    throw new GpuLayersError('INVALID_OPTIONS', `exporter: intervalMs must be a whole number of at least ${MIN_WATCH_INTERVAL_MS}, not ${intervalMs}`);
+  }
+  const probe: Probe = await openProbe(options.probe);
+  const metrics = createExporterMetrics();
+  const collector = new Collector(probe, metrics, {
+    intervalMs,
+    ...(options.diagnosisWindowMs !== undefined ? { windowMs: options.diagnosisWindowMs } : {}),
+    ...(options.layers !== undefined ? { layers: options.layers } : {}),
+    ...(options.onCollectError !== undefined ? { onError: options.onCollectError } : {}),
+  });
+  await collector.start();
+  const server = createMetricsServer({
+    registry: metrics.registry,
+    health: () => {
+      const { lastSuccessAt, lastError } = collector.status;
+      const since = lastSuccessAt === null ? 'never' : `${((Date.now() - lastSuccessAt) / 1000).toFixed(1)} s ago`;
+      const failing = lastError === null ? '' : `; the last collection failed: ${(lastError as Error).message ?? String(lastError)}`;
+      return `ok: serving; last successful collection ${since}${failing}\n`;
+    },
+  });
+  let closed = false;
+  return {
+    metrics: () => metrics.registry.metrics(),
+    collect: () => collector.collect(),
+    listen: (port = DEFAULT_EXPORTER_PORT, host = '127.0.0.1') =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve(server.address() as AddressInfo);
+        });
+      }),
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await collector.stop();
+      await new Promise<void>((resolve) => {
+        if (!server.listening) return resolve();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await probe.close();
+    },
+  };
+}

@@ -1,0 +1,118 @@
+/**
+ * The exporter's metric families (prom-client) and how one collection fills them: every family
+ * is reset and refilled from the newest layered sample, so the series of an exited process
+ * disappear with it. Bytes are integers, unknown values are absent (never 0), units are in the
+ * names, and every family has HELP text.
+ */
+import { Gauge, Registry } from 'prom-client';
+
+import type { Finding } from '../diagnosis/finding-schema.js';
+import type { LayeredProcess, LayeredSample } from '../layers/schema.js';
+
+const PROCESS_LABELS = ['gpu', 'uuid', 'pid', 'command', 'container', 'pod_uid'] as const;
+/** Command lines are cut to this many characters: a label, not a log line. */
+const COMMAND_LABEL_CHARS = 80;
+
+export interface ExporterMetrics {
+  registry: Registry;
+  deviceMemory: Gauge<'gpu' | 'uuid' | 'state'>;
+  deviceUnattributed: Gauge<'gpu' | 'uuid'>;
+  processMemory: Gauge<(typeof PROCESS_LABELS)[number] | 'layer'>;
+  processGap: Gauge<(typeof PROCESS_LABELS)[number] | 'gap'>;
+  processFragmentation: Gauge<(typeof PROCESS_LABELS)[number]>;
+  processHostMemory: Gauge<(typeof PROCESS_LABELS)[number] | 'kind'>;
+  processRequests: Gauge<(typeof PROCESS_LABELS)[number] | 'state'>;
+  hostMemory: Gauge<'kind'>;
+  finding: Gauge<'pattern' | 'severity' | 'gpu' | 'uuid' | 'pid' | 'command' | 'container' | 'pod_uid'>;
+  collectSuccess: Gauge;
+  collectDuration: Gauge;
+  lastCollect: Gauge;
+}
+
+export function createExporterMetrics(): ExporterMetrics {
+  const registry = new Registry();
+  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> => new Gauge({ name, help, labelNames, registers: [registry] });
+  return {
+    registry,
+    deviceMemory: gauge('gpu_layers_device_memory_bytes', 'Device memory by state, as NVML reports it (used excludes reserved on NVML v2).', ['gpu', 'uuid', 'state']),
+    deviceUnattributed: gauge('gpu_layers_device_unattributed_bytes', 'Device used memory that no listed process accounts for (negative when the inputs disagree).', ['gpu', 'uuid']),
+    processMemory: gauge('gpu_layers_process_memory_bytes', "A GPU process's memory by layer: driver (NVML), context (calibrated bare context), allocator_reserved and allocator_allocated (PyTorch), kv_cache and weights (vLLM).", [...PROCESS_LABELS, 'layer']),
+    processGap: gauge('gpu_layers_process_gap_bytes', 'Gaps between the layers: outside_allocator (driver - reserved), cuda_graphs (an estimate), allocator_cached (reserved - allocated - private pools).', [...PROCESS_LABELS, 'gap']),
+    processFragmentation: gauge('gpu_layers_process_fragmentation_ratio', "Free memory trapped in split blocks, as a share of the allocator's reserved memory (0..1).", [...PROCESS_LABELS]),
+    processHostMemory: gauge('gpu_layers_process_host_memory_bytes', "A GPU process's resident host memory: rss, its anon, file and shmem parts, and driver_mapped (/dev/nvidia* mappings).", [...PROCESS_LABELS, 'kind']),
+    processRequests: gauge('gpu_layers_process_requests', "Requests of the vLLM server a GPU process belongs to, by state (running, waiting).", [...PROCESS_LABELS, 'state']),
+    hostMemory: gauge('gpu_layers_host_memory_bytes', "The host's memory from /proc/meminfo: total and available.", ['kind']),
+    finding: gauge('gpu_layers_finding', "1 while the exporter's diagnosis over its recent samples names a pattern for a process.", ['pattern', 'severity', 'gpu', 'uuid', 'pid', 'command', 'container', 'pod_uid']),
+    collectSuccess: gauge('gpu_layers_collect_success', '1 if the last collection read NVML, 0 if it failed (the series then are those of the last good one).'),
+    collectDuration: gauge('gpu_layers_collect_duration_seconds', 'How long the last collection took.'),
+    lastCollect: gauge('gpu_layers_last_collect_timestamp_seconds', 'When the last successful collection was taken (Unix time).'),
+  };
+}
+
+type ProcessLabels = Record<(typeof PROCESS_LABELS)[number], string>;
+
+function processLabels(device: { index: number; uuid: string | null }, p: LayeredProcess): ProcessLabels {
+  const command = (p.command ?? '').replace(/\s+/g, ' ').trim();
+  return {
+    gpu: String(device.index),
+    uuid: device.uuid ?? '',
+    pid: String(p.pid),
+    command: command.length > COMMAND_LABEL_CHARS ? `${command.slice(0, COMMAND_LABEL_CHARS - 1)}…` : command,
+    container: p.host?.containerId?.slice(0, 12) ?? '',
+    pod_uid: p.host?.podUid ?? '',
+  };
+}
+
+function set<L extends string>(gauge: Gauge<L>, labels: Record<L, string>, value: number | null | undefined): void {
+  if (value !== null && value !== undefined && Number.isFinite(value)) gauge.set(labels, value);
+}
+
+/** Refills every sample-derived family from `sample` (and `findings`, from the diagnosis). */
+export function fillSampleMetrics(metrics: ExporterMetrics, sample: LayeredSample, findings: readonly Finding[], hostMemory: { total: number | null; available: number | null }): void {
+  const m = metrics;
+  for (const g of [m.deviceMemory, m.deviceUnattributed, m.processMemory, m.processGap, m.processFragmentation, m.processHostMemory, m.processRequests, m.hostMemory, m.finding]) g.reset();
+  set(m.hostMemory, { kind: 'total' }, hostMemory.total);
+  set(m.hostMemory, { kind: 'available' }, hostMemory.available);
+  const labelsByProcess = new Map<string, ProcessLabels>();
+  for (const device of sample.devices) {
+    const d = { gpu: String(device.index), uuid: device.uuid ?? '' };
+    const mem = device.memory;
+    set(m.deviceMemory, { ...d, state: 'total' }, mem.totalBytes);
+    set(m.deviceMemory, { ...d, state: 'used' }, mem.usedBytes);
+    set(m.deviceMemory, { ...d, state: 'free' }, mem.freeBytes);
+    set(m.deviceMemory, { ...d, state: 'reserved' }, mem.reservedBytes);
+    set(m.deviceUnattributed, d, device.unattributedBytes);
+    const processes = [...(device.processes ?? []), ...(device.mig?.devices ?? []).flatMap((mig) => mig.processes ?? [])];
+    const seen = new Set<number>();
+    for (const p of processes) {
+      if (seen.has(p.pid)) continue;
+      seen.add(p.pid);
+      const labels = processLabels(device, p);
+      labelsByProcess.set(`${device.index}/${p.pid}`, labels);
+      const { layers, gaps, host } = p;
+      set(m.processMemory, { ...labels, layer: 'driver' }, layers.driverBytes);
+      set(m.processMemory, { ...labels, layer: 'context' }, layers.contextBytes);
+      set(m.processMemory, { ...labels, layer: 'allocator_reserved' }, layers.allocator?.reservedBytes);
+      set(m.processMemory, { ...labels, layer: 'allocator_allocated' }, layers.allocator?.allocatedBytes);
+      set(m.processMemory, { ...labels, layer: 'kv_cache' }, layers.framework?.kvCacheBytes);
+      set(m.processMemory, { ...labels, layer: 'weights' }, layers.framework?.weightsBytes);
+      set(m.processGap, { ...labels, gap: 'outside_allocator' }, gaps.outsideAllocatorBytes);
+      set(m.processGap, { ...labels, gap: 'cuda_graphs' }, gaps.cudaGraphs.totalEstimateBytes);
+      set(m.processGap, { ...labels, gap: 'allocator_cached' }, gaps.allocatorCachedBytes);
+      set(m.processFragmentation, labels, gaps.fragmentationRatio);
+      set(m.processHostMemory, { ...labels, kind: 'rss' }, host?.rssBytes);
+      set(m.processHostMemory, { ...labels, kind: 'anon' }, host?.anonBytes);
+      set(m.processHostMemory, { ...labels, kind: 'file' }, host?.fileBytes);
+      set(m.processHostMemory, { ...labels, kind: 'shmem' }, host?.shmemBytes);
+      set(m.processHostMemory, { ...labels, kind: 'driver_mapped' }, host?.driverMappedBytes);
+      set(m.processRequests, { ...labels, state: 'running' }, layers.framework?.requestsRunning);
+      set(m.processRequests, { ...labels, state: 'waiting' }, layers.framework?.requestsWaiting);
+    }
+  }
+  for (const f of findings) {
+    // Only findings about a process still on the device: the others describe the past.
+    const labels = f.subject.pid === null ? null : labelsByProcess.get(`${f.subject.deviceIndex}/${f.subject.pid}`);
+    if (labels === null || labels === undefined) continue;
+    m.finding.set({ pattern: f.id, severity: f.severity, ...labels }, 1);
+  }
+}
