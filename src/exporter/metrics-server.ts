@@ -37,9 +37,11 @@ export function createMetricsServer(options: MetricsServerOptions): Server {
   });
   server.keepAliveTimeout = 5000;
   server.setTimeout(IDLE_SOCKET_MS, (socket) => socket.destroy());
-  // A client that sends garbage gets a 400 and its socket closed, not an exception.
-  server.on('clientError', (_error, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+  // A client that sends garbage gets a 400 (431 for headers over the limit) and its socket
+  // closed, not an exception.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\n\r\n`);
     else socket.destroy();
   });
   return server;
