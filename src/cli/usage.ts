@@ -171,7 +171,7 @@ often Prometheus scrapes) and serves GET /metrics and GET /healthz. Stop with Ct
 
 Options:
   --host <address>           listen address (default 127.0.0.1; say 0.0.0.0 to expose it)
-  --port <n>                 listen port (default 9843)
+  --port <n>                 listen port (default 9843; 0: any free port, printed on stderr)
   --interval <time>          between collections (default 5s; at least 250ms)
   --diagnosis-window <time>  how far back gpu_layers_finding looks (default 1h)
   --proc-root <dir>          the host's /proc when it is mounted elsewhere (a container without

@@ -14,7 +14,7 @@ import { SERVE_HELP, UsageError } from '../usage.js';
 
 function parsePort(value: string): number {
   const port = Number(value);
-  if (!/^\d+$/.test(value) || port < 1 || port > 65535) throw new UsageError(`--port expects a port number from 1 to 65535, not "${value}"`);
+  if (!/^\d+$/.test(value) || port > 65535) throw new UsageError(`--port expects a port number from 0 (any free port) to 65535, not "${value}"`);
   return port;
 }
 
