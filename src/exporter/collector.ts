@@ -22,8 +22,17 @@ export interface CollectorOptions {
   onError?: (error: unknown) => void;
 }
 
-/** Samples kept for the diagnosis whatever the window: bounds memory at short intervals. */
-const MAX_WINDOW_SAMPLES = 2000;
+/**
+ * Samples kept for the diagnosis: past this many, the older half is thinned to every other
+ * sample. Recent samples keep full resolution, the window keeps its length, and memory stays
+ * bounded (a sample of 8 GPUs x 64 processes is ~150 KB of objects).
+ */
+const MAX_WINDOW_SAMPLES = 240;
+
+function thin(window: LayeredSample[]): void {
+  const older = window.splice(0, window.length >> 1);
+  window.unshift(...older.filter((_, i) => i % 2 === 0));
+}
 
 export class Collector {
   readonly #probe: Probe;
@@ -35,6 +44,7 @@ export class Collector {
   #stopped = false;
   #lastError: unknown = null;
   #lastSuccessAt: number | null = null;
+  #exposition: Buffer = Buffer.alloc(0);
 
   constructor(probe: Probe, metrics: ExporterMetrics, options: CollectorOptions) {
     this.#probe = probe;
@@ -65,6 +75,14 @@ export class Collector {
     return this.#running;
   }
 
+  /**
+   * The exposition of the last collection, rendered and encoded once when it ended: a scrape is
+   * then a write of these bytes, however many scrapers there are.
+   */
+  get exposition(): Buffer {
+    return this.#exposition;
+  }
+
   get status(): { lastSuccessAt: number | null; lastError: unknown; samples: number } {
     return { lastSuccessAt: this.#lastSuccessAt, lastError: this.#lastError, samples: this.#window.length };
   }
@@ -86,7 +104,8 @@ export class Collector {
       const window = this.#window;
       window.push(layered);
       const cutoff = Date.parse(layered.takenAt) - (this.#options.windowMs ?? 3_600_000);
-      while (window.length > MAX_WINDOW_SAMPLES || (window.length > 1 && Date.parse(window[0]!.takenAt) < cutoff)) window.shift();
+      while (window.length > 1 && Date.parse(window[0]!.takenAt) < cutoff) window.shift();
+      if (window.length > MAX_WINDOW_SAMPLES) thin(window);
       fillSampleMetrics(m, layered, diagnose(window), hostMemory);
       m.collectSuccess.set(1);
       m.lastCollect.set(Date.parse(layered.takenAt) / 1000);
@@ -98,6 +117,7 @@ export class Collector {
       this.#options.onError?.(error);
     } finally {
       m.collectDuration.set((performance.now() - started) / 1000);
+      this.#exposition = Buffer.from(await m.registry.metrics());
     }
   }
 }

@@ -52,7 +52,8 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
   });
   await collector.start();
   const server = createMetricsServer({
-    registry: metrics.registry,
+    exposition: () => collector.exposition,
+    contentType: metrics.registry.contentType,
     health: () => {
       const { lastSuccessAt, lastError } = collector.status;
       const since = lastSuccessAt === null ? 'never' : `${((Date.now() - lastSuccessAt) / 1000).toFixed(1)} s ago`;
@@ -62,7 +63,7 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
   });
   let closed = false;
   return {
-    metrics: () => metrics.registry.metrics(),
+    metrics: async () => collector.exposition.toString('utf8'),
     collect: () => collector.collect(),
     listen: (port = DEFAULT_EXPORTER_PORT, host = '127.0.0.1') =>
       new Promise((resolve, reject) => {

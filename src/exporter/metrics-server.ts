@@ -1,15 +1,16 @@
 /**
- * The exporter's HTTP server: GET /metrics (what the last collection left; a scrape never
- * touches NVML) and GET /healthz; any other path is 404 and any other method 405. Slow or
+ * The exporter's HTTP server: GET /metrics (the text the last collection rendered; a scrape
+ * never touches NVML) and GET /healthz; any other path is 404 and any other method 405. Slow or
  * half-open clients cannot hold it: headers must arrive within 5 s, a request within 10 s, an
  * idle connection is closed after 15 s, and headers over 16 KiB are refused (431).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
-import type { Registry } from 'prom-client';
 
 export interface MetricsServerOptions {
-  registry: Registry;
+  /** The exposition to serve (rendered by the collector after each collection). */
+  exposition: () => Buffer;
+  contentType: string;
   /** The /healthz body: the process serves; what the last collection did. */
   health: () => string;
 }
@@ -19,7 +20,7 @@ const REQUEST_TIMEOUT_MS = 10_000;
 const IDLE_SOCKET_MS = 15_000;
 const MAX_HEADER_BYTES = 16 * 1024;
 
-function reply(response: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
+function reply(response: ServerResponse, status: number, body: string | Buffer, headers: Record<string, string> = {}): void {
   response.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), ...headers });
   response.end(body);
 }
@@ -30,10 +31,7 @@ export function createMetricsServer(options: MetricsServerOptions): Server {
     if (path !== '/metrics' && path !== '/healthz') return reply(response, 404, 'not found: gpu-layers serves /metrics and /healthz\n');
     if (request.method !== 'GET') return reply(response, 405, `method ${request.method ?? ''} not allowed: GET only\n`, { allow: 'GET' });
     if (path === '/healthz') return reply(response, 200, options.health());
-    options.registry.metrics().then(
-      (text) => reply(response, 200, text, { 'content-type': options.registry.contentType }),
-      (error: unknown) => reply(response, 500, `cannot render the metrics: ${(error as Error).message}\n`),
-    );
+    reply(response, 200, options.exposition(), { 'content-type': options.contentType });
   });
   server.keepAliveTimeout = 5000;
   server.setTimeout(IDLE_SOCKET_MS, (socket) => socket.destroy());
