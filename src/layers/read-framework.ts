@@ -9,8 +9,10 @@ import { hostname, networkInterfaces } from 'node:os';
 import { sourceError } from '../sample/field-errors.js';
 import { kvGeometry } from '../sources/hf-config.js';
 import { ancestry, listeningPids, readCommandLine, readParents } from '../sources/process-tree.js';
+import { parseStatus } from '../sources/proc-files.js';
 import { parseVllmLog } from '../sources/vllm-log.js';
 import { fetchVllmMetrics, metricsUrl } from '../sources/vllm-metrics.js';
+import { rekeyLogPids } from './log-pid-namespaces.js';
 import type { SourceStatus } from './schema.js';
 import { sourceStatus } from './source-status.js';
 import { attributeFramework, type FrameworkInputs, type FrameworkResult, type GpuProcessInfo, type VllmEndpoint } from './vllm-attribution.js';
@@ -27,6 +29,18 @@ export interface FrameworkReading {
   metrics: SourceStatus[];
   log: SourceStatus | null;
   hf: SourceStatus | null;
+}
+
+/** Each pid's pid in its innermost PID namespace (the last NSpid entry), where /proc says. */
+async function innermostPids(pids: readonly number[], procRoot: string): Promise<Map<number, number>> {
+  const entries = await Promise.all(
+    pids.map(async (pid) => {
+      const text = await readFile(`${procRoot}/${pid}/status`, 'utf8').catch(() => null);
+      const nspid = text === null ? null : parseStatus(text).nspid;
+      return [pid, nspid?.[nspid.length - 1]] as const;
+    }),
+  );
+  return new Map(entries.filter((e): e is readonly [number, number] => e[1] !== undefined));
 }
 
 function localAddresses(): Set<string> {
@@ -72,6 +86,7 @@ export async function readFramework(pids: readonly number[], options: FrameworkS
       logStatus = sourceStatus(options.vllmLog, sourceError('LOG_UNREADABLE', `${options.vllmLog}: ${logText.error.message}`));
     } else {
       const parsed = parseVllmLog(logText.text);
+      parsed.byPid = rekeyLogPids(parsed.byPid, await innermostPids(pids, procRoot));
       if (parsed.matchedLines === 0) {
         logStatus = sourceStatus(options.vllmLog, sourceError('LOG_NO_KNOWN_LINES', `${options.vllmLog} has none of the vLLM startup lines gpu-layers knows (is it a vLLM log?)`));
       } else {
