@@ -1,0 +1,42 @@
+/**
+ * The exporter's metric families as `gpu-layers serve` publishes them: each family's own labels
+ * and, for the labels with a fixed set of values, those values. The deploy tests check every
+ * query in the rules and the dashboard against this list.
+ */
+/** pod_uid (the pod of a process in Kubernetes) is set where the exporter can read it. */
+const PROCESS = ['gpu', 'uuid', 'pid', 'command', 'container', 'pod_uid'] as const;
+
+export interface MetricFamily {
+  labels: readonly string[];
+  values?: Readonly<Record<string, readonly string[]>>;
+}
+
+export const METRICS: Readonly<Record<string, MetricFamily>> = {
+  gpu_layers_device_memory_bytes: { labels: ['gpu', 'uuid', 'state'], values: { state: ['total', 'used', 'free', 'reserved'] } },
+  gpu_layers_device_unattributed_bytes: { labels: ['gpu', 'uuid'] },
+  gpu_layers_process_memory_bytes: {
+    labels: [...PROCESS, 'layer'],
+    values: { layer: ['driver', 'context', 'allocator_reserved', 'allocator_allocated', 'kv_cache', 'weights'] },
+  },
+  gpu_layers_process_gap_bytes: { labels: [...PROCESS, 'gap'], values: { gap: ['outside_allocator', 'cuda_graphs', 'allocator_cached'] } },
+  gpu_layers_process_fragmentation_ratio: { labels: PROCESS },
+  gpu_layers_process_host_memory_bytes: { labels: [...PROCESS, 'kind'], values: { kind: ['rss', 'anon', 'file', 'shmem', 'driver_mapped'] } },
+  gpu_layers_process_requests: { labels: [...PROCESS, 'state'], values: { state: ['running', 'waiting'] } },
+  gpu_layers_host_memory_bytes: { labels: ['kind'], values: { kind: ['total', 'available'] } },
+  gpu_layers_finding: {
+    labels: ['pattern', 'severity', ...PROCESS],
+    values: {
+      pattern: ['cuda-graph-creep', 'allocator-fragmentation', 'host-heap-leak', 'rss-not-malloc', 'lazy-init', 'idle-growth'],
+      severity: ['info', 'warning', 'critical'],
+    },
+  },
+  gpu_layers_collect_success: { labels: [] },
+  gpu_layers_collect_duration_seconds: { labels: [] },
+  gpu_layers_last_collect_timestamp_seconds: { labels: [] },
+};
+
+/** The labels Prometheus adds to every scraped series. */
+export const TARGET_LABELS = ['instance', 'job'] as const;
+
+/** Every label any family carries, target labels included. */
+export const ALL_LABELS: ReadonlySet<string> = new Set([...TARGET_LABELS, ...Object.values(METRICS).flatMap((m) => m.labels)]);
