@@ -1,6 +1,7 @@
 /**
  * The flags that name where the layers come from (companion folder, vLLM servers and log, model
- * config), shared by `probe` and `doctor` so both read the same sources the same way.
+ * config, the /proc to read), shared by every verb that samples, so all read the same sources the
+ * same way.
  */
 import type { LayerOptions } from '../layers/read-layers.js';
 import { parseDuration } from './parse-flags.js';
@@ -11,6 +12,7 @@ export const LAYER_SOURCE_FLAGS = {
   'vllm-log': { type: 'string' },
   'hf-config': { type: 'string' },
   'vllm-timeout': { type: 'string' },
+  'proc-root': { type: 'string' },
 } as const;
 
 interface LayerSourceValues {
@@ -19,6 +21,7 @@ interface LayerSourceValues {
   'vllm-log'?: string;
   'hf-config'?: string;
   'vllm-timeout'?: string;
+  'proc-root'?: string;
 }
 
 export function layerOptionsFromFlags(flags: LayerSourceValues, env: Record<string, string | undefined>): LayerOptions {
@@ -29,5 +32,6 @@ export function layerOptionsFromFlags(flags: LayerSourceValues, env: Record<stri
     ...(flags['vllm-log'] !== undefined ? { vllmLog: flags['vllm-log'] } : {}),
     ...(flags['hf-config'] !== undefined ? { hfConfig: flags['hf-config'] } : {}),
     ...(flags['vllm-timeout'] !== undefined ? { vllmTimeoutMs: parseDuration(flags['vllm-timeout'], '--vllm-timeout') } : {}),
+    ...(flags['proc-root'] !== undefined ? { procRoot: flags['proc-root'] } : {}),
   };
 }

@@ -38,6 +38,7 @@ Options:
   --hf-config <file>     the served model's config.json: KV bytes per block
   --vllm-timeout <ms>    deadline for each vLLM /metrics request (default 2000)
   --no-host              do not read /proc for the host memory split
+  --proc-root <dir>      the host's /proc mounted elsewhere (in a container: /host/proc)
   -h, --help             this help
   -v, --version          the version
 
@@ -75,8 +76,8 @@ Options: --json, --timeout <ms>, --nvml-lib <path>, --cuda-lib <path>, and the l
 `;
 
 const SOURCES = `Layer sources and libraries, as for \`gpu-layers probe\`: --stats-dir <dir>, --vllm <url>,
---vllm-log <file>, --hf-config <file>, --vllm-timeout <ms>, --no-host, --timeout <ms>,
---nvml-lib <path>, --cuda-lib <path>.`;
+--vllm-log <file>, --hf-config <file>, --vllm-timeout <ms>, --proc-root <dir>, --no-host,
+--timeout <ms>, --nvml-lib <path>, --cuda-lib <path>.`;
 
 export const WATCH_HELP = `gpu-layers watch: the layers of every GPU process, live
 
@@ -174,7 +175,5 @@ Options:
   --port <n>                 listen port (default 9843; 0: any free port, printed on stderr)
   --interval <time>          between collections (default 5s; at least 250ms)
   --diagnosis-window <time>  how far back gpu_layers_finding looks (default 1h)
-  --proc-root <dir>          the host's /proc when it is mounted elsewhere (a container without
-                             the host PID namespace: mount /proc at /host/proc, pass /host/proc)
 ${SOURCES}
 `;

@@ -88,8 +88,8 @@ function pidNamespaceCheck(facts: DoctorFacts, sample: LayeredSample): Check {
     'pid-namespace',
     false,
     'PID namespace',
-    `${hidden.length} of ${pids.length} GPU process(es) not in this /proc (pids ${hidden.slice(0, 8).join(', ')}): NVML reports host pids, so commands, host memory and companion matching are unknown for them`,
-    'run gpu-layers in the host PID namespace (docker run --pid=host, Kubernetes hostPID: true) or on the host',
+    `${hidden.length} of ${pids.length} GPU process(es) not in this /proc (pids ${hidden.slice(0, 8).join(', ')}): NVML reports host pids, so commands, host memory and companion matching are unknown for them, and the exporter labels them by host pid only`,
+    'run gpu-layers in the host PID namespace (docker run --pid=host, Kubernetes hostPID: true) or on the host, or mount the host\'s /proc (e.g. at /host/proc) and pass --proc-root /host/proc',
   );
 }
 

@@ -68,7 +68,11 @@ async function readCompanions(directory: string, pids: number[], host: ReadonlyM
   await Promise.all(
     pids.map(async (pid) => {
       const startTime = host?.get(pid)?.startTimeTicks ?? null;
-      results.set(pid, present.has(`${pid}.json`) ? await readCompanion(directory, pid, startTime, now) : missingCompanion(directory, pid));
+      // In a container the companion names its file by the pid it sees there (the innermost
+      // NSpid entry); the start time, counted from boot in every namespace, still tells it apart.
+      const inner = host?.get(pid)?.nspid?.at(-1);
+      const name = present.has(`${pid}.json`) ? pid : inner !== undefined && present.has(`${inner}.json`) ? inner : null;
+      results.set(pid, name === null ? missingCompanion(directory, pid) : await readCompanion(directory, name, startTime, now));
     }),
   );
   return results;

@@ -9,6 +9,7 @@ import { GpuLayersError } from '../errors.js';
 import { readLayers, type LayerOptions } from '../layers/read-layers.js';
 import type { LayeredSample } from '../layers/schema.js';
 import type { Sample } from '../sample/schema.js';
+import { attachProcessCommands } from './process-commands.js';
 
 /** The shortest interval watch() accepts. */
 export const MIN_WATCH_INTERVAL_MS = 250;
@@ -54,7 +55,10 @@ async function* ticks(takeSample: () => Promise<Sample>, options: WatchOptions, 
   for (let tick = 0; !aborted(signal); ) {
     let layered: LayeredSample | null = null;
     try {
-      layered = await readLayers(await takeSample(), layerOptions);
+      const sample = await takeSample();
+      // Commands from the /proc the layers are read from (the host's, mounted elsewhere).
+      if (layerOptions.procRoot !== undefined) await attachProcessCommands(sample, layerOptions.procRoot);
+      layered = await readLayers(sample, layerOptions);
     } catch (error) {
       // A closed probe ends the watch; anything else is the caller's to judge.
       if (error instanceof GpuLayersError && error.code === 'PROBE_CLOSED') return;

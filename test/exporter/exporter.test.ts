@@ -8,11 +8,12 @@
 import { spawnSync } from 'node:child_process';
 import { request } from 'node:http';
 import { connect } from 'node:net';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createExporter, type Exporter } from '../../src/exporter/create-exporter.js';
 import { createMockHost, type MockHost } from '../helpers/mock-host.js';
-import { nodeGypBuild } from '../helpers/paths.js';
+import { nodeGypBuild, repoRoot } from '../helpers/paths.js';
 import { host, MiB } from '../helpers/scenarios.js';
 
 let mock: MockHost;
@@ -148,5 +149,24 @@ describe('exporter', () => {
 describe('createExporter options', () => {
   it('refuses an interval under 250 ms before touching NVML', async () => {
     await expect(createExporter({ intervalMs: 100, probe, layers })).rejects.toMatchObject({ code: 'INVALID_OPTIONS' });
+  });
+});
+
+describe('exporter labels from /proc', () => {
+  it('labels a containerised process with its container id and pod UID, read from --proc-root', async () => {
+    const scenario = host(1, 0);
+    scenario.devices[0]!.processes = [{ type: 'compute', pid: 4242, usedBytes: 512 * MiB }];
+    mock.write(scenario);
+    const exporter = await createExporter({ intervalMs: 3_600_000, probe, layers: { statsDir: null, procRoot: path.join(repoRoot, 'test/fixtures/proc') } });
+    try {
+      const text = await exporter.metrics();
+      const line = text.split('\n').find((l) => l.startsWith('gpu_layers_process_memory_bytes{') && l.includes('pid="4242"'))!;
+      expect(line).toContain('container="5b1e9f3c7a2d"');
+      expect(line).toContain('pod_uid="3f2b9c1e-8d4a-4f7e-9b2c-1a5d6e7f8a9b"');
+      expect(valueOf(text, 'gpu_layers_process_host_memory_bytes', { pid: '4242', kind: 'anon' })).toBe(6291456 * 1024);
+    } finally {
+      await exporter.close();
+      mock.write(host(2, 2));
+    }
   });
 });

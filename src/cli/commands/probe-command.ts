@@ -5,6 +5,7 @@
  */
 import { readLayers } from '../../layers/read-layers.js';
 import { openProbe } from '../../probe/probe.js';
+import { attachProcessCommands } from '../../probe/process-commands.js';
 import type { CliIo } from '../cli-io.js';
 import { EXIT_OK } from '../exit-codes.js';
 import { LAYER_SOURCE_FLAGS, layerOptionsFromFlags } from '../layer-source-flags.js';
@@ -34,7 +35,9 @@ export async function probeCommand(args: string[], io: CliIo): Promise<number> {
   });
   try {
     const sample = await probe.sample();
-    const layered = await readLayers(sample, { ...layerOptionsFromFlags(flags, io.env), host: flags['no-host'] !== true });
+    const layerOptions = { ...layerOptionsFromFlags(flags, io.env), host: flags['no-host'] !== true };
+    if (layerOptions.procRoot !== undefined) await attachProcessCommands(sample, layerOptions.procRoot);
+    const layered = await readLayers(sample, layerOptions);
     writeSample(layered, flags.json === true, io);
   } finally {
     await probe.close();

@@ -24,7 +24,6 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
     port: { type: 'string' },
     interval: { type: 'string' },
     'diagnosis-window': { type: 'string' },
-    'proc-root': { type: 'string' },
     ...LIBRARY_FLAGS,
     ...LAYER_SOURCE_FLAGS,
     'no-host': { type: 'boolean' },
@@ -47,7 +46,6 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
     layers: {
       ...layerOptionsFromFlags(flags, io.env),
       host: flags['no-host'] !== true,
-      ...(flags['proc-root'] !== undefined ? { procRoot: flags['proc-root'] } : {}),
     },
     onCollectError: (error) => {
       const line = isGpuLayersError(error) ? `${error.message} [${error.code}]` : String(error);
