@@ -1,6 +1,6 @@
 /**
- * Where the built mock libnvidia-ml.so.1 and libcuda.so.1 are, and the environment that points
- * gpu-layers (or any NVML client, through LD_LIBRARY_PATH) at them.
+ * Where the mock libnvidia-ml.so.1 and libcuda.so.1 are (built or prebuilt), and the environment
+ * that points gpu-layers (or any NVML client, through LD_LIBRARY_PATH) at them.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -15,15 +15,17 @@ export interface MockLibraries {
   cuda: string;
 }
 
+/** The source build's (build/Release/mock) when both are there, else the prebuilt ones the package ships. */
 export function mockLibraries(): MockLibraries {
-  const directory = path.join(packageRoot(), 'build', 'Release', 'mock');
-  const libraries = { directory, nvml: path.join(directory, 'libnvidia-ml.so.1'), cuda: path.join(directory, 'libcuda.so.1') };
-  if (!existsSync(libraries.nvml) || !existsSync(libraries.cuda)) {
-    throw new GpuLayersError('NATIVE_ADDON_UNAVAILABLE', `the mock libraries are not built in ${directory}`, {
-      hints: ['build them with `npm rebuild gpu-layers` (needs python3, make and a C compiler)'],
-    });
+  const built = path.join(packageRoot(), 'build', 'Release', 'mock');
+  const prebuilt = path.join(packageRoot(), 'prebuilds', `${process.platform}-${process.arch}`, 'mock');
+  for (const directory of [built, prebuilt]) {
+    const libraries = { directory, nvml: path.join(directory, 'libnvidia-ml.so.1'), cuda: path.join(directory, 'libcuda.so.1') };
+    if (existsSync(libraries.nvml) && existsSync(libraries.cuda)) return libraries;
   }
-  return libraries;
+  throw new GpuLayersError('NATIVE_ADDON_UNAVAILABLE', `the mock libraries are neither built in ${built} nor prebuilt in ${prebuilt}`, {
+    hints: ['build them with `npm rebuild gpu-layers --build-from-source` (needs python3, make and a C compiler)'],
+  });
 }
 
 /** Environment variables that make gpu-layers read the mock with `scenarioFile`. */

@@ -4,6 +4,7 @@
  * the only place that casts the addon's untyped exports; everything it returns is checked by
  * the schemas in raw-schema.ts before use.
  */
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
@@ -35,8 +36,16 @@ export interface NativeAddon {
 
 const loaded = new Map<string, NativeAddon>();
 
+/**
+ * The source build when there is one (a checkout, `npm rebuild gpu-layers --build-from-source`, a
+ * platform without prebuilds), else the prebuild the package ships (scripts/prebuilds.js). With
+ * neither, the source build's path, which the load error then names.
+ */
 export function defaultAddonPath(): string {
-  return path.join(packageRoot(), 'build', 'Release', 'gpu_layers.node');
+  const built = path.join(packageRoot(), 'build', 'Release', 'gpu_layers.node');
+  if (existsSync(built)) return built;
+  const prebuilt = path.join(packageRoot(), 'prebuilds', `${process.platform}-${process.arch}`, 'gpu-layers.napi.glibc.node');
+  return existsSync(prebuilt) ? prebuilt : built;
 }
 
 export function loadAddon(addonPath: string = defaultAddonPath()): NativeAddon {

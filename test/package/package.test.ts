@@ -4,7 +4,7 @@
  * `npx gpu-layers demo` works.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -88,13 +88,15 @@ describe('exports', () => {
 });
 
 describe('a tarball installed into an empty project', () => {
-  it('builds the addon at install and runs `npx gpu-layers demo`', { timeout: 300_000 }, () => {
+  it('builds the addon at install (--build-from-source) and runs `npx gpu-layers demo`', { timeout: 300_000 }, () => {
     const packDir = mkdtempSync(path.join(tmpdir(), 'gpu-layers-pack-'));
     const project = mkdtempSync(path.join(tmpdir(), 'gpu-layers-install-'));
     try {
       const tarball = execFileSync('npm', ['pack', '--silent', '--ignore-scripts', '--pack-destination', packDir], { cwd: repoRoot, encoding: 'utf8' }).trim().split('\n').pop()!;
       writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
-      execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', path.join(packDir, tarball)], { cwd: project, encoding: 'utf8', stdio: 'pipe' });
+      // The source build, even where prebuilds/ was packed (install-without-compiler.test.ts tests those).
+      execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', '--build-from-source', path.join(packDir, tarball)], { cwd: project, encoding: 'utf8', stdio: 'pipe' });
+      expect(existsSync(path.join(project, 'node_modules/gpu-layers/build/Release/gpu_layers.node'))).toBe(true);
       const demo = spawnSync('npx', ['--no-install', 'gpu-layers', 'demo'], { cwd: project, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
       expect(demo.status, demo.stderr).toBe(0);
       expect(demo.stdout.match(/^GPU \d/gm)).toHaveLength(2);
@@ -111,7 +113,7 @@ describe('a tarball installed into an empty project', () => {
       expect(readFileSync(path.join(companionDir, 'sitecustomize.py'), 'utf8')).toContain('gpu_layers_companion');
       const files = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: repoRoot, encoding: 'utf8' });
       const packed = (JSON.parse(files)[0].files as { path: string }[]).map((f) => f.path);
-      expect(packed).toEqual(expect.arrayContaining(['binding.gyp', 'CMakeLists.txt', 'native/sources.json', 'native/mock/mock_nvml.c', 'dist/cli/gpu-layers.cjs', 'dist/cli/cli-main.cjs', 'dist/cli/cli-main.v8cache', 'dist/index.cjs', 'dist/sample.schema.json', 'python/gpu_layers_companion/gpu_layers_companion.py', 'python/gpu_layers_companion/sitecustomize.py', 'src/demo/overnight.recording.jsonl.gz']));
+      expect(packed).toEqual(expect.arrayContaining(['binding.gyp', 'CMakeLists.txt', 'native/sources.json', 'native/glibc_compat.h', 'native/mock/mock_nvml.c', 'dist/cli/gpu-layers.cjs', 'dist/cli/cli-main.cjs', 'dist/cli/cli-main.v8cache', 'dist/index.cjs', 'dist/sample.schema.json', 'python/gpu_layers_companion/gpu_layers_companion.py', 'python/gpu_layers_companion/sitecustomize.py', 'src/demo/overnight.recording.jsonl.gz']));
       expect(packed.some((f) => f.startsWith('test/') || f.startsWith('build/'))).toBe(false);
     } finally {
       rmSync(packDir, { recursive: true, force: true });
