@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The real-GPU check (issue 4) in one command: gpu-check.sh OUTDIR [--simulate].
+# On the GPU machine (no Node.js, no network) it unpacks what scripts/prepare-gpu-check.sh put in
+# .gpu-check/ (a gzipped node binary; the built package: dist/, build/Release/ and the runtime
+# node_modules) and runs scripts/gpu_check.py, which writes everything under OUTDIR.
+# --simulate runs it here against the mock NVML instead.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+out=${1:?usage: gpu-check.sh OUTDIR [--simulate]}
+mkdir -p "$out"
+if [[ -f .gpu-check/node.gz ]] && ! command -v node >/dev/null 2>&1; then
+  gunzip -c .gpu-check/node.gz > /tmp/gpu-check-node && chmod +x /tmp/gpu-check-node
+  export GPU_CHECK_NODE=/tmp/gpu-check-node
+fi
+if [[ -f .gpu-check/package.tar.gz && ! -d dist ]]; then
+  tar -xzf .gpu-check/package.tar.gz
+fi
+exec python3 scripts/gpu_check.py "$out" "${@:2}"

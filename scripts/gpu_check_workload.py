@@ -1,0 +1,132 @@
+"""The PyTorch workload of scripts/gpu-check.sh: a process that moves through the phases of a
+vLLM-like server's life and pauses at each so the checker can read every layer at rest.
+
+Phases: init (CUDA initialised only), weights, kv (a KV-cache-like arena), graphs (CUDA graphs
+captured per batch size in one shared pool, as vLLM does), churn (variable-size allocations and
+frees), graphs2 (graphs for new sizes). At each phase it writes torch's own figures to
+WORK/phase-<name>.json and waits for WORK/continue-<name>. After graphs and churn it dumps a
+memory snapshot (torch.cuda.memory._dump_snapshot) to OUT.
+
+--simulate runs the same protocol without torch (for testing the checker on a CPU machine).
+"""
+import json
+import os
+import random
+import sys
+import time
+
+PHASES = ["init", "weights", "kv", "graphs", "churn", "graphs2"]
+GiB = 1024 ** 3
+MiB = 1024 ** 2
+
+
+def wait_for(path, timeout=300.0):
+    end = time.time() + timeout
+    while not os.path.exists(path):
+        if time.time() > end:
+            sys.exit("workload: timed out waiting for %s" % path)
+        time.sleep(0.02)
+
+
+def publish(work, phase, figures):
+    figures = dict(figures, phase=phase, pid=os.getpid(), at=time.time())
+    tmp = os.path.join(work, ".phase-%s.tmp" % phase)
+    with open(tmp, "w") as f:
+        json.dump(figures, f)
+    os.rename(tmp, os.path.join(work, "phase-%s.json" % phase))
+    wait_for(os.path.join(work, "continue-%s" % phase))
+
+
+def torch_figures(torch):
+    stats = torch.cuda.memory_stats()
+    free, total = torch.cuda.mem_get_info()
+    pools = {k: v for k, v in stats.items() if k.startswith("reserved_bytes_by_private_pools")}
+    return {
+        "memory_reserved": torch.cuda.memory_reserved(),
+        "memory_allocated": torch.cuda.memory_allocated(),
+        "mem_get_info_free": free,
+        "mem_get_info_total": total,
+        "inactive_split_bytes": stats.get("inactive_split_bytes.all.current"),
+        "num_alloc_retries": stats.get("num_alloc_retries"),
+        "private_pool_stats": pools,
+        "torch_version": torch.__version__,
+    }
+
+
+def run_torch(work, out):
+    import torch
+
+    # Python stacks only: symbolising C++ frames would take longer than the whole check.
+    torch.cuda.memory._record_memory_history(max_entries=20000, stacks="python")
+    torch.cuda.init()
+    torch.cuda.synchronize()
+    publish(work, "init", torch_figures(torch))
+
+    weights = [torch.empty(GiB // 2, dtype=torch.bfloat16, device="cuda") for _ in range(8)]  # 8 GiB
+    torch.cuda.synchronize()
+    publish(work, "weights", torch_figures(torch))
+
+    kv = torch.empty(16 * GiB // 2, dtype=torch.bfloat16, device="cuda")  # a 16 GiB arena
+    torch.cuda.synchronize()
+    publish(work, "kv", torch_figures(torch))
+
+    # A 24-layer MLP stands in for a model: many kernels per graph, so each graph's exec is large.
+    layers = [torch.nn.Linear(2048, 2048, device="cuda", dtype=torch.bfloat16) for _ in range(24)]
+
+    def model(x):
+        for layer in layers:
+            x = torch.relu(layer(x))
+        return x
+
+    pool = torch.cuda.graph_pool_handle()
+    graphs = {}
+
+    def capture(sizes):
+        stream = torch.cuda.Stream()
+        for bs in sizes:
+            x = torch.randn(bs, 2048, device="cuda", dtype=torch.bfloat16)
+            stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(stream):
+                for _ in range(2):
+                    model(x)
+            torch.cuda.current_stream().wait_stream(stream)
+            g = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(g, pool=pool):
+                y = model(x)
+            graphs[bs] = (g, x, y)
+        torch.cuda.synchronize()
+
+    capture([1, 2, 4, 8, 16, 32, 64, 128])
+    torch.cuda.memory._dump_snapshot(os.path.join(out, "snapshot-graphs.pickle"))
+    publish(work, "graphs", torch_figures(torch))
+
+    rng = random.Random(7)
+    live = []
+    for _ in range(3000):
+        size = rng.randint(1, 96) * MiB // 2 + rng.randint(0, 4095)
+        live.append(torch.empty(size, dtype=torch.uint8, device="cuda"))
+        if len(live) > 40:
+            for _ in range(rng.randint(1, 30)):
+                live.pop(rng.randrange(len(live)))
+    torch.cuda.synchronize()
+    torch.cuda.memory._dump_snapshot(os.path.join(out, "snapshot-churn.pickle"))
+    publish(work, "churn", torch_figures(torch))
+
+    capture([192, 256, 384])
+    publish(work, "graphs2", torch_figures(torch))
+    del weights, kv, live, graphs
+
+
+def run_simulated(work):
+    for i, phase in enumerate(PHASES):
+        publish(work, phase, {"memory_reserved": i * GiB, "memory_allocated": i * GiB, "mem_get_info_free": None,
+                              "mem_get_info_total": None, "inactive_split_bytes": 0, "num_alloc_retries": 0,
+                              "private_pool_stats": {}, "torch_version": None})
+
+
+if __name__ == "__main__":
+    work, out = sys.argv[1], sys.argv[2]
+    if "--simulate" in sys.argv:
+        run_simulated(work)
+    else:
+        run_torch(work, out)
