@@ -56,30 +56,42 @@ def _interval():
         return DEFAULT_INTERVAL
 
 
-def _largest_free_blocks(torch):
-    """Per device, the largest free (inactive) block in the allocator's segments.
+def _segments(torch):
+    """The allocator's segments, or None unless GPU_LAYERS_STATS_SEGMENTS=1.
 
-    Only with GPU_LAYERS_STATS_SEGMENTS=1: memory_snapshot() walks every segment and block, which
-    costs far more than memory_stats(); it answers whether the next large request fits without
-    growing the pool (what fragmentation takes away).
+    memory_snapshot() walks every segment and block, which costs far more than memory_stats();
+    it answers whether the next large request fits without growing the pool (what fragmentation
+    takes away) and, where memory_stats() has no per-pool keys, what private pools hold. The
+    request trace is left out where torch allows it: with _record_memory_history() on, it would
+    be symbolised on every write (seconds, on a real GPU).
     """
     if os.environ.get("GPU_LAYERS_STATS_SEGMENTS") != "1":
         return None
-    largest = {}
-    for segment in torch.cuda.memory_snapshot():
-        device = segment.get("device")
+    try:
+        return torch.cuda.memory_snapshot(include_traces=False)
+    except TypeError:
+        return torch.cuda.memory_snapshot()
+
+
+def _segment_figures(segments):
+    """Per device: the largest free block, and the bytes reserved by private pools."""
+    figures = {}
+    for segment in segments:
+        device = figures.setdefault(segment.get("device"), {"largestFree": 0, "privatePools": 0})
+        pool = tuple(segment.get("segment_pool_id") or (0, 0))
+        if pool != (0, 0):
+            device["privatePools"] += int(segment.get("total_size", 0))
         for block in segment.get("blocks", ()):
             if block.get("state") == "inactive":
-                largest[device] = max(largest.get(device, 0), int(block.get("size", 0)))
-        largest.setdefault(device, 0)
-    return largest
+                device["largestFree"] = max(device["largestFree"], int(block.get("size", 0)))
+    return figures
 
 
-def _device(torch, index, errors, largest_free):
+def _device(torch, index, errors, segments):
     """One device's entry; the figures are copied as torch reports them."""
     entry = {"index": index, "uuid": None, "name": None, "stats": {}, "privatePoolBytes": None}
-    if largest_free is not None:
-        entry["largestFreeBlockBytes"] = largest_free.get(index, 0)
+    if segments is not None:
+        entry["largestFreeBlockBytes"] = segments.get(index, {}).get("largestFree", 0)
     try:
         props = torch.cuda.get_device_properties(index)
         entry["name"] = getattr(props, "name", None)
@@ -91,9 +103,12 @@ def _device(torch, index, errors, largest_free):
     entry["stats"] = {key: stats[key] for key in STAT_KEYS if key in stats}
     pools = [value for key, value in stats.items()
              if key.startswith(PRIVATE_POOL_PREFIX) and key.endswith(PRIVATE_POOL_SUFFIX)]
-    # Only newer torch builds break reserved bytes down by private pool; absent means unknown.
+    # Only newer torch builds break reserved bytes down by private pool (torch 2.11 does not);
+    # otherwise the segments tell, when they were read; absent means unknown.
     if pools or any(key.startswith(PRIVATE_POOL_PREFIX) for key in stats):
         entry["privatePoolBytes"] = int(sum(pools))
+    elif segments is not None:
+        entry["privatePoolBytes"] = segments.get(index, {}).get("privatePools", 0)
     return entry
 
 
@@ -104,13 +119,14 @@ def snapshot(torch, start_ticks, interval):
     errors = []
     devices = []
     try:
-        largest_free = _largest_free_blocks(torch)
+        segments = _segments(torch)
+        segments = None if segments is None else _segment_figures(segments)
     except Exception as error:
-        largest_free = None
+        segments = None
         errors.append("memory_snapshot: %r" % (error,))
     for index in range(torch.cuda.device_count()):
         try:
-            devices.append(_device(torch, index, errors, largest_free))
+            devices.append(_device(torch, index, errors, segments))
         except Exception as error:
             errors.append("device %d: %r" % (index, error))
     return {
