@@ -97,7 +97,7 @@ class Checker:
             context = device.get("contextBytes")
             self.check("calibrate: bare context in the reference's range", context is not None and CONTEXT_RANGE[0] <= context <= CONTEXT_RANGE[1],
                        "%d..%d MiB" % (CONTEXT_RANGE[0] // MiB, CONTEXT_RANGE[1] // MiB), None if context is None else context / MiB,
-                       "device %s, %.1f s" % (device.get("index"), seconds))
+                       "GPU %s, %.1f s" % (device.get("ordinal"), seconds))
 
     def start_workload(self):
         stats = os.path.join(self.work, "stats")
