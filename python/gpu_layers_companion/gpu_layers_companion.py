@@ -74,16 +74,18 @@ def _segments(torch):
 
 
 def _segment_figures(segments):
-    """Per device: the largest free block, and the bytes reserved by private pools."""
+    """Per device: the largest free block, and the bytes private pools reserve and hold allocated."""
     figures = {}
     for segment in segments:
-        device = figures.setdefault(segment.get("device"), {"largestFree": 0, "privatePools": 0})
-        pool = tuple(segment.get("segment_pool_id") or (0, 0))
-        if pool != (0, 0):
+        device = figures.setdefault(segment.get("device"), {"largestFree": 0, "privatePools": 0, "privatePoolsAllocated": 0})
+        private = tuple(segment.get("segment_pool_id") or (0, 0)) != (0, 0)
+        if private:
             device["privatePools"] += int(segment.get("total_size", 0))
         for block in segment.get("blocks", ()):
             if block.get("state") == "inactive":
                 device["largestFree"] = max(device["largestFree"], int(block.get("size", 0)))
+            elif private and block.get("state") == "active_allocated":
+                device["privatePoolsAllocated"] += int(block.get("size", 0))
     return figures
 
 
@@ -92,6 +94,7 @@ def _device(torch, index, errors, segments):
     entry = {"index": index, "uuid": None, "name": None, "stats": {}, "privatePoolBytes": None}
     if segments is not None:
         entry["largestFreeBlockBytes"] = segments.get(index, {}).get("largestFree", 0)
+        entry["privatePoolAllocatedBytes"] = segments.get(index, {}).get("privatePoolsAllocated", 0)
     try:
         props = torch.cuda.get_device_properties(index)
         entry["name"] = getattr(props, "name", None)

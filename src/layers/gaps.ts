@@ -51,11 +51,13 @@ export function computeGaps(layers: Layers, errors: FieldErrors): Gaps {
     insideAllocator !== null && outsideEstimate !== null
       ? insideAllocator + outsideEstimate
       : missing(errors, 'gaps.cudaGraphs.totalEstimateBytes', ['both CUDA graph parts']);
-  const cached = difference(errors, 'gaps.allocatorCachedBytes', [
+  const reservedFreeOrPools = difference(errors, 'gaps.allocatorCachedBytes', [
     reserved,
     ['the allocated bytes (companion)', allocator.allocatedBytes],
     privatePools,
   ]);
+  // What the pools hold allocated is in `allocated` already: add it back where it is known.
+  const cached = reservedFreeOrPools === null ? null : reservedFreeOrPools + (allocator.privatePoolAllocatedBytes ?? 0);
   let fragmentationRatio: number | null = null;
   const inactiveSplit = allocator.inactiveSplitBytes;
   if (reserved[1] === null || inactiveSplit === null) {

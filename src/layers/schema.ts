@@ -50,6 +50,9 @@ export const allocatorLayerSchema = z.object({
   /** Largest free block in the allocator's segments: the biggest request served without growing
    * the pool (null unless the companion runs with GPU_LAYERS_STATS_SEGMENTS=1). */
   largestFreeBlockBytes: bytes,
+  /** Of privatePoolBytes, what live tensors hold (graph outputs, static buffers); null unless the
+   * companion reads the segments (GPU_LAYERS_STATS_SEGMENTS=1). */
+  privatePoolAllocatedBytes: bytes,
   source: z.object({
     file: z.string(),
     writtenAt: z.string(),
@@ -103,7 +106,12 @@ export const gapsSchema = z.object({
     /** The two together (an estimate). */
     totalEstimateBytes: signedBytes,
   }),
-  /** reserved - allocated - private pools: cached free blocks. */
+  /**
+   * Cached free blocks outside private pools: reserved - allocated - (private pools - allocated
+   * in them). Without the last figure (no segments) it is reserved - allocated - private pools,
+   * which counts what is allocated inside the pools twice and reads low (below zero on an H200
+   * right after graph capture: docs/validation).
+   */
   allocatorCachedBytes: signedBytes,
   /** inactive split / reserved: free memory trapped in split segments, 0..1. */
   fragmentationRatio: z.nullable(z.number()),

@@ -24,6 +24,8 @@ const companionDeviceSchema = z.object({
   privatePoolBytes: z.nullable(z.number()),
   /** Largest free block in the segments (only with GPU_LAYERS_STATS_SEGMENTS=1). */
   largestFreeBlockBytes: z.optional(z.nullable(z.number())),
+  /** Bytes allocated inside private pools, from the segments (only with GPU_LAYERS_STATS_SEGMENTS=1). */
+  privatePoolAllocatedBytes: z.optional(z.nullable(z.number())),
 });
 
 export const companionFileSchema = z.object({
@@ -143,6 +145,7 @@ export function allocatorLayerOf(result: Extract<CompanionResult, { ok: true }>,
     numOoms: stat(device, 'num_ooms'),
     privatePoolBytes: wholeBytes(device.privatePoolBytes),
     largestFreeBlockBytes: wholeBytes(device.largestFreeBlockBytes),
+    privatePoolAllocatedBytes: wholeBytes(device.privatePoolAllocatedBytes),
     source: {
       file: result.file,
       writtenAt: new Date(document.writtenAt * 1000).toISOString(),

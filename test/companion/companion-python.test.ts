@@ -167,11 +167,15 @@ describe('the companion', () => {
       { device: 0, blocks: [{ size: 6 * GiB, state: 'active_allocated' }, { size: 2 * GiB, state: 'inactive' }, { size: 3 * GiB, state: 'inactive' }] },
       { device: 0, blocks: [{ size: 1 * GiB, state: 'inactive' }] },
       { device: 1, blocks: [{ size: 4 * GiB, state: 'active_allocated' }] },
+      { device: 1, segment_pool_id: [0, 1], total_size: 3 * GiB, blocks: [{ size: 2 * GiB, state: 'active_allocated' }, { size: 1 * GiB, state: 'inactive' }] },
     ];
     setState({ initialized: true, segments, devices: [{ uuid: 'a', stats: stats(10, 6) }, { uuid: 'b', stats: stats(4, 4) }] });
     const withSegments = runHost(SLEEPER, [], { GPU_LAYERS_STATS_SEGMENTS: '1' });
     const document = await waitFor(() => readDocument(withSegments.child.pid!));
-    expect(document.devices.map((d) => d.largestFreeBlockBytes)).toEqual([3 * GiB, 0]);
+    expect(document.devices.map((d) => d.largestFreeBlockBytes)).toEqual([3 * GiB, 1 * GiB]);
+    // torch without per-pool keys in memory_stats (2.11): the pools come from the segments.
+    expect(document.devices.map((d) => d.privatePoolBytes)).toEqual([0, 3 * GiB]);
+    expect(document.devices.map((d) => d.privatePoolAllocatedBytes)).toEqual([0, 2 * GiB]);
     const without = runHost(SLEEPER);
     expect((await waitFor(() => readDocument(without.child.pid!))).devices[0]!.largestFreeBlockBytes).toBeUndefined();
   });

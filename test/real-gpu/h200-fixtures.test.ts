@@ -12,6 +12,7 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { computeGaps } from '../../src/layers/gaps.js';
 import { openProbe } from '../../src/probe/probe.js';
 import { analyzeSnapshot } from '../../src/snapshot/analyze-snapshot.js';
 import { allocatorLayerOf, companionFileSchema } from '../../src/sources/companion.js';
@@ -42,6 +43,21 @@ describe('the H200 run', () => {
     const cpython = spawnSync(python, [path.join(repoRoot, 'scripts/snapshot_figures.py'), file], { encoding: 'utf8' });
     expect(cpython.status, cpython.stderr).toBe(0);
     expect(report.devices).toEqual(JSON.parse(cpython.stdout).devices);
+  });
+
+  it('the cached bytes outside the pools, from the companion\'s figures, are the snapshot\'s free blocks outside them', async () => {
+    const [device] = (await analyzeSnapshot(gunzipSync(readFileSync(real('h200-snapshot-graphs.pickle.gz'))))).devices;
+    const [pool] = device!.privatePools;
+    const torch = torchAt('graphs');
+    const allocator = {
+      reservedBytes: torch.memory_reserved, allocatedBytes: torch.memory_allocated, activeBytes: null, inactiveSplitBytes: null, requestedBytes: null,
+      numAllocRetries: null, numOoms: null, privatePoolBytes: pool!.reservedBytes, largestFreeBlockBytes: null, privatePoolAllocatedBytes: pool!.allocatedBytes,
+      source: { file: 'f', writtenAt: 'w', ageSeconds: 0, torchVersion: null },
+    };
+    const gaps = computeGaps({ driverBytes: null, contextBytes: null, allocator, framework: null }, {});
+    const pendingFree = device!.activeBytes - device!.allocatedBytes;
+    expect(gaps.allocatorCachedBytes).toBe(device!.freeBytes + pendingFree - pool!.freeBytes);
+    expect(gaps.allocatorCachedBytes).toBeGreaterThan(0);
   });
 
   it('the companion file (churn phase) gives torch\'s figures, and the private pool the snapshot shows', async () => {

@@ -93,6 +93,7 @@ describe('allocatorLayerOf', () => {
       numOoms: 0,
       privatePoolBytes: 700,
       largestFreeBlockBytes: 2500,
+      privatePoolAllocatedBytes: null,
       source: { file: '/s/4242.json', writtenAt: new Date(NOW - 1000).toISOString(), ageSeconds: 1, torchVersion: '2.5.1' },
     });
   });

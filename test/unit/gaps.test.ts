@@ -19,6 +19,7 @@ function allocator(overrides: Partial<AllocatorLayer> = {}): AllocatorLayer {
     numOoms: 0,
     privatePoolBytes: 800 * MiB,
     largestFreeBlockBytes: null,
+    privatePoolAllocatedBytes: null,
     source: { file: 'f', writtenAt: 'w', ageSeconds: 1, torchVersion: '2.5' },
     ...overrides,
   };
@@ -84,5 +85,19 @@ describe('computeGaps', () => {
     const errors: FieldErrors = {};
     expect(computeGaps({ driverBytes: GiB, contextBytes: 0, allocator: allocator({ reservedBytes: 0, allocatedBytes: 0, privatePoolBytes: 0, inactiveSplitBytes: 0 }), framework: null }, errors).fragmentationRatio).toBeNull();
     expect(errors['gaps.fragmentationRatio']?.code).toBe('NOT_DEFINED');
+  });
+});
+
+describe('allocatorCachedBytes with the private pools\' allocated bytes (an H200 right after graph capture)', () => {
+  // docs/validation/h200-2026-11-26.md, phase "graphs": torch's own figures and the snapshot's pool.
+  const h200 = { reservedBytes: 26122125312, allocatedBytes: 26066547712, privatePoolBytes: 60817408 };
+
+  it('without them the figure counts the pools\' allocations twice and goes below zero', () => {
+    expect(computeGaps({ driverBytes: 26904363008, contextBytes: null, allocator: allocator(h200), framework: null }, {}).allocatorCachedBytes).toBe(-5239808);
+  });
+
+  it('with them it is the free bytes cached outside the pools', () => {
+    const gaps = computeGaps({ driverBytes: 26904363008, contextBytes: null, allocator: allocator({ ...h200, privatePoolAllocatedBytes: 59670528 }), framework: null }, {});
+    expect(gaps.allocatorCachedBytes).toBe(26122125312 - 26066547712 - (60817408 - 59670528));
   });
 });
