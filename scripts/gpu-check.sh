@@ -8,11 +8,12 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out=${1:?usage: gpu-check.sh OUTDIR [--simulate]}
 mkdir -p "$out"
+# Without Node.js here (the GPU machine), everything comes from .gpu-check/, unpacked over what an
+# earlier run on the same machine left (a warm machine keeps ignored folders such as dist/).
 if [[ -f .gpu-check/node.gz ]] && ! command -v node >/dev/null 2>&1; then
   gunzip -c .gpu-check/node.gz > /tmp/gpu-check-node && chmod +x /tmp/gpu-check-node
   export GPU_CHECK_NODE=/tmp/gpu-check-node
-fi
-if [[ -f .gpu-check/package.tar.gz && ! -d dist ]]; then
+  rm -rf dist build/Release
   tar -xzf .gpu-check/package.tar.gz
 fi
 exec python3 scripts/gpu_check.py "$out" "${@:2}"

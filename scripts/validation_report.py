@@ -36,15 +36,16 @@ def main(path, date):
     for c in r["checks"]:
         lines.append("| %s | %s | %s | %s |" % (c["check"], c["expected"], c["seen"], ("ok" if c["ok"] else "**FAIL**") + (" (%s)" % c["note"] if c["note"] else "")))
     lines += ["", "## The layers at each phase", "",
-              "| phase | driver (NVML) | nvidia-smi | torch reserved | torch allocated | outside allocator | private pools (companion) | largest free block |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+              "| phase | driver (NVML) | nvidia-smi | torch reserved | torch allocated | outside allocator | private pools (companion) | allocated in them | cached outside them | largest free block |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for e in r["phases"]:
         p, t = e["probe"], e["torch"]
         a = p["layers"]["allocator"] or {}
         smi = next((int(line.split(",")[1]) for line in (e["nvidiaSmi"] or "").splitlines() if line.split(",")[0].strip() == str(t["pid"])), None)
-        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (e["phase"], mib(p["layers"]["driverBytes"]), "n/a" if smi is None else "%d MiB" % smi,
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (e["phase"], mib(p["layers"]["driverBytes"]), "n/a" if smi is None else "%d MiB" % smi,
                                                           mib(t["memory_reserved"]), mib(t["memory_allocated"]), mib(p["gaps"]["outsideAllocatorBytes"]),
-                                                          mib(a.get("privatePoolBytes")), mib(a.get("largestFreeBlockBytes"))))
+                                                          mib(a.get("privatePoolBytes")), mib(a.get("privatePoolAllocatedBytes")), mib(p["gaps"]["allocatorCachedBytes"]),
+                                                          mib(a.get("largestFreeBlockBytes"))))
     t = r["timings"]
     lines += ["", "## Timings (medians of 10 runs, same machine, same moment)", "",
               "| what | median |", "| --- | --- |",
