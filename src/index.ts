@@ -52,7 +52,8 @@ export {
   type FrameworkLayer,
   type SourceStatus,
 } from './layers/schema.js';
-export { MIN_WATCH_INTERVAL_MS, type WatchOptions } from './probe/watch.js';
+export { MIN_WATCH_INTERVAL_MS } from './probe/sampling-floor.js';
+export type { WatchOptions } from './probe/watch.js';
 export { diagnose } from './diagnosis/diagnose.js';
 export { findingSchema, evidenceSchema, FINDING_IDS, SEVERITIES, type Finding, type FindingId, type Evidence, type Severity } from './diagnosis/finding-schema.js';
 export { readRecording, readRecordings, parseRecording, type Recording } from './recording/read-recording.js';

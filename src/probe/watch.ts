@@ -10,9 +10,7 @@ import { readLayers, type LayerOptions } from '../layers/read-layers.js';
 import type { LayeredSample } from '../layers/schema.js';
 import type { Sample } from '../sample/schema.js';
 import { attachProcessCommands } from './process-commands.js';
-
-/** The shortest interval watch() accepts. */
-export const MIN_WATCH_INTERVAL_MS = 250;
+import { MIN_WATCH_INTERVAL_MS } from './sampling-floor.js';
 
 export interface WatchOptions extends LayerOptions {
   /** Milliseconds between samples, at least 250. */
