@@ -128,9 +128,11 @@ export async function readRecordings(files: readonly string[]): Promise<Recordin
   if (parts.length === 1) return parts[0]!;
   parts.sort((a, b) => Date.parse(a.header.startedAt) - Date.parse(b.header.startedAt));
   const seen = new Set<string>();
-  const samples = parts
-    .flatMap((p) => p.samples)
-    .sort(byTime)
-    .filter((s) => !seen.has(s.takenAt) && seen.add(s.takenAt) !== undefined);
+  const samples: LayeredSample[] = [];
+  for (const sample of parts.flatMap((p) => p.samples).sort(byTime)) {
+    if (seen.has(sample.takenAt)) continue;
+    seen.add(sample.takenAt);
+    samples.push(sample);
+  }
   return { header: parts[0]!.header, samples, warnings: parts.flatMap((p) => p.warnings) };
 }

@@ -5,6 +5,7 @@
 import { diagnose } from '../../diagnosis/diagnose.js';
 import { SEVERITIES, type Severity } from '../../diagnosis/finding-schema.js';
 import { THRESHOLDS } from '../../diagnosis/thresholds.js';
+import { duration } from '../../diagnosis/wording.js';
 import { useColor, type CliIo } from '../cli-io.js';
 import { EXIT_FINDING, EXIT_OK } from '../exit-codes.js';
 import { parseFlagsAndFiles } from '../parse-flags.js';
@@ -16,11 +17,6 @@ import { readRecordingInput } from './recording-input.js';
 export function parseSeverity(value: string): Severity {
   if (!(SEVERITIES as readonly string[]).includes(value)) throw new UsageError(`--fail-on expects one of ${SEVERITIES.join(', ')}, not "${value}"`);
   return value as Severity;
-}
-
-function span(fromMs: number, toMs: number): string {
-  const minutes = Math.round((toMs - fromMs) / 60_000);
-  return minutes < 120 ? `${minutes} min` : `${(minutes / 60).toFixed(1)} h`;
 }
 
 export async function diagnoseCommand(args: string[], io: CliIo): Promise<number> {
@@ -45,7 +41,7 @@ export async function diagnoseCommand(args: string[], io: CliIo): Promise<number
     io.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
   } else {
     const style = makeStyle(useColor(io));
-    io.stdout.write(`${style.bold(files.join(', '))}: ${samples.length} samples over ${span(Date.parse(from), Date.parse(to))} on ${header.host} (${from} to ${to})\n\n`);
+    io.stdout.write(`${style.bold(files.join(', '))}: ${samples.length} samples over ${duration(Date.parse(to) - Date.parse(from))} on ${header.host} (${from} to ${to})\n\n`);
     if (findings.length > 0) io.stdout.write(renderFindings(findings, style, io.stdout.columns || 100));
     else if (samples.length < THRESHOLDS.minSamples) io.stdout.write(`No finding: ${samples.length} sample(s) are too few to judge; the rules need at least ${THRESHOLDS.minSamples}.\n`);
     else io.stdout.write('No finding: no layer grew, stepped or fragmented beyond its thresholds in this window.\n');
