@@ -6,7 +6,8 @@
  * Writes are synchronous: one small write per interval, to the page cache, never a wait on I/O
  * the caller could overlap with anything.
  */
-import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, fstatSync, ftruncateSync, openSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import path from 'node:path';
 
 import { GpuLayersError } from '../errors.js';
 import { fileErrorReason } from '../file-error-reason.js';
@@ -51,6 +52,33 @@ function endOfLastLine(fd: number, size: number): number {
     end = start;
   }
   return 0;
+}
+
+/**
+ * Whether FILE can be recorded into, asked before anything is sampled (the writer itself opens
+ * FILE at the first sample, whose driver versions go in the header): an existing file must be a
+ * recording, a new one's folder must exist and be writable. Throws what the writer would.
+ */
+export function checkRecordingTarget(file: string): void {
+  if (existsSync(file)) {
+    let fd: number;
+    try {
+      fd = openSync(file, 'r+');
+    } catch (error) {
+      throw unwritable(file, error);
+    }
+    try {
+      parseRecordingHeader(firstLine(fd), file);
+    } finally {
+      closeSync(fd);
+    }
+    return;
+  }
+  try {
+    accessSync(path.dirname(path.resolve(file)), constants.W_OK);
+  } catch (error) {
+    throw unwritable(file, error);
+  }
 }
 
 export class RecordingWriter {

@@ -101,7 +101,8 @@ describe('record', () => {
     expect(run.status).toBe(4);
     expect(run.stderr).toMatch(/notes\.txt is not a gpu-layers recording/);
     expect(readFileSync(notRecording, 'utf8')).toBe('my notes\n');
-    const nowhere = runCli(['record', '--out', path.join(work, 'no', 'such', 'r.jsonl'), '--interval', '250ms', '--count', '1', '--no-host'], mockEnv());
+    // Said before NVML is even opened: a GPU host that is wedged still gets the answer at once.
+    const nowhere = runCli(['record', '--out', path.join(work, 'no', 'such', 'r.jsonl'), '--nvml-lib', '/nonexistent/libnvidia-ml.so.1'], mockEnv());
     expect(nowhere).toMatchObject({ status: 4, stderr: expect.stringMatching(/cannot write the recording .*r\.jsonl: no such file or folder/) });
   });
 

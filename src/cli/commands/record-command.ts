@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import { isGpuLayersError } from '../../errors.js';
 import { openProbe } from '../../probe/probe.js';
 import { recordingHeaderFor } from '../../recording/recording-header.js';
-import { RecordingWriter } from '../../recording/write-recording.js';
+import { checkRecordingTarget, RecordingWriter } from '../../recording/write-recording.js';
 import type { CliIo } from '../cli-io.js';
 import { EXIT_OK } from '../exit-codes.js';
 import { LAYER_SOURCE_FLAGS, layerOptionsFromFlags } from '../layer-source-flags.js';
@@ -45,6 +45,7 @@ export async function recordCommand(args: string[], io: CliIo): Promise<number> 
   const keep = flags.keep === undefined ? undefined : parseCount(flags.keep, '--keep');
   const layerOptions = { ...layerOptionsFromFlags(flags, io.env), host: flags['no-host'] !== true };
 
+  checkRecordingTarget(flags.out);
   const probe = await openProbe({ ...libraryOptionsFromFlags(flags), processCommands: true, env: io.env });
   const stop = stopSignal(durationMs);
   let writer: RecordingWriter | null = null;
