@@ -3,6 +3,7 @@
  * start time, so a reused pid is a new process), from which the rules read their series: the
  * values of one field over time, unknown readings left out.
  */
+import { processesOf } from '../layers/device-processes.js';
 import type { LayeredProcess, LayeredSample } from '../layers/schema.js';
 
 export interface HistoryPoint {
@@ -25,17 +26,6 @@ export interface ProcessHistory {
 export interface Point {
   t: number;
   v: number;
-}
-
-function processesOf(device: LayeredSample['devices'][number]): LayeredProcess[] {
-  const seen = new Set<number>();
-  const all: LayeredProcess[] = [];
-  for (const p of [...(device.processes ?? []), ...(device.mig?.devices ?? []).flatMap((m) => m.processes ?? [])]) {
-    if (seen.has(p.pid)) continue;
-    seen.add(p.pid);
-    all.push(p);
-  }
-  return all;
 }
 
 export function processHistories(samples: readonly LayeredSample[]): ProcessHistory[] {

@@ -7,6 +7,7 @@
 import { Gauge, Registry } from 'prom-client';
 
 import type { Finding } from '../diagnosis/finding-schema.js';
+import { processesOf } from '../layers/device-processes.js';
 import type { LayeredProcess, LayeredSample } from '../layers/schema.js';
 
 const PROCESS_LABELS = ['gpu', 'uuid', 'pid', 'command', 'container', 'pod_uid'] as const;
@@ -82,11 +83,7 @@ export function fillSampleMetrics(metrics: ExporterMetrics, sample: LayeredSampl
     set(m.deviceMemory, { ...d, state: 'free' }, mem.freeBytes);
     set(m.deviceMemory, { ...d, state: 'reserved' }, mem.reservedBytes);
     set(m.deviceUnattributed, d, device.unattributedBytes);
-    const processes = [...(device.processes ?? []), ...(device.mig?.devices ?? []).flatMap((mig) => mig.processes ?? [])];
-    const seen = new Set<number>();
-    for (const p of processes) {
-      if (seen.has(p.pid)) continue;
-      seen.add(p.pid);
+    for (const p of processesOf(device)) {
       const labels = processLabels(device, p);
       labelsByProcess.set(`${device.index}/${p.pid}`, labels);
       const { layers, gaps, host } = p;

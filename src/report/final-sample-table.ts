@@ -3,10 +3,10 @@
  * and gap as the last reading gave it ("n/a" where unknown).
  */
 import { formatBytes } from '../format-bytes.js';
+import { processesOf } from '../layers/device-processes.js';
 import type { LayeredDevice, LayeredProcess, LayeredSample } from '../layers/schema.js';
 import { formatDateTime, formatSignedBytes } from './chart-scales.js';
 import { escapeHtml } from './html-escape.js';
-import { processesOf } from './report-series.js';
 
 const COLUMNS: { key: string; label: string; title: string; value: (p: LayeredProcess) => number | null }[] = [
   { key: 'driver', label: 'driver', title: 'NVML usedGpuMemory', value: (p) => p.layers.driverBytes ?? p.usedBytes },

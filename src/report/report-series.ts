@@ -4,6 +4,7 @@
  * and from those the figures of each chart, one value per sample, null where unknown or where
  * the process was not there. Pure functions over validated samples.
  */
+import { processesOf } from '../layers/device-processes.js';
 import type { LayeredDevice, LayeredProcess, LayeredSample } from '../layers/schema.js';
 import { DASH, LAYER_COLORS, processColor } from './report-palette.js';
 
@@ -48,17 +49,6 @@ export interface Timeline {
   devices: DeviceTrack[];
 }
 
-/** The device's processes and those of its MIG instances, each pid once. */
-export function processesOf(device: LayeredDevice): LayeredProcess[] {
-  const seen = new Set<number>();
-  const all: LayeredProcess[] = [];
-  for (const p of [...(device.processes ?? []), ...(device.mig?.devices ?? []).flatMap((m) => m.processes ?? [])]) {
-    if (seen.has(p.pid)) continue;
-    seen.add(p.pid);
-    all.push(p);
-  }
-  return all;
-}
 
 /** Same process unless both start times are known and differ (a missing host reading leaves it unknown). */
 function sameStart(a: number | null, b: number | null): boolean {
