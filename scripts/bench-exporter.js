@@ -7,12 +7,14 @@
 // collections, and the exporter's RSS before and after. Rewrites the bench:exporter section of
 // BENCHMARKS.md (--no-write: print only).
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { writeBenchmarkSections } from './benchmark-sections.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { mockLibraries, writeScenario } = await import(path.join(root, 'dist/mock.js'));
@@ -162,12 +164,5 @@ adds to it over the first hour of collections.
 <!-- bench:exporter:end -->`;
 
 console.log(section);
-if (!process.argv.includes('--no-write')) {
-  const target = path.join(root, 'BENCHMARKS.md');
-  let text = existsSync(target) ? readFileSync(target, 'utf8') : '# Benchmarks\n';
-  const pattern = /<!-- bench:exporter:start -->[\s\S]*<!-- bench:exporter:end -->/;
-  text = pattern.test(text) ? text.replace(pattern, section) : `${text.trimEnd()}\n\n${section}\n`;
-  writeFileSync(target, text);
-  console.log(`\nwrote ${path.relative(process.cwd(), target) || target}`);
-}
+if (!process.argv.includes('--no-write')) writeBenchmarkSections(root, { exporter: section });
 process.exit(0);

@@ -7,10 +7,12 @@
 // medians compared. Both must print the same figures. Rewrites the bench:snapshot section of
 // BENCHMARKS.md (--no-write: print only); --mb N changes the size.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { writeBenchmarkSections } from './benchmark-sections.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
@@ -82,11 +84,4 @@ never holds the whole object tree that \`pickle.load\` builds.
 <!-- bench:snapshot:end -->`;
 
 console.log(section);
-if (!process.argv.includes('--no-write')) {
-  const target = path.join(root, 'BENCHMARKS.md');
-  let text = existsSync(target) ? readFileSync(target, 'utf8') : '# Benchmarks\n';
-  const pattern = /<!-- bench:snapshot:start -->[\s\S]*<!-- bench:snapshot:end -->/;
-  text = pattern.test(text) ? text.replace(pattern, section) : `${text.trimEnd()}\n\n${section}\n`;
-  writeFileSync(target, text);
-  console.log(`\nwrote ${path.relative(process.cwd(), target) || target}`);
-}
+if (!process.argv.includes('--no-write')) writeBenchmarkSections(root, { snapshot: section });

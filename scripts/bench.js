@@ -7,10 +7,12 @@
 // Prints the figures with their ratios and rewrites their sections of BENCHMARKS.md (--no-write:
 // print only). Needs `npm ci` (the build) and `npm run fixtures` (Debian's python3-pynvml).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { writeBenchmarkSections } from './benchmark-sections.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { openProbe } = await import(path.join(root, 'dist/index.js'));
@@ -198,13 +200,4 @@ The file is ${companionRows[0]?.bytes ?? 'n/a'} bytes. Target (issue 3): well un
 
 console.log(section);
 console.log(`\n${companionSection}`);
-if (!process.argv.includes('--no-write')) {
-  const file = path.join(root, 'BENCHMARKS.md');
-  let text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n\nFigures written by `npm run bench`; each run rewrites its own section.\n';
-  for (const [name, body] of [['probe', section], ['companion', companionSection]]) {
-    const pattern = new RegExp(`<!-- bench:${name}:start -->[\\s\\S]*<!-- bench:${name}:end -->`);
-    text = pattern.test(text) ? text.replace(pattern, body) : `${text.trimEnd()}\n\n${body}\n`;
-  }
-  writeFileSync(file, text);
-  console.log(`\nwrote ${path.relative(process.cwd(), file) || file}`);
-}
+if (!process.argv.includes('--no-write')) writeBenchmarkSections(root, { probe: section, companion: companionSection });
