@@ -154,11 +154,43 @@ class Checker:
         if phase == "graphs2":
             with open(os.path.join(self.out, "probe-final.json"), "w") as f:
                 json.dump(probe, f, indent=1)
+            self.exporter_check(pid, entry["probe"])
         if phase == "churn":
             companion = os.path.join(self.stats, "%d.json" % pid)
             if os.path.exists(companion):
                 shutil.copy(companion, os.path.join(self.out, "companion.json"))
         open(os.path.join(self.work, "continue-%s" % phase), "w").close()
+
+    def exporter_check(self, pid, probed):
+        """`gpu-layers serve` on the real driver while the workload rests: its series for the
+        workload must be what the probe read."""
+        import re
+        import urllib.request
+        serve = subprocess.Popen([self.node, self.cli, "serve", "--port", "0", "--interval", "500ms", "--stats-dir", self.stats],
+                                 env=self.env, stderr=subprocess.PIPE, text=True)
+        try:
+            line = serve.stderr.readline()
+            match = re.search(r":(\d+)/metrics", line)
+            if match is None:
+                raise RuntimeError("gpu-layers serve did not start: %s" % line.strip())
+            time.sleep(1.5)
+            text = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % match.group(1), timeout=10).read().decode()
+            self.results["exporter"] = {"exposition": [l for l in text.splitlines() if l.startswith("gpu_layers_") and 'pid="%d"' % pid in l or l.startswith("gpu_layers_collect")]}
+
+            def series(name, label):
+                found = re.search(r'^%s\{[^}]*pid="%d"[^}]*%s[^}]*\} (\S+)$' % (name, pid, label), text, re.M)
+                return None if found is None else float(found.group(1))
+            driver = series("gpu_layers_process_memory_bytes", 'layer="driver"')
+            reserved = series("gpu_layers_process_memory_bytes", 'layer="allocator_reserved"')
+            self.check("exporter: the workload's driver series = the probe's driver layer", driver == probed["layers"]["driverBytes"], probed["layers"]["driverBytes"], driver)
+            if probed["layers"]["allocator"] is not None:
+                self.check("exporter: the workload's allocator_reserved series = the probe's", reserved == probed["layers"]["allocator"]["reservedBytes"],
+                           probed["layers"]["allocator"]["reservedBytes"], reserved)
+            self.check("exporter: collect_success 1 on the real driver", re.search(r"^gpu_layers_collect_success 1$", text, re.M) is not None, 1,
+                       re.search(r"^gpu_layers_collect_success (\S+)$", text, re.M).group(1))
+        finally:
+            serve.terminate()
+            serve.wait(timeout=10)
 
     def phase_checks(self):
         phases = {e["phase"]: e for e in self.results["phases"]}
