@@ -30,7 +30,8 @@ export async function probeCommand(args: string[], io: CliIo): Promise<number> {
   const probe = await openProbe({
     ...libraryOptionsFromFlags(flags),
     ...(flags['no-cuda'] === true ? { cudaLibrary: false as const } : {}),
-    processCommands: true,
+    // With --proc-root the commands come from that /proc (below), not from this one.
+    processCommands: flags['proc-root'] === undefined,
     env: io.env,
   });
   try {

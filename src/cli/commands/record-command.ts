@@ -46,7 +46,8 @@ export async function recordCommand(args: string[], io: CliIo): Promise<number> 
   const layerOptions = { ...layerOptionsFromFlags(flags, io.env), host: flags['no-host'] !== true };
 
   checkRecordingTarget(flags.out);
-  const probe = await openProbe({ ...libraryOptionsFromFlags(flags), processCommands: true, env: io.env });
+  // With --proc-root the commands come from that /proc (watch.ts), not from this one.
+  const probe = await openProbe({ ...libraryOptionsFromFlags(flags), processCommands: flags['proc-root'] === undefined, env: io.env });
   const stop = stopSignal(durationMs);
   let writer: RecordingWriter | null = null;
   let samples = 0;

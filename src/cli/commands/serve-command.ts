@@ -10,6 +10,7 @@ import { EXIT_OK } from '../exit-codes.js';
 import { LAYER_SOURCE_FLAGS, layerOptionsFromFlags } from '../layer-source-flags.js';
 import { LIBRARY_FLAGS, libraryOptionsFromFlags } from '../library-flags.js';
 import { parseDuration, parseFlags, parseInterval } from '../parse-flags.js';
+import { stopSignal } from '../stop-signal.js';
 import { SERVE_HELP, UsageError } from '../usage.js';
 
 function parsePort(value: string): number {
@@ -63,10 +64,9 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
     const why = code === 'EADDRINUSE' ? 'the port is in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'no such address on this host' : (error as Error).message;
     throw new UsageError(`cannot listen on ${host}:${port}: ${why}`);
   }
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  const stop = stopSignal(null);
+  await new Promise((resolve) => stop.signal.addEventListener('abort', resolve, { once: true }));
+  stop.dispose();
   await exporter.close();
   return EXIT_OK;
 }

@@ -56,7 +56,8 @@ export async function watchCommand(args: string[], io: CliIo): Promise<number> {
   const live = io.stdout.isTTY === true && flags.json !== true;
   const style = makeStyle(useColor(io));
 
-  const probe = await openProbe({ ...libraryOptionsFromFlags(flags), processCommands: true, env: io.env });
+  // With --proc-root the commands come from that /proc (watch.ts), not from this one.
+  const probe = await openProbe({ ...libraryOptionsFromFlags(flags), processCommands: flags['proc-root'] === undefined, env: io.env });
   const stop = stopSignal(null);
   const history: LayeredSample[] = [];
   const reported = new Set<string>();
