@@ -1,0 +1,272 @@
+// Renders BENCHMARKS.md, the one benchmark report, from the parts' stored results
+// (docs/benchmarks/<part>.json, written by scripts/bench/run-all.js) and the real-GPU run. Every
+// figure stands beside what it is compared with, the ratio and the target it answers; a part
+// without results says how to produce them instead of showing old numbers.
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+export const PARTS = ['probe', 'companion', 'snapshot', 'exporter', 'soak-probe', 'soak-exporter', 'durability'];
+
+const MiB = 2 ** 20;
+const micros = (us) => `${us.toFixed(0)} µs`;
+const millis = (ms) => `${ms.toFixed(1)} ms`;
+const mib = (bytes) => `${(bytes / MiB).toFixed(1)} MiB`;
+const megabytes = (bytes) => `${(bytes / 1e6).toFixed(0)} MB`;
+const signedMib = (bytes) => `${bytes >= 0 ? '+' : '−'}${(Math.abs(bytes) / MiB).toFixed(2)} MiB`;
+/** "2.14x faster" when ours takes less time than theirs, else "1.09x slower". */
+const speedRatio = (ours, theirs) => (ours <= theirs ? `${(theirs / ours).toFixed(2)}x faster` : `${(ours / theirs).toFixed(2)}x slower`);
+const met = (ok) => (ok ? 'met' : '**missed**');
+
+function machineLine(m) {
+  return `${m.cores} x ${m.cpu}, ${m.memoryGiB} GiB, ${m.kernel}, Node.js ${m.node}${m.python ? `, Python ${m.python}` : ''}`;
+}
+
+export function loadResults(root) {
+  const results = {};
+  for (const part of PARTS) {
+    const file = path.join(root, 'docs/benchmarks', `${part}.json`);
+    if (existsSync(file)) results[part] = JSON.parse(readFileSync(file, 'utf8'));
+  }
+  const realFile = path.join(root, 'docs/benchmarks/real-gpu.json');
+  if (existsSync(realFile)) {
+    const real = JSON.parse(readFileSync(realFile, 'utf8'));
+    results['real-gpu'] = { ...real, figures: JSON.parse(readFileSync(path.join(root, real.run), 'utf8')) };
+  }
+  return results;
+}
+
+// One row of the summary per figure that has a comparison or a target.
+function summaryRows(r) {
+  const rows = [];
+  const add = (part, what, ours, theirs, ratio, target, ok) => rows.push({ part, what, ours, theirs, ratio, target, ok });
+  if (r.probe) {
+    const p = r.probe;
+    add('probe', `warm \`probe.sample()\`, ${p.devices} GPUs x ${p.processesPerDevice} processes`, micros(p.sampleMicros.median), `pynvml, same calls: ${micros(p.pynvmlMicros.median)}`,
+      speedRatio(p.sampleMicros.median, p.pynvmlMicros.median), '< 200 µs and 5x faster', p.sampleMicros.median < 200 && p.pynvmlMicros.median / p.sampleMicros.median >= 5);
+    add('probe', '`gpu-layers probe --json`, whole process', millis(p.cliProcessMs), `pynvml script: ${millis(p.pynvmlProcessMs)}`,
+      speedRatio(p.cliProcessMs, p.pynvmlProcessMs), 'no slower than the pynvml script', p.cliProcessMs <= p.pynvmlProcessMs);
+  }
+  if (r.companion) {
+    for (const f of r.companion.folders) {
+      add('companion', `companion write, ${f.folder} (${f.filesystem})`, micros(f.writeMicrosMedian), `plain write of the same file: ${micros(f.floorMicrosMedian)}`,
+        `${(f.writeMicrosMedian / f.floorMicrosMedian).toFixed(1)}x the floor`, '< 1 ms', f.writeMicrosMedian < 1000);
+    }
+  }
+  if (r.snapshot) {
+    const s = r.snapshot;
+    add('snapshot', `\`gpu-layers snapshot\`, ${megabytes(s.fileBytes)} snapshot, wall time`, `${s.gpuLayers.seconds.toFixed(2)} s`, `CPython pickle.load + figures: ${s.cpython.seconds.toFixed(2)} s`,
+      speedRatio(s.gpuLayers.seconds, s.cpython.seconds), 'no slower than CPython', s.gpuLayers.seconds <= s.cpython.seconds);
+    add('snapshot', 'the same, peak RSS', megabytes(s.gpuLayers.peakRssBytes), `CPython: ${megabytes(s.cpython.peakRssBytes)}`,
+      `${(s.gpuLayers.peakRssBytes / s.cpython.peakRssBytes).toFixed(2)}x CPython's`, '< 2x the file', s.gpuLayers.peakRssBytes < 2 * s.fileBytes);
+  }
+  if (r.exporter) {
+    const e = r.exporter;
+    add('exporter', `\`gpu-layers serve\`, ${e.scrapers} scrapers, p99 latency`, millis(e.exporter.latencyMs.p99), `bare node:http, same bytes: ${millis(e.floor.latencyMs.p99)}`,
+      `${(e.exporter.latencyMs.p99 / e.floor.latencyMs.p99).toFixed(2)}x the floor`, '< 25 ms', e.exporter.latencyMs.p99 < 25);
+  }
+  if (r['soak-probe']) {
+    const s = r['soak-probe'];
+    add('soak-probe', `probe soak, ${s.samples.toLocaleString('en')} samples: RSS growth`, signedMib(s.growth.rssBytes), '', '', '< 2 MB', s.growth.rssBytes < 2e6);
+  }
+  if (r['soak-exporter']) {
+    const s = r['soak-exporter'];
+    add('soak-exporter', `exporter soak, ${(s.seconds / 60).toFixed(0)} min of scrapes: RSS growth`, signedMib(s.growth.rssBytes), '', '', '< 2 MB', s.growth.rssBytes < 2e6);
+  }
+  if (r.durability) {
+    const d = r.durability;
+    add('durability', `\`record\` killed ${d.kills} times: files that do not read back`, String(d.unreadableFiles), '', '', '0', d.unreadableFiles === 0);
+    add('durability', 'the same: most samples lost by one kill', String(d.worstLoss), '', '', '≤ 1 (the one in flight)', d.worstLoss <= 1);
+  }
+  if (r['real-gpu']) {
+    const t = r['real-gpu'].figures.timings;
+    add('real-gpu', '`gpu-layers probe --json` on an H200, whole process', millis(t.probeJsonProcess.medianMs), `nvidia-smi: ${millis(t.nvidiaSmiQuery.medianMs)}; pynvml script: ${millis(t.pynvmlScript.medianMs)}`,
+      `${speedRatio(t.probeJsonProcess.medianMs, t.nvidiaSmiQuery.medianMs)} / ${speedRatio(t.probeJsonProcess.medianMs, t.pynvmlScript.medianMs)}`, '', null);
+  }
+  return rows;
+}
+
+const sections = {
+  probe: (p) => `## Probe: one sample of ${p.devices} GPUs x ${p.processesPerDevice} processes (mock NVML)
+
+${p.machine.date}, ${machineLine(p.machine)}, Debian's python3-pynvml ${p.pynvmlVersion ?? '(version unknown)'}. Both sides
+read the same mock libnvidia-ml.so.1 and scenario. All the NVML calls of one sample took
+${p.mockNvmlMicrosMedian.toFixed(1)} µs in the mock (median of the samples' durationMs), so these are the clients' own costs; a
+real driver adds its call times to both sides alike.
+
+| what | gpu-layers | pynvml | ratio |
+| --- | ---: | ---: | ---: |
+| warm sample, median of ${p.samples} (\`probe.sample()\` / the same NVML calls in one Python process) | ${micros(p.sampleMicros.median)} | ${micros(p.pynvmlMicros.median)} | ${speedRatio(p.sampleMicros.median, p.pynvmlMicros.median)} |
+| warm sample, 90th percentile | ${micros(p.sampleMicros.p90)} | ${micros(p.pynvmlMicros.p90)} | |
+| whole process, median of ${p.processRuns} (\`gpu-layers probe --json\` / \`scripts/pynvml_sample.py once\`) | ${millis(p.cliProcessMs)} | ${millis(p.pynvmlProcessMs)} | ${speedRatio(p.cliProcessMs, p.pynvmlProcessMs)} |
+| the same CLI without its code cache (\`node dist/cli/cli-main.cjs probe --json\`) | ${millis(p.cliWithoutCodeCacheMs)} | ${millis(p.pynvmlProcessMs)} | ${speedRatio(p.cliWithoutCodeCacheMs, p.pynvmlProcessMs)} |${
+    p.cliWithExtraCaCertsMs === null
+      ? ''
+      : `\n| the same CLI process with this machine's NODE_EXTRA_CA_CERTS set | ${millis(p.cliWithExtraCaCertsMs)} | ${millis(p.pynvmlProcessMs)} | ${speedRatio(p.cliWithExtraCaCertsMs, p.pynvmlProcessMs)} |`
+  }
+
+A gpu-layers sample includes the hop to the probe's worker thread and back, validation of the
+addon's output and the typed Sample object. \`probe --json\` does more than the pynvml script: it
+looks for each of the ${p.devices * p.processesPerDevice} processes in /proc (command line, host memory), reads the calibration
+cache, joins the layers and prints every figure with its reason (${(p.cliOutputBytes / 1024).toFixed(0)} kB of indented JSON
+against pynvml's ${(p.pynvmlOutputBytes / 1024).toFixed(0)} kB). The executable loads the CLI bundle with a V8 code cache recorded at
+build time (src/cli/launcher.ts); the second row runs the bundle without it. Process runs start
+without NODE_EXTRA_CA_CERTS, which makes Node.js 20 load a certificate bundle before any script
+runs; where the environment sets it, a row shows the CLI with it. The whole-process target was
+set for the driver layer alone; with all the layers, the row says by how much it is met or missed.`,
+
+  companion: (c) => `## Companion: one write of the allocator file, ${c.devices} devices
+
+${c.machine.date}, the same kind of machine (Python ${c.machine.python}). \`write_once()\` of python/gpu_layers_companion,
+${c.writes} writes after 200 warm-up ones, with an in-memory torch whose \`memory_stats()\` returns a
+dict shaped like real torch's (${c.devices} devices, one private pool each): the companion's own work (the
+figures, the document, JSON, a temporary file, rename). Real torch adds its \`memory_stats()\`
+time; the real-GPU check measured that. The floor is the same document written to a plain file
+(open, one write, close). The companion writes once per interval (default ${c.intervalSeconds} s) from its own thread.
+
+| stats folder on | companion write, median | 99th percentile | plain write (floor) | ratio | share of one core |
+| --- | ---: | ---: | ---: | ---: | ---: |
+${c.folders
+  .map((f) => `| ${f.folder} (${f.filesystem}) | ${micros(f.writeMicrosMedian)} | ${micros(f.writeMicrosP99)} | ${micros(f.floorMicrosMedian)} | ${(f.writeMicrosMedian / f.floorMicrosMedian).toFixed(1)}x the floor | ${((f.writeMicrosMedian / (c.intervalSeconds * 1e6)) * 100).toFixed(4)} % |`)
+  .join('\n')}
+
+The file is ${c.folders[0]?.bytes ?? 'n/a'} bytes.`,
+
+  snapshot: (s) => `## Snapshot forensics: \`gpu-layers snapshot --json\` against CPython
+
+${s.machine.date}, ${machineLine(s.machine)}. A generated snapshot (\`scripts/generate_snapshot.py --target-mb ${s.targetMb}\`,
+protocol ${s.protocol} as \`torch.cuda.memory._dump_snapshot\` writes it on CPython 3.8-3.13) of ${megabytes(s.fileBytes)}: ${s.devices} devices,
+${s.segments} segments. CPython runs \`scripts/snapshot_figures.py\` (\`pickle.load\`, the C unpickler, then
+the same figures in Python); both print identical figures (checked in the run). Whole processes,
+alternately, ${s.rounds} rounds on a warm page cache; medians; peak RSS from GNU time.
+
+| | wall time | peak RSS | peak RSS / file size |
+| --- | ---: | ---: | ---: |
+| \`gpu-layers snapshot --json\` | ${s.gpuLayers.seconds.toFixed(2)} s | ${megabytes(s.gpuLayers.peakRssBytes)} | ${(s.gpuLayers.peakRssBytes / s.fileBytes).toFixed(2)} |
+| CPython \`pickle.load\` + figures | ${s.cpython.seconds.toFixed(2)} s | ${megabytes(s.cpython.peakRssBytes)} | ${(s.cpython.peakRssBytes / s.fileBytes).toFixed(2)} |
+| ratio | gpu-layers ${speedRatio(s.gpuLayers.seconds, s.cpython.seconds)} | ${(s.gpuLayers.peakRssBytes / s.cpython.peakRssBytes).toFixed(2)}x CPython's | |
+
+gpu-layers reads the file twice in 4 MiB pieces (the first pass finds which memo entries are
+fetched again; the second builds values, hands each segment to the analysis and drops it), so it
+never holds the whole object tree that \`pickle.load\` builds.`,
+
+  exporter: (e) => `## Exporter under load: \`gpu-layers serve\`
+
+${e.machine.date}, ${machineLine(e.machine)}. \`gpu-layers serve --interval ${e.intervalMs / 1000}s\` on the mock NVML (${e.devices} GPUs x
+${e.processesPerDevice} processes, ${e.series} series, ${(e.expositionBytes / 1024).toFixed(0)} KiB per scrape), ${e.scrapers} concurrent scrapers for ${e.seconds} s, each
+scraping again as soon as it has its answer; meanwhile, twice a second, a client that never
+finishes its headers, a half-open socket, a 32 KiB header, an unknown path and a DELETE. The
+floor is a bare node:http server answering the same bytes from memory under the same load: what
+any Node.js exporter pays on this machine. Scrapers and server share the machine's CPUs.
+
+| | \`gpu-layers serve\` | bare node:http (floor) | ratio |
+| --- | ---: | ---: | ---: |
+| scrapes per second | ${e.exporter.perSecond.toFixed(0)} | ${e.floor.perSecond.toFixed(0)} | ${(e.exporter.perSecond / e.floor.perSecond).toFixed(2)}x |
+| latency p50 | ${millis(e.exporter.latencyMs.p50)} | ${millis(e.floor.latencyMs.p50)} | ${(e.exporter.latencyMs.p50 / e.floor.latencyMs.p50).toFixed(2)}x |
+| latency p99 | ${millis(e.exporter.latencyMs.p99)} | ${millis(e.floor.latencyMs.p99)} | ${(e.exporter.latencyMs.p99 / e.floor.latencyMs.p99).toFixed(2)}x |
+| latency max | ${millis(e.exporter.latencyMs.max)} | ${millis(e.floor.latencyMs.max)} | |
+| statuses | ${Object.entries(e.exporter.statuses).map(([s, n]) => `${s}: ${n}`).join(', ')} | ${Object.entries(e.floor.statuses).map(([s, n]) => `${s}: ${n}`).join(', ')} | |
+
+NVML saw ${e.processListCalls} process-list calls in ${e.seconds} s, ${(e.processListCalls / e.devices / 2).toFixed(1)} per device (count + rows) for ~${e.collections} collections:
+scrapes never reach NVML. The exporter's RSS was ${mib(e.rssBytes.before)} before the load and ${mib(e.rssBytes.after)} two intervals
+after it (V8 sizing its heap for ${e.scrapers} sockets at once); ${
+    e.heapAfterGcBytes === null
+      ? 'the heap after a full GC was not measured (run with node --expose-gc).'
+      : `in-process, the heap after a full GC was ${mib(e.heapAfterGcBytes.before)} before and ${mib(e.heapAfterGcBytes.after)} after ${e.heapAfterGcBytes.scrapes.toLocaleString('en')} scrapes.`
+  } The exporter soak below is the long-run memory figure.`,
+
+  'soak-probe': (s) => `## Soak: ${s.samples.toLocaleString('en')} samples through the addon (mock NVML)
+
+${s.machine.date}, ${machineLine(s.machine)}. \`scripts/bench/soak-probe.js\`: one probe, ${s.devices} GPUs x ${s.processesPerDevice} processes, the
+scenario rewritten before every sample so that every figure and the set of pids change; memory
+after a full GC, once ${s.warmupSamples.toLocaleString('en')} warm-up samples are done and at the end. ${s.seconds.toFixed(0)} s, ${s.samplesPerSecond.toFixed(0)} samples/s.
+
+| | start | end | growth |
+| --- | ---: | ---: | ---: |
+| RSS | ${mib(s.start.rssBytes)} | ${mib(s.end.rssBytes)} | ${signedMib(s.growth.rssBytes)} |
+| V8 heap used | ${mib(s.start.heapUsedBytes)} | ${mib(s.end.heapUsedBytes)} | ${signedMib(s.growth.heapUsedBytes)} |
+| external (Buffers, addon) | ${mib(s.start.externalBytes)} | ${mib(s.end.externalBytes)} | ${signedMib(s.growth.externalBytes)} |
+
+Target (issue 8): growth under 2 MB: ${met(s.growth.rssBytes < 2e6)}.${s.note ? ` ${s.note}` : ''}`,
+
+  'soak-exporter': (s) => `## Soak: the exporter under continuous scrapes for ${(s.seconds / 60).toFixed(0)} minutes
+
+${s.machine.date}, ${machineLine(s.machine)}. \`scripts/bench/soak-exporter.js\`: ${s.description}
+
+| | start | end | growth |
+| --- | ---: | ---: | ---: |
+| RSS | ${mib(s.start.rssBytes)} | ${mib(s.end.rssBytes)} | ${signedMib(s.growth.rssBytes)} |
+| V8 heap used | ${mib(s.start.heapUsedBytes)} | ${mib(s.end.heapUsedBytes)} | ${signedMib(s.growth.heapUsedBytes)} |
+| external | ${mib(s.start.externalBytes)} | ${mib(s.end.externalBytes)} | ${signedMib(s.growth.externalBytes)} |
+
+${s.scrapes.toLocaleString('en')} scrapes, ${s.errors} failed, ${s.collections} collections. Target (issue 8): growth under 2 MB: ${met(s.growth.rssBytes < 2e6)}.${s.note ? ` ${s.note}` : ''}`,
+
+  durability: (d) => `## Durability: \`gpu-layers record\` killed with SIGKILL
+
+${d.machine.date}, ${machineLine(d.machine)}. \`scripts/bench/durability-record.js\` (seed ${d.seed}): ${d.description}
+
+| | |
+| --- | ---: |
+| kills | ${d.kills} |
+| recording files afterwards | ${d.files} |
+| files that do not read back | ${d.unreadableFiles} |
+| samples read back / written | ${d.samplesRead.toLocaleString('en')} / ${d.samplesWritten.toLocaleString('en')} |
+| most samples lost by one kill | ${d.worstLoss} |
+
+Target (issue 8): every file reads back, at most the sample in flight lost: ${met(d.unreadableFiles === 0 && d.worstLoss <= 1)}.${d.note ? ` ${d.note}` : ''}`,
+
+  'real-gpu': (g) => {
+    const t = g.figures.timings;
+    const d = g.figures.versions.driver;
+    const collect = g.figures.exporter?.exposition?.find((line) => line.startsWith('gpu_layers_collect_duration_seconds '));
+    return `## On a real GPU: NVIDIA H200 (not rerun by \`npm run bench\`)
+
+${g.date}, ${g.machine}; driver ${d.version}, CUDA ${d.cudaDriverVersion / 1000}. \`scripts/gpu-check.sh\`, with a PyTorch
+process holding memory on the GPU; medians of 10 runs each, one after the other in the same run.
+Every figure is in \`${g.run}\` and \`${g.report}\`.
+
+| what | median | compared with | ratio |
+| --- | ---: | --- | ---: |
+| \`gpu-layers probe --json\`, whole process | ${millis(t.probeJsonProcess.medianMs)} | \`nvidia-smi --query-compute-apps=pid,used_memory --format=csv\`: ${millis(t.nvidiaSmiQuery.medianMs)} | ${speedRatio(t.probeJsonProcess.medianMs, t.nvidiaSmiQuery.medianMs)} |
+| the same | | pynvml script (\`scripts/pynvml_sample.py once\`): ${millis(t.pynvmlScript.medianMs)} | ${speedRatio(t.probeJsonProcess.medianMs, t.pynvmlScript.medianMs)} |
+| \`probe.sample()\` in-process, warm | ${micros(t.probeSampleInProcess.medianUs)} | the same call on the mock (probe part above) | the real driver's calls dominate |${
+      collect ? `\n| one \`gpu-layers serve\` collection | ${millis(Number(collect.split(' ')[1]) * 1000)} | | |` : ''
+    }
+
+${g.otherRuns} The whole-process rows for gpu-layers and pynvml include starting Node.js or
+CPython on that machine's sandboxed kernel; nvidia-smi is a native program.`;
+  },
+};
+
+const missing = (part) => `## ${part}: not measured yet
+
+Run \`npm run bench -- --only ${part}\`.`;
+
+export function renderReport(results) {
+  const machines = new Set(PARTS.filter((p) => results[p]).map((p) => machineLine(results[p].machine)));
+  const dates = [...new Set(PARTS.filter((p) => results[p]).map((p) => results[p].machine.date))].sort();
+  const rows = summaryRows(results);
+  return `# Benchmarks
+
+Every figure here was measured by a script in \`scripts/bench/\`, run by \`npm run bench\`, beside what
+it is compared with in the same run: pynvml on the same NVML calls, CPython's pickle on the same
+snapshot, a plain file write, a bare HTTP server, and nvidia-smi where a GPU run exists. Without a
+GPU every part runs against the mock NVML (\`build/Release/mock/\`), so the figures are gpu-layers'
+own costs.
+
+${machines.size === 1 ? `Machine: ${[...machines][0]}. ` : 'Machines: each section names its own. '}Measured ${dates.length === 1 ? dates[0] : `${dates[0]} to ${dates[dates.length - 1]}`}.
+
+To reproduce: \`npm ci && npm run fixtures && npm run bench\` (all parts, about 30 minutes on 2
+cores: the soaks take most of it). \`npm run bench -- --only probe,snapshot\` reruns some parts and
+keeps the others' stored results (\`docs/benchmarks/<part>.json\`); \`npm run bench -- --quick\` runs
+shorter soaks and fewer kills, and the sections say so; \`npm run bench -- --render\` rewrites this
+file from the stored results alone. Parts: ${PARTS.map((p) => `\`${p}\``).join(', ')}.
+
+## Summary
+
+| part | what | gpu-layers | compared with | ratio | target | |
+| --- | --- | ---: | --- | ---: | --- | --- |
+${rows.map((row) => `| ${row.part} | ${row.what} | ${row.ours} | ${row.theirs} | ${row.ratio} | ${row.target} | ${row.ok === null ? '' : met(row.ok)} |`).join('\n')}
+
+${[...PARTS, 'real-gpu'].map((part) => (results[part] ? sections[part](results[part]) : missing(part))).join('\n\n')}
+`;
+}

@@ -1,0 +1,68 @@
+#!/usr/bin/env node
+// `npm run bench`: runs every benchmark part, one after the other (each in its own process, so no
+// part's heap or JIT state colours the next), stores each part's results in
+// docs/benchmarks/<part>.json and rewrites BENCHMARKS.md from them (render-report.js).
+//   --only a,b   run these parts, keep the others' stored results
+//   --quick      shorter soaks and fewer kills (the report shows the sizes used)
+//   --render     run nothing, rewrite BENCHMARKS.md from the stored results
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { flagValue, root } from './machine.js';
+import { PARTS, loadResults, renderReport } from './render-report.js';
+
+const quick = process.argv.includes('--quick');
+// Each part: its script, the node flags it needs, and the arguments of a full and a quick run.
+const commands = {
+  probe: { script: 'probe.js' },
+  companion: { script: 'companion.js' },
+  snapshot: { script: 'snapshot.js', quick: ['--mb', '50'] },
+  exporter: { script: 'exporter.js', node: ['--expose-gc'], quick: ['--seconds', '10'] },
+  'soak-probe': { script: 'soak-probe.js', node: ['--expose-gc'], quick: ['--samples', '20000'] },
+  'soak-exporter': { script: 'soak-exporter.js', node: ['--expose-gc'], quick: ['--duration', '60'] },
+  durability: { script: 'durability-record.js', quick: ['--kills', '20'] },
+};
+
+const only = flagValue('--only', null);
+const selected = process.argv.includes('--render') ? [] : only === null ? PARTS : only.split(',');
+for (const part of selected) {
+  if (!PARTS.includes(part)) {
+    console.error(`bench: no part named "${part}"; the parts are ${PARTS.join(', ')}`);
+    process.exit(2);
+  }
+}
+if (!existsSync(path.join(root, 'dist/index.js')) || !existsSync(path.join(root, 'build/Release/gpu_layers.node'))) {
+  console.error('bench: build first (npm ci)');
+  process.exit(1);
+}
+
+const work = mkdtempSync(path.join(os.tmpdir(), 'gpu-layers-bench-all-'));
+const failed = [];
+for (const part of selected) {
+  const { script, node = [], quick: quickArgs = [] } = commands[part];
+  const out = path.join(work, `${part}.json`);
+  const started = Date.now();
+  console.log(`bench: ${part} ...`);
+  const run = spawnSync(process.execPath, [...node, path.join(root, 'scripts/bench', script), '--json', out, ...(quick ? quickArgs : [])], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  if (run.status !== 0 || !existsSync(out)) {
+    failed.push(part);
+    console.error(`bench: ${part} failed (exit ${run.status ?? run.signal}); its stored results are kept`);
+    continue;
+  }
+  JSON.parse(readFileSync(out, 'utf8'));
+  copyFileSync(out, path.join(root, 'docs/benchmarks', `${part}.json`));
+  console.log(`bench: ${part} done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+}
+rmSync(work, { recursive: true, force: true });
+
+const report = path.join(root, 'BENCHMARKS.md');
+writeFileSync(report, renderReport(loadResults(root)));
+console.log(`bench: wrote ${path.relative(process.cwd(), report) || report}`);
+if (failed.length > 0) {
+  console.error(`bench: failed parts: ${failed.join(', ')}`);
+  process.exit(1);
+}
