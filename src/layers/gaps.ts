@@ -11,12 +11,22 @@ function missing(errors: FieldErrors, key: string, needs: string[]): null {
   return null;
 }
 
+/**
+ * A gap beyond 2^53 bytes is no size (the figures it comes from, out of a companion file, are
+ * not true ones): null with the reason, rather than an inexact number the schema refuses.
+ */
+function exact(errors: FieldErrors, key: string, value: number | null): number | null {
+  if (value === null || Number.isSafeInteger(value)) return value;
+  errors[key] = { code: 'VALUE_OUT_OF_RANGE', nvmlReturn: null, message: 'its inputs are too large to be true' };
+  return null;
+}
+
 /** a - b - ..., or null (with the reason) when any input is unknown. */
 function difference(errors: FieldErrors, key: string, inputs: [string, number | null | undefined][]): number | null {
   const unknown = inputs.filter(([, value]) => value === null || value === undefined).map(([name]) => name);
   if (unknown.length > 0) return missing(errors, key, unknown);
   const [first, ...rest] = inputs.map(([, value]) => value as number);
-  return rest.reduce((total, value) => total - value, first!);
+  return exact(errors, key, rest.reduce((total, value) => total - value, first!));
 }
 
 function noGaps(): Gaps {
@@ -49,7 +59,7 @@ export function computeGaps(layers: Layers, errors: FieldErrors): Gaps {
   ]);
   const totalEstimate =
     insideAllocator !== null && outsideEstimate !== null
-      ? insideAllocator + outsideEstimate
+      ? exact(errors, 'gaps.cudaGraphs.totalEstimateBytes', insideAllocator + outsideEstimate)
       : missing(errors, 'gaps.cudaGraphs.totalEstimateBytes', ['both CUDA graph parts']);
   const reservedFreeOrPools = difference(errors, 'gaps.allocatorCachedBytes', [
     reserved,
@@ -57,7 +67,7 @@ export function computeGaps(layers: Layers, errors: FieldErrors): Gaps {
     privatePools,
   ]);
   // What the pools hold allocated is in `allocated` already: add it back where it is known.
-  const cached = reservedFreeOrPools === null ? null : reservedFreeOrPools + (allocator.privatePoolAllocatedBytes ?? 0);
+  const cached = reservedFreeOrPools === null ? null : exact(errors, 'gaps.allocatorCachedBytes', reservedFreeOrPools + (allocator.privatePoolAllocatedBytes ?? 0));
   let fragmentationRatio: number | null = null;
   const inactiveSplit = allocator.inactiveSplitBytes;
   if (reserved[1] === null || inactiveSplit === null) {

@@ -7,10 +7,11 @@ import { readFile } from 'node:fs/promises';
 import { hostname, networkInterfaces } from 'node:os';
 
 import { sourceError } from '../sample/field-errors.js';
-import { kvGeometry } from '../sources/hf-config.js';
+import { kvGeometry, MAX_HF_CONFIG_BYTES } from '../sources/hf-config.js';
 import { ancestry, listeningPids, readCommandLine, readParents } from '../sources/process-tree.js';
 import { parseStatus } from '../sources/proc-files.js';
-import { parseVllmLog } from '../sources/vllm-log.js';
+import { FileRefusedError, readTextFile } from '../sources/read-text-file.js';
+import { readVllmLog } from '../sources/vllm-log.js';
 import { fetchVllmMetrics, metricsUrl } from '../sources/vllm-metrics.js';
 import { rekeyLogPids } from './log-pid-namespaces.js';
 import type { SourceStatus } from './schema.js';
@@ -72,20 +73,21 @@ async function readEndpoint(endpoint: string, timeoutMs: number, procRoot: strin
 export async function readFramework(pids: readonly number[], options: FrameworkSourceOptions, procRoot: string): Promise<FrameworkReading> {
   const endpoints = options.vllm ?? [];
   const local = localAddresses();
-  const [parents, readEndpoints, logText, hfText] = await Promise.all([
+  const [parents, readEndpoints, logRead, hfText] = await Promise.all([
     readParents(procRoot),
     Promise.all(endpoints.map((e) => readEndpoint(e, options.vllmTimeoutMs ?? 2000, procRoot, local))),
-    options.vllmLog === undefined ? null : readFile(options.vllmLog, 'utf8').then((text) => ({ text }), (error: Error) => ({ error })),
-    options.hfConfig === undefined ? null : readFile(options.hfConfig, 'utf8').then((text) => ({ text }), (error: Error) => ({ error })),
+    // The log streams through in bounded memory; config.json is read whole, up to a limit.
+    options.vllmLog === undefined ? null : readVllmLog(options.vllmLog).then((parsed) => ({ parsed }), (error: Error) => ({ error })),
+    options.hfConfig === undefined ? null : readTextFile(options.hfConfig, MAX_HF_CONFIG_BYTES).then((text) => ({ text }), (error: Error) => ({ error })),
   ]);
 
   let log: FrameworkInputs['log'] = null;
   let logStatus: SourceStatus | null = null;
-  if (options.vllmLog !== undefined && logText !== null) {
-    if ('error' in logText) {
-      logStatus = sourceStatus(options.vllmLog, sourceError('LOG_UNREADABLE', `${options.vllmLog}: ${logText.error.message}`));
+  if (options.vllmLog !== undefined && logRead !== null) {
+    if ('error' in logRead) {
+      logStatus = sourceStatus(options.vllmLog, sourceError('LOG_UNREADABLE', `${options.vllmLog}: ${logRead.error.message}`));
     } else {
-      const parsed = parseVllmLog(logText.text);
+      const parsed = logRead.parsed;
       parsed.byPid = rekeyLogPids(parsed.byPid, await innermostPids(pids, procRoot));
       if (parsed.matchedLines === 0) {
         logStatus = sourceStatus(options.vllmLog, sourceError('LOG_NO_KNOWN_LINES', `${options.vllmLog} has none of the vLLM startup lines gpu-layers knows (is it a vLLM log?)`));
@@ -99,7 +101,9 @@ export async function readFramework(pids: readonly number[], options: FrameworkS
   let geometry: FrameworkInputs['geometry'] = null;
   let hfStatus: SourceStatus | null = null;
   if (options.hfConfig !== undefined && hfText !== null) {
-    if ('error' in hfText) {
+    if ('error' in hfText && hfText.error instanceof FileRefusedError) {
+      hfStatus = sourceStatus(options.hfConfig, sourceError('HF_CONFIG_INVALID', `${hfText.error.message}: not a model config.json`));
+    } else if ('error' in hfText) {
       hfStatus = sourceStatus(options.hfConfig, sourceError('HF_CONFIG_UNREADABLE', `${options.hfConfig}: ${hfText.error.message}`));
     } else {
       try {

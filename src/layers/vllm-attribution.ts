@@ -135,11 +135,13 @@ function layerFor(pid: number, instance: Instance, inputs: FrameworkInputs): { l
       errors['layers.framework.kvCacheBytes'] = sourceError('AMBIGUOUS_CONFIG', 'one model config (--hf-config) for several vLLM servers: it is used only when one server is given');
     } else if (numGpuBlocks !== null && inputs.geometry !== null) {
       const geometry = inputs.geometry(Math.max(1, instance.members.length), blockSize ?? 16, engine?.cacheDtype ?? 'auto');
-      if (geometry.ok) {
+      if (!geometry.ok) {
+        errors['layers.framework.kvCacheBytes'] = sourceError(geometry.code, geometry.message);
+      } else if (!Number.isSafeInteger(numGpuBlocks * geometry.geometry.bytesPerBlock)) {
+        errors['layers.framework.kvCacheBytes'] = sourceError('VALUE_OUT_OF_RANGE', `${numGpuBlocks} blocks of ${geometry.geometry.bytesPerBlock} bytes is more than any GPU holds`);
+      } else {
         kvCacheBytes = numGpuBlocks * geometry.geometry.bytesPerBlock;
         kvCacheSource = 'blocks-x-config';
-      } else {
-        errors['layers.framework.kvCacheBytes'] = sourceError(geometry.code, geometry.message);
       }
     } else {
       errors['layers.framework.kvCacheBytes'] = sourceError(

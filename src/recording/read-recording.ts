@@ -4,7 +4,8 @@
  * the file; a file that is not a recording, is empty, or comes from a newer schema is an error.
  * Samples out of time order are put back in order, with a warning.
  */
-import { readFile } from 'node:fs/promises';
+import { constants as bufferConstants } from 'node:buffer';
+import { readFile, stat } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 
 import { GpuLayersError } from '../errors.js';
@@ -23,6 +24,14 @@ export interface Recording {
 
 /** Warnings about single lines beyond this many are summed up in one. */
 const MAX_LINE_WARNINGS = 5;
+
+/**
+ * The largest recording read, on disk or once decompressed: the longest string this JavaScript
+ * engine holds (about 512 MiB), which the text must become anyway. Checked before reading and
+ * while decompressing, so neither a huge file nor a small gzip that inflates to gigabytes
+ * takes more memory than this.
+ */
+const MAX_RECORDING_BYTES = bufferConstants.MAX_STRING_LENGTH;
 
 function notARecording(name: string, why: string): GpuLayersError {
   return new GpuLayersError('RECORDING_INVALID', `${name} is not a gpu-layers recording: ${why}`);
@@ -106,12 +115,16 @@ export function parseRecording(text: string, name: string): Recording {
 /** Reads FILE (gzip-compressed or not: `gzip` on a recording is the natural way to keep it). */
 export async function readRecording(file: string): Promise<Recording> {
   let text: string;
+  const tooLarge = `cannot read the recording ${file}: it is, or decompresses to, more than ${MAX_RECORDING_BYTES} bytes (record with --max-size to keep parts smaller)`;
   try {
+    if ((await stat(file)).size > MAX_RECORDING_BYTES) throw new GpuLayersError('RECORDING_UNREADABLE', tooLarge);
     const content = await readFile(file);
     const gzipped = content[0] === 0x1f && content[1] === 0x8b;
-    text = (gzipped ? gunzipSync(content) : content).toString('utf8');
+    text = (gzipped ? gunzipSync(content, { maxOutputLength: MAX_RECORDING_BYTES }) : content).toString('utf8');
   } catch (error) {
+    if (error instanceof GpuLayersError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ERR_BUFFER_TOO_LARGE' || code === 'ERR_STRING_TOO_LONG') throw new GpuLayersError('RECORDING_UNREADABLE', tooLarge, { cause: error });
     if (code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR') throw notARecording(file, 'it is a damaged gzip file');
     throw new GpuLayersError('RECORDING_UNREADABLE', `cannot read the recording ${file}: ${fileErrorReason(error)}`, { cause: error });
   }

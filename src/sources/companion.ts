@@ -5,7 +5,6 @@
  * pids are reused) and is fresh (younger than three of its own intervals); otherwise the reason
  * says which check failed.
  */
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as z from 'zod/mini';
 
@@ -14,6 +13,12 @@ import { sourceError } from '../sample/field-errors.js';
 import type { FieldError } from '../sample/schema.js';
 import { normalizeUuid } from '../sample/uuid.js';
 import { validate } from '../validation.js';
+import { FileRefusedError, readTextFile } from './read-text-file.js';
+
+/** The latest time a Date holds (ECMAScript: 8.64e15 ms after 1970). */
+const MAX_DATE_MS = 8.64e15;
+/** Far more than any companion file (about 10 KiB a device): a larger file is not read. */
+export const MAX_COMPANION_BYTES = 4 * 1024 * 1024;
 
 const companionDeviceSchema = z.object({
   index: z.int().check(z.nonnegative()),
@@ -33,8 +38,8 @@ export const companionFileSchema = z.object({
   version: z.literal(1),
   pid: z.int().check(z.positive()),
   startTimeTicks: z.int().check(z.nonnegative()),
-  /** Unix seconds. */
-  writtenAt: z.number(),
+  /** Unix seconds, within the range of a Date (the layer gives it as an ISO time). */
+  writtenAt: z.number().check(z.nonnegative(), z.lte(MAX_DATE_MS / 1000)),
   intervalSeconds: z.number().check(z.positive()),
   torchVersion: z.nullable(z.string()),
   devices: z.array(companionDeviceSchema),
@@ -102,8 +107,11 @@ export async function readCompanion(directory: string, pid: number, startTimeTic
   const file = path.join(directory, `${pid}.json`);
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    // Only a regular file, opened without blocking: anyone who can write the folder could leave
+    // a FIFO there, and waiting on it would hang every sample.
+    text = await readTextFile(file, MAX_COMPANION_BYTES, { regularOnly: true });
   } catch (error) {
+    if (error instanceof FileRefusedError) return { ok: false, file, error: sourceError('COMPANION_INVALID', `${error.message}: not a companion file`) };
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return missingCompanion(directory, pid);
     return { ok: false, file, error: sourceError('COMPANION_UNREADABLE', `${file}: ${code ?? String(error)}`) };

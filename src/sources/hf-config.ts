@@ -7,6 +7,9 @@ import * as z from 'zod/mini';
 
 import { validate } from '../validation.js';
 
+/** Far more than any model's config.json (tens of KiB): a larger file is not read. */
+export const MAX_HF_CONFIG_BYTES = 16 * 1024 * 1024;
+
 const positive = z.optional(z.nullable(z.int().check(z.positive())));
 
 const textConfigSchema = z.looseObject({
@@ -52,12 +55,20 @@ export interface KvOptions {
   cacheDtype: string;
 }
 
-const DTYPE_BYTES: Record<string, number> = { bfloat16: 2, float16: 2, half: 2, float32: 4, float: 4 };
+// A Map, not an object: the names come from outside (a /metrics label, config.json), and
+// "constructor" or "__proto__" must not find something on Object.prototype.
+const DTYPE_BYTES = new Map([
+  ['bfloat16', 2],
+  ['float16', 2],
+  ['half', 2],
+  ['float32', 4],
+  ['float', 4],
+]);
 
 function dtypeBytes(cacheDtype: string, modelDtype: string | null | undefined): number | null {
   if (cacheDtype.startsWith('fp8')) return 1;
-  if (cacheDtype !== 'auto') return DTYPE_BYTES[cacheDtype] ?? null;
-  return modelDtype === null || modelDtype === undefined ? null : (DTYPE_BYTES[modelDtype] ?? null);
+  if (cacheDtype !== 'auto') return DTYPE_BYTES.get(cacheDtype) ?? null;
+  return modelDtype === null || modelDtype === undefined ? null : (DTYPE_BYTES.get(modelDtype) ?? null);
 }
 
 export function kvGeometry(configJson: unknown, options: KvOptions): KvGeometryResult {
@@ -92,6 +103,9 @@ export function kvGeometry(configJson: unknown, options: KvOptions): KvGeometryR
   const numKvHeads = mla ? 1 : Math.max(1, Math.floor(totalKvHeads! / options.tensorParallel));
   const kvFactor = mla ? 1 : 2;
   const perLayer = kvFactor * options.blockSize * numKvHeads * headSize! * bytes!;
+  if (!Number.isSafeInteger(perLayer * numLayers)) {
+    return { ok: false, code: 'HF_CONFIG_INVALID', message: `not a model config: a KV page of ${perLayer * numLayers} bytes (${numLayers} layers of ${perLayer})` };
+  }
   return {
     ok: true,
     geometry: { numLayers, numKvHeads, headSize: headSize!, dtypeBytes: bytes!, blockSize: options.blockSize, kvFactor, bytesPerBlock: perLayer * numLayers },

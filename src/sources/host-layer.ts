@@ -66,7 +66,7 @@ export async function readHostLayer(pid: number, procRoot = '/proc'): Promise<Ho
     return layer;
   }
   const figures = parseStatus(status.text);
-  const missing: FieldError = { code: 'NOT_REPORTED', nvmlReturn: null, message: `this kernel's /proc/${pid}/status has no such line` };
+  const missing: FieldError = { code: 'NOT_REPORTED', nvmlReturn: null, message: `this kernel's /proc/${pid}/status has no such line (or a figure too large to be true)` };
   for (const key of ['rssBytes', 'anonBytes', 'fileBytes', 'shmemBytes'] as const) {
     layer[key] = figures[key];
     if (figures[key] === null) errors[key] = missing;
@@ -74,7 +74,10 @@ export async function readHostLayer(pid: number, procRoot = '/proc'): Promise<Ho
   layer.nspid = figures.nspid;
   if (figures.nspid === null) errors.nspid = missing;
   if ('error' in smaps) errors.driverMappedBytes = reason(smaps.error, pid, 'smaps');
-  else layer.driverMappedBytes = parseSmapsDriverRss(smaps.text);
+  else {
+    layer.driverMappedBytes = parseSmapsDriverRss(smaps.text);
+    if (layer.driverMappedBytes === null) errors.driverMappedBytes = { code: 'VALUE_OUT_OF_RANGE', nvmlReturn: null, message: `/proc/${pid}/smaps gives an Rss too large to be true` };
+  }
   if ('error' in cgroup) {
     errors.containerId = reason(cgroup.error, pid, 'cgroup');
   } else {

@@ -1,6 +1,8 @@
 /** The host's memory from /proc/meminfo: total and available (MemAvailable, the kernel's estimate). */
 import { readFile } from 'node:fs/promises';
 
+import { kibToBytes } from './proc-files.js';
+
 export interface HostMemory {
   total: number | null;
   available: number | null;
@@ -9,7 +11,7 @@ export interface HostMemory {
 export function parseMeminfo(text: string): HostMemory {
   const field = (name: string): number | null => {
     const match = new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(text);
-    return match === null ? null : Number(match[1]) * 1024;
+    return match === null ? null : kibToBytes(match[1]!);
   };
   return { total: field('MemTotal'), available: field('MemAvailable') };
 }

@@ -13,25 +13,41 @@ export interface StatusFigures {
   nspid: number[] | null;
 }
 
+/**
+ * A figure in kB as bytes; null when the digits make no whole number of bytes below 2^53 (no
+ * kernel has that much memory, but lxcfs and other /proc emulations have printed 2^64 - 1).
+ */
+export function kibToBytes(digits: string): number | null {
+  const bytes = Number(digits) * 1024;
+  return Number.isSafeInteger(bytes) ? bytes : null;
+}
+
 /** "VmRSS:	  1740 kB" -> bytes; null when the line is missing (kernels before 4.5 lack Rss*). */
 function kilobytes(text: string, key: string): number | null {
   const match = new RegExp(`^${key}:\\s+(\\d+) kB$`, 'm').exec(text);
-  return match === null ? null : Number(match[1]) * 1024;
+  return match === null ? null : kibToBytes(match[1]!);
 }
 
+// "NSpid:\t4242\t17". Whitespace and digits are kept apart: with `\s+([\d\s]+)$` both could take
+// the same blanks, and a long run of them not ending the line backtracked quadratically.
+const NSPID = /^NSpid:[ \t]+(\d+(?:[ \t]+\d+)*)[ \t]*$/m;
+
 export function parseStatus(text: string): StatusFigures {
-  const nspid = /^NSpid:\s+([\d\s]+)$/m.exec(text);
+  const nspid = NSPID.exec(text)?.[1]!.split(/[ \t]+/).map(Number) ?? null;
   return {
     rssBytes: kilobytes(text, 'VmRSS'),
     anonBytes: kilobytes(text, 'RssAnon'),
     fileBytes: kilobytes(text, 'RssFile'),
     shmemBytes: kilobytes(text, 'RssShmem'),
-    nspid: nspid === null ? null : nspid[1]!.trim().split(/\s+/).map(Number),
+    nspid: nspid !== null && nspid.every(Number.isSafeInteger) ? nspid : null,
   };
 }
 
-/** Resident bytes of the mappings of /dev/nvidia* (control, device and UVM files). */
-export function parseSmapsDriverRss(text: string): number {
+/**
+ * Resident bytes of the mappings of /dev/nvidia* (control, device and UVM files); null when a
+ * figure is too large to be true.
+ */
+export function parseSmapsDriverRss(text: string): number | null {
   let total = 0;
   let inDriverMapping = false;
   for (const line of text.split('\n')) {
@@ -41,10 +57,10 @@ export function parseSmapsDriverRss(text: string): number {
       const path = line.split(/\s+/)[5] ?? '';
       inDriverMapping = path.startsWith('/dev/nvidia');
     } else if (inDriverMapping && line.startsWith('Rss:')) {
-      total += Number(/(\d+)/.exec(line)?.[1] ?? 0) * 1024;
+      total += kibToBytes(/(\d+)/.exec(line)?.[1] ?? '0') ?? Infinity;
     }
   }
-  return total;
+  return Number.isSafeInteger(total) ? total : null;
 }
 
 /**

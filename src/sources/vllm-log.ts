@@ -4,8 +4,12 @@
  * shared/reference/frameworks.md section 5.4 (V0 ~0.6 one-line results, the ~0.7-0.9 multi-line
  * summary, V1 with and without worker pid tags). Lines tagged "(VllmWorker TP0 pid=3310)" give
  * that process's figures; untagged lines the instance's. The last occurrence wins (a restart
- * logs again). Pure: text in, figures out.
+ * logs again). parseVllmLog is pure (text in, figures out); readVllmLog streams a file through
+ * the same line parser, so a log of any size, or with a line of any length, is read in bounded
+ * memory. A figure that is no plausible size (negative where it cannot be, beyond 2^53 bytes) is
+ * not taken.
  */
+import { open } from 'node:fs/promises';
 
 export interface VllmLogFigures {
   weightsBytes: number | null;
@@ -31,11 +35,19 @@ const NUMBER = '(-?\\d+(?:\\.\\d+)?)';
 interface Rule {
   field: keyof VllmLogFigures;
   pattern: RegExp;
-  value: (match: RegExpExecArray) => number;
+  /** The figure, or null when the digits make no whole number below 2^53. */
+  value: (match: RegExpExecArray) => number | null;
 }
 
-const gib = (match: RegExpExecArray): number => Math.round(Number(match[1]) * GiB);
-const count = (match: RegExpExecArray): number => Number(match[1]!.replaceAll(',', ''));
+/** Fields that may be negative as logged (vLLM's non-torch figure is a difference). */
+const SIGNED: ReadonlySet<keyof VllmLogFigures> = new Set(['nonTorchBytes']);
+
+const whole = (value: number): number | null => (Number.isSafeInteger(value) ? value : null);
+const gib = (match: RegExpExecArray): number | null => whole(Math.round(Number(match[1]) * GiB));
+const count = (match: RegExpExecArray): number | null => {
+  const digits = match[1]!.replaceAll(',', '');
+  return digits === '' ? null : whole(Number(digits));
+};
 
 // Format strings from vLLM's sources (frameworks.md 5.4), most specific first within a field.
 const RULES: Rule[] = [
@@ -70,26 +82,85 @@ function empty(): VllmLogFigures {
   return { weightsBytes: null, kvCacheBytes: null, numGpuBlocks: null, kvCacheTokens: null, cudaGraphBytes: null, nonTorchBytes: null };
 }
 
+function emptyLog(): VllmLog {
+  return { byPid: new Map(), untagged: empty(), matchedLines: 0 };
+}
+
+function parseLine(log: VllmLog, raw: string): void {
+  if (!/GiB|GB|blocks|tokens/.test(raw)) return;
+  const line = raw.replace(ANSI, '').trim();
+  const tag = PID_TAG.exec(line);
+  let figures = log.untagged;
+  if (tag !== null) {
+    const pid = Number(tag[1]);
+    if (!Number.isSafeInteger(pid)) return; // no process has that pid: not a line to trust
+    figures = log.byPid.get(pid) ?? empty();
+    log.byPid.set(pid, figures);
+  }
+  let matched = false;
+  for (const rule of RULES) {
+    const match = rule.pattern.exec(line);
+    if (match === null) continue;
+    const value = rule.value(match);
+    if (value === null || (value < 0 && !SIGNED.has(rule.field))) continue;
+    figures[rule.field] = value;
+    matched = true;
+  }
+  if (matched) log.matchedLines++;
+}
+
 export function parseVllmLog(text: string): VllmLog {
-  const log: VllmLog = { byPid: new Map(), untagged: empty(), matchedLines: 0 };
-  for (const raw of text.split('\n')) {
-    if (!/GiB|GB|blocks|tokens/.test(raw)) continue;
-    const line = raw.replace(ANSI, '').trim();
-    const tag = PID_TAG.exec(line);
-    let figures = log.untagged;
-    if (tag !== null) {
-      const pid = Number(tag[1]);
-      figures = log.byPid.get(pid) ?? empty();
-      log.byPid.set(pid, figures);
+  const log = emptyLog();
+  for (const raw of text.split('\n')) parseLine(log, raw);
+  return log;
+}
+
+/** Each of the lines gpu-layers reads is under 300 bytes; a longer line is skipped unread. */
+export const MAX_LOG_LINE_BYTES = 64 * 1024;
+
+/**
+ * parseVllmLog over a file, read a chunk at a time: memory stays at one chunk and one line
+ * however large the log (a long-running server's can be gigabytes) or a line in it.
+ */
+export async function readVllmLog(file: string, options: { chunkBytes?: number } = {}): Promise<VllmLog> {
+  const log = emptyLog();
+  const handle = await open(file, 'r');
+  try {
+    const chunk = Buffer.allocUnsafe(options.chunkBytes ?? 1024 * 1024);
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    let skipping = false;
+    const take = (part: Buffer): void => {
+      if (skipping || part.length === 0) return;
+      pendingBytes += part.length;
+      if (pendingBytes > MAX_LOG_LINE_BYTES) {
+        skipping = true;
+        pending = [];
+      } else {
+        pending.push(Buffer.from(part)); // a copy: the chunk is reused
+      }
+    };
+    const endLine = (): void => {
+      if (!skipping) parseLine(log, Buffer.concat(pending, pendingBytes).toString('utf8'));
+      pending = [];
+      pendingBytes = 0;
+      skipping = false;
+    };
+    for (;;) {
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
+      if (bytesRead === 0) break;
+      const data = chunk.subarray(0, bytesRead);
+      let start = 0;
+      for (let newline = data.indexOf(10); newline !== -1; newline = data.indexOf(10, start)) {
+        take(data.subarray(start, newline));
+        endLine();
+        start = newline + 1;
+      }
+      take(data.subarray(start));
     }
-    let matched = false;
-    for (const rule of RULES) {
-      const match = rule.pattern.exec(line);
-      if (match === null) continue;
-      figures[rule.field] = rule.value(match);
-      matched = true;
-    }
-    if (matched) log.matchedLines++;
+    endLine();
+  } finally {
+    await handle.close();
   }
   return log;
 }

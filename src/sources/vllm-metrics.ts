@@ -47,9 +47,10 @@ function number(value: string | undefined): number | null {
   return Number.isFinite(parsed) ? parsed : null;
 }
 
+/** A count label; null unless whole and below 2^53 ("None", "16.0", 400 digits). */
 function integerLabel(labels: Record<string, string> | null, key: string): number | null {
   const value = labels?.[key];
-  return value !== undefined && /^\d+$/.test(value) ? Number(value) : null;
+  return value !== undefined && /^\d+$/.test(value) && Number.isSafeInteger(Number(value)) ? Number(value) : null;
 }
 
 /** Pure: the engines in a /metrics text, or a reason when it holds none. */
