@@ -12,12 +12,28 @@ export interface NativeBuild {
   mockCuda: string;
 }
 
-export const nodeGypBuild: NativeBuild = {
-  name: 'node-gyp',
-  addon: path.join(repoRoot, 'build/Release/gpu_layers.node'),
-  mockNvml: path.join(repoRoot, 'build/Release/mock/libnvidia-ml.so.1'),
-  mockCuda: path.join(repoRoot, 'build/Release/mock/libcuda.so.1'),
-};
+/**
+ * GPU_LAYERS_TEST_BUILD_DIR (set by scripts/check-native-memory.sh to build-sanitize/) swaps the
+ * build the suites use by default for another cmake-js build of the same sources, e.g. the ASan +
+ * UBSan one, without touching each test. Probes opened without an addonPath (and CLI children)
+ * load the addon named by GPU_LAYERS_ADDON, which the same script points at that build.
+ */
+const testBuildDir = process.env.GPU_LAYERS_TEST_BUILD_DIR;
+
+export const nodeGypBuild: NativeBuild =
+  testBuildDir !== undefined && testBuildDir !== ''
+    ? {
+        name: `cmake-js ${path.relative(repoRoot, path.resolve(repoRoot, testBuildDir)) || testBuildDir}`,
+        addon: path.resolve(repoRoot, testBuildDir, 'Release/gpu_layers.node'),
+        mockNvml: path.resolve(repoRoot, testBuildDir, 'mock/libnvidia-ml.so.1'),
+        mockCuda: path.resolve(repoRoot, testBuildDir, 'mock/libcuda.so.1'),
+      }
+    : {
+        name: 'node-gyp',
+        addon: path.join(repoRoot, 'build/Release/gpu_layers.node'),
+        mockNvml: path.join(repoRoot, 'build/Release/mock/libnvidia-ml.so.1'),
+        mockCuda: path.join(repoRoot, 'build/Release/mock/libcuda.so.1'),
+      };
 
 export const cmakeBuild: NativeBuild = {
   name: 'cmake-js',
