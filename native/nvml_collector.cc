@@ -1,6 +1,7 @@
 // One NVML sample into plain structs; see nvml_collector.h.
 #include "nvml_collector.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -22,21 +23,34 @@ constexpr int kProcessListAttempts = 5;
 constexpr unsigned kMaxProcessRows = 1u << 16;
 constexpr uint32_t kPidMaxLimit = 4194304;  // PID_MAX_LIMIT on 64-bit Linux
 constexpr uint64_t kMaxExactDouble = 1ULL << 53;
+constexpr unsigned kMaxMigSlots = 64;  // 7 on an H100; anything past 64 is a driver fault
+
+// nvmlReturn_t is never negative; a library that returns a negative code is faulty, and the code
+// must not pass for one of the addon's own statuses (readings.h).
+int ValidNvmlReturn(int rc) { return rc < 0 ? NVML_ERROR_UNKNOWN : rc; }
 
 template <typename Fn, typename... Args>
 int CallNvml(const NvmlApi& api, NvmlCall call, Args... args) {
-  return api.symbols.template CallOr<Fn>(NVML_ERROR_FUNCTION_NOT_FOUND, call, args...);
+  return ValidNvmlReturn(api.symbols.template CallOr<Fn>(NVML_ERROR_FUNCTION_NOT_FOUND, call, args...));
 }
 
 // NVML promises NUL-terminated strings; a faulty driver (or the fault matrix) may fill the whole
-// buffer without one, so the length is bounded by the buffer, never by strlen.
-std::string BoundedString(const char* buffer, size_t size) { return std::string(buffer, strnlen(buffer, size)); }
+// buffer without one. The length is then never taken from strlen, and the text is not used: it is
+// cut off at an unknown point, so the field becomes null with its own status.
+void SetBoundedString(const char* buffer, size_t size, Reading<std::string>* out) {
+  size_t length = strnlen(buffer, size);
+  if (length == size) {
+    out->rc = kStringUnterminated;
+    return;
+  }
+  out->value.assign(buffer, length);
+}
 
 Reading<std::string> ReadSystemString(const NvmlApi& api, NvmlCall call) {
   char buffer[GPU_LAYERS_NVML_VERSION_BUFFER] = {0};
   Reading<std::string> out;
   out.rc = CallNvml<nvmlStringFn>(api, call, buffer, static_cast<unsigned>(sizeof(buffer)));
-  if (out.ok()) out.value = BoundedString(buffer, sizeof(buffer));
+  if (out.ok()) SetBoundedString(buffer, sizeof(buffer), &out);
   return out;
 }
 
@@ -79,6 +93,21 @@ bool ProcessRowsPlausible(const std::vector<ProcessRow>& rows) {
   return true;
 }
 
+bool InstanceIdsFit(const std::vector<ProcessRow>& rows, const InstanceIdRule& ids) {
+  for (const ProcessRow& row : rows) {
+    bool na = row.gpu_instance_id == GPU_LAYERS_NVML_U32_NOT_AVAILABLE;
+    // Every row of one list has ids, or none has.
+    if (na != (rows.front().gpu_instance_id == GPU_LAYERS_NVML_U32_NOT_AVAILABLE)) return false;
+    if (ids.kind == InstanceIdRule::kAbsent && !na) return false;
+    if (ids.kind == InstanceIdRule::kPresent) {
+      if (na) return false;
+      std::pair<uint32_t, uint32_t> pair(row.gpu_instance_id, row.compute_instance_id);
+      if (!ids.pairs.empty() && std::find(ids.pairs.begin(), ids.pairs.end(), pair) == ids.pairs.end()) return false;
+    }
+  }
+  return true;
+}
+
 void NvmlCollector::Collect(SampleReading* out) {
   auto started = std::chrono::steady_clock::now();
   out->started_at_ms = WallClockMs();
@@ -105,7 +134,29 @@ void NvmlCollector::ReadDevice(unsigned index, DeviceReading* out) {
   // GetCount_v2 also counts devices we may not open (NO_PERMISSION): skip them, keep the others.
   if (out->handle_rc != NVML_SUCCESS) return;
 
-  ReadCommon(device, out);
+  // MIG first: whether the rows' instance ids must be there, and which pairs, helps tell the
+  // process row size apart (nvml-abi.md 1.2).
+  out->mig_mode.rc = CallNvml<nvmlDeviceUint2Fn>(api_, NvmlCall::kMigMode, device, &out->mig_mode.value.current,
+                                                 &out->mig_mode.value.pending);
+  out->mig_devices.clear();
+  InstanceIdRule ids;
+  if (out->mig_mode.ok() && out->mig_mode.value.current == 0) ids.kind = InstanceIdRule::kAbsent;
+  if (out->mig_mode.ok() && out->mig_mode.value.current == 1) {
+    ReadMigDevices(device, out);
+    ids.kind = InstanceIdRule::kPresent;
+    // The pairs are known only when every slot was read.
+    bool all_read = out->max_mig_devices.ok() && out->max_mig_devices.value <= kMaxMigSlots;
+    for (const MigDeviceReading& mig : out->mig_devices) {
+      if (!all_read) break;
+      if (!mig.gpu_instance_id.ok() || !mig.compute_instance_id.ok() ||
+          mig.gpu_instance_id.value == GPU_LAYERS_NVML_U32_NOT_AVAILABLE) {
+        ids.pairs.clear();  // a MIG device whose pair is unknown: any pair may be its
+        break;
+      }
+      ids.pairs.emplace_back(mig.gpu_instance_id.value, mig.compute_instance_id.value);
+    }
+  }
+  ReadCommon(device, ids, out);
 
   nvmlPciInfo_t pci;
   std::memset(&pci, 0, sizeof(pci));
@@ -120,18 +171,14 @@ void NvmlCollector::ReadDevice(unsigned index, DeviceReading* out) {
   out->bar1.rc = CallNvml<nvmlDeviceBar1Fn>(api_, NvmlCall::kBar1MemoryInfo, device, &out->bar1.value);
   out->utilization.rc =
       CallNvml<nvmlDeviceUtilizationFn>(api_, NvmlCall::kUtilizationRates, device, &out->utilization.value);
-  out->mig_mode.rc = CallNvml<nvmlDeviceUint2Fn>(api_, NvmlCall::kMigMode, device, &out->mig_mode.value.current,
-                                                 &out->mig_mode.value.pending);
-  out->mig_devices.clear();
-  if (out->mig_mode.ok() && out->mig_mode.value.current == 1) ReadMigDevices(device, out);
 }
 
-void NvmlCollector::ReadCommon(nvmlDevice_t device, DeviceCommonReading* out) {
+void NvmlCollector::ReadCommon(nvmlDevice_t device, const InstanceIdRule& ids, DeviceCommonReading* out) {
   out->name = ReadDeviceString(NvmlCall::kName, device);
   out->uuid = ReadDeviceString(NvmlCall::kUuid, device);
   ReadMemory(device, &out->memory);
   for (int kind = 0; kind < kProcessKindCount; ++kind) {
-    ReadProcesses(device, static_cast<ProcessKind>(kind), &out->processes[kind]);
+    ReadProcesses(device, static_cast<ProcessKind>(kind), ids, &out->processes[kind]);
   }
 }
 
@@ -140,7 +187,7 @@ void NvmlCollector::ReadMigDevices(nvmlDevice_t parent, DeviceReading* out) {
       CallNvml<nvmlDeviceUintFn>(api_, NvmlCall::kMaxMigDeviceCount, parent, &out->max_mig_devices.value);
   if (!out->max_mig_devices.ok()) return;
   unsigned slots = out->max_mig_devices.value;
-  if (slots > 64) slots = 64;  // 7 on an H100; anything past 64 is a driver fault
+  if (slots > kMaxMigSlots) slots = kMaxMigSlots;
   for (unsigned slot = 0; slot < slots; ++slot) {
     nvmlDevice_t mig = nullptr;
     int rc = CallNvml<nvmlMigHandleFn>(api_, NvmlCall::kMigDeviceHandleByIndex, parent, slot, &mig);
@@ -150,11 +197,18 @@ void NvmlCollector::ReadMigDevices(nvmlDevice_t parent, DeviceReading* out) {
     reading.slot = slot;
     reading.handle_rc = rc;
     if (rc != NVML_SUCCESS) continue;
-    ReadCommon(mig, &reading);
     reading.gpu_instance_id.rc =
         CallNvml<nvmlDeviceUintFn>(api_, NvmlCall::kGpuInstanceId, mig, &reading.gpu_instance_id.value);
     reading.compute_instance_id.rc =
         CallNvml<nvmlDeviceUintFn>(api_, NvmlCall::kComputeInstanceId, mig, &reading.compute_instance_id.value);
+    // Every process of a MIG device runs in its own GPU and compute instance.
+    InstanceIdRule ids;
+    ids.kind = InstanceIdRule::kPresent;
+    if (reading.gpu_instance_id.ok() && reading.compute_instance_id.ok() &&
+        reading.gpu_instance_id.value != GPU_LAYERS_NVML_U32_NOT_AVAILABLE) {
+      ids.pairs.emplace_back(reading.gpu_instance_id.value, reading.compute_instance_id.value);
+    }
+    ReadCommon(mig, ids, &reading);
   }
 }
 
@@ -177,7 +231,21 @@ void NvmlCollector::ReadMemory(nvmlDevice_t device, Reading<MemoryValue>* out) {
   if (out->ok()) out->value = MemoryValue{1, memory.total, 0, memory.free, memory.used};
 }
 
-void NvmlCollector::ReadProcesses(nvmlDevice_t device, ProcessKind kind, ProcessList* out) {
+// Decodes `count` rows at `stride` and says whether that is the layout the driver wrote: nothing
+// past count * stride within the 32 bytes a row can take (the buffer was zeroed), and instance ids
+// as `ids` says. Whether the values are plausible is another question (ProcessRowsPlausible).
+bool NvmlCollector::LayoutFits(unsigned count, unsigned stride, const InstanceIdRule& ids,
+                               std::vector<ProcessRow>* rows) const {
+  size_t end = static_cast<size_t>(count) * kAllocatedRowBytes;
+  for (size_t i = static_cast<size_t>(count) * stride; i < end; ++i) {
+    if (row_buffer_[i] != 0) return false;
+  }
+  DecodeProcessRows(row_buffer_.data(), count, stride, rows);
+  // 16-byte (v1) rows carry no instance ids: nothing to check them against.
+  return stride < sizeof(nvmlProcessInfo_v2_t) || InstanceIdsFit(*rows, ids);
+}
+
+void NvmlCollector::ReadProcesses(nvmlDevice_t device, ProcessKind kind, const InstanceIdRule& ids, ProcessList* out) {
   out->rows.clear();
   out->row_bytes = row_bytes_[kind];
   auto fn = api_.symbols.Get<nvmlDeviceProcessesFn>(kProcessCalls[kind]);
@@ -196,9 +264,14 @@ void NvmlCollector::ReadProcesses(nvmlDevice_t device, ProcessKind kind, Process
     }
     if (capacity > 0) std::memset(row_buffer_.data(), 0, static_cast<size_t>(capacity) * kAllocatedRowBytes);
     count = capacity;
-    rc = fn(device, &count, capacity > 0 ? row_buffer_.data() : nullptr);
+    rc = ValidNvmlReturn(fn(device, &count, capacity > 0 ? row_buffer_.data() : nullptr));
     if (rc != NVML_ERROR_INSUFFICIENT_SIZE) break;
-    if (count > kMaxProcessRows) break;
+    // More rows than any GPU runs: claimed at once, the count itself is a fault; reached by
+    // growing between calls, the list kept growing (INSUFFICIENT_SIZE stays).
+    if (count > kMaxProcessRows) {
+      if (attempt == 0) rc = kCountImplausible;
+      break;
+    }
     unsigned grown = count > capacity ? count : capacity;
     capacity = grown + grown / 2 + 4;
     if (capacity > kMaxProcessRows) capacity = kMaxProcessRows;
@@ -211,17 +284,26 @@ void NvmlCollector::ReadProcesses(nvmlDevice_t device, ProcessKind kind, Process
     return;
   }
   if (count == 0) return;
-  DecodeProcessRows(row_buffer_.data(), count, out->row_bytes, &out->rows);
-  if (ProcessRowsPlausible(out->rows)) return;
-  // The chosen row size gave impossible rows: the driver writes another layout than its version
-  // suggests (nvml-abi.md 1.2 lists such reports). The buffer holds 32 bytes a row, so every
-  // alternative can be decoded in bounds; keep the first that is plausible.
-  for (unsigned stride : {24u, 32u, 16u}) {
-    if (stride == out->row_bytes) continue;
-    DecodeProcessRows(row_buffer_.data(), count, stride, &out->rows);
-    if (ProcessRowsPlausible(out->rows)) {
-      out->row_bytes = stride;
-      return;
+  // The driver may write another layout than its version suggests (nvml-abi.md 1.2 lists such
+  // reports). The buffer holds 32 bytes a row, so every size can be decoded in bounds. When the
+  // expected size fits the layout, its rows are the answer, plausible or not; another size is
+  // taken only when the expected one does not fit, and only with plausible rows. Then once more
+  // allowing ids with MIG off (the same on every row), so that a driver which reports 0 there
+  // instead of "not available" still gets its processes read.
+  InstanceIdRule lenient = ids;
+  if (lenient.kind == InstanceIdRule::kAbsent) lenient.kind = InstanceIdRule::kAny;
+  const unsigned expected = out->row_bytes;
+  for (const InstanceIdRule* rule : {&ids, static_cast<const InstanceIdRule*>(&lenient)}) {
+    if (rule == &lenient && lenient.kind == ids.kind) break;
+    if (LayoutFits(count, expected, *rule, &out->rows)) {
+      if (ProcessRowsPlausible(out->rows)) return;
+      break;
+    }
+    for (unsigned stride : {24u, 32u, 16u}) {
+      if (stride != expected && LayoutFits(count, stride, *rule, &out->rows) && ProcessRowsPlausible(out->rows)) {
+        out->row_bytes = stride;
+        return;
+      }
     }
   }
   out->rows.clear();
@@ -232,7 +314,7 @@ Reading<std::string> NvmlCollector::ReadDeviceString(NvmlCall call, nvmlDevice_t
   char buffer[GPU_LAYERS_NVML_NAME_BUFFER] = {0};
   Reading<std::string> out;
   out.rc = CallNvml<nvmlDeviceStringFn>(api_, call, device, buffer, static_cast<unsigned>(sizeof(buffer)));
-  if (out.ok()) out.value = BoundedString(buffer, sizeof(buffer));
+  if (out.ok()) SetBoundedString(buffer, sizeof(buffer), &out);
   return out;
 }
 

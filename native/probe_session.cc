@@ -47,6 +47,7 @@ void ProbeSession::Open(const ProbeConfig& config, OpenReading* out) {
 
   auto init = nvml_.symbols.Get<nvmlVoidFn>(NvmlCall::kInit);
   out->init_rc = init != nullptr ? init() : NVML_ERROR_FUNCTION_NOT_FOUND;
+  if (out->init_rc < 0) out->init_rc = NVML_ERROR_UNKNOWN;  // never an nvmlReturn_t: a faulty library
   if (out->init_rc != NVML_SUCCESS) {
     auto error_string = nvml_.symbols.Get<nvmlErrorStringFn>(NvmlCall::kErrorString);
     const char* text = error_string != nullptr ? error_string(out->init_rc) : nullptr;
@@ -57,8 +58,9 @@ void ProbeSession::Open(const ProbeConfig& config, OpenReading* out) {
 
   char version[GPU_LAYERS_NVML_VERSION_BUFFER] = {0};
   auto driver_version = nvml_.symbols.Get<nvmlStringFn>(NvmlCall::kDriverVersion);
-  if (driver_version != nullptr && driver_version(version, sizeof(version)) == NVML_SUCCESS) {
-    version[sizeof(version) - 1] = '\0';
+  // A version that fills the whole buffer (no NUL) is cut off somewhere: treat it as unknown.
+  if (driver_version != nullptr && driver_version(version, sizeof(version)) == NVML_SUCCESS &&
+      strnlen(version, sizeof(version)) < sizeof(version)) {
     out->driver_version = version;
   }
   const NvmlCall process_calls[kProcessKindCount] = {NvmlCall::kComputeProcesses, NvmlCall::kGraphicsProcesses,
@@ -89,13 +91,18 @@ void ProbeSession::OpenCuda(const std::string& library_name, OpenReading* out) {
     out->cuda_devices.emplace_back();
     CudaDeviceReading& device_out = out->cuda_devices.back();
     device_out.ordinal = ordinal;
-    CUdevice device = 0;
+    // Not 0: that is the first device, and a driver that reports success without writing the
+    // handle would make every ordinal read the first device's figures.
+    CUdevice device = -1;
     device_out.handle_rc = CallCuda<cuDeviceGetFn>(cuda_, CudaCall::kDeviceGet, &device, ordinal);
     if (device_out.handle_rc != CUDA_SUCCESS) continue;
     char name[256] = {0};
     device_out.name.rc = CallCuda<cuDeviceGetNameFn>(cuda_, CudaCall::kDeviceGetName, name,
                                                      static_cast<int>(sizeof(name) - 1), device);
-    if (device_out.name.ok()) device_out.name.value = std::string(name, strnlen(name, sizeof(name)));
+    // The driver was given sizeof(name) - 1 bytes: filling all of them means the name is cut off.
+    size_t name_length = strnlen(name, sizeof(name) - 1);
+    if (device_out.name.ok() && name_length == sizeof(name) - 1) device_out.name.rc = kStringUnterminated;
+    if (device_out.name.ok()) device_out.name.value = std::string(name, name_length);
     CUuuid uuid{};
     device_out.uuid_hex.rc = CallCuda<cuDeviceGetUuidFn>(cuda_, CudaCall::kDeviceGetUuid, &uuid, device);
     if (device_out.uuid_hex.ok()) device_out.uuid_hex.value = UuidHex(uuid);

@@ -18,6 +18,8 @@ namespace gpu_layers {
 // Status codes of our own, kept apart from NVML's (all >= 0) and CUDA's (all >= 0).
 constexpr int kNotCalled = -1;         // the call was not made (its precondition did not hold)
 constexpr int kRowsImplausible = -2;   // process rows decoded to impossible pids or ids
+constexpr int kStringUnterminated = -3;  // the driver filled the whole string buffer, no NUL
+constexpr int kCountImplausible = -4;    // a first process count above any real GPU's (kMaxProcessRows)
 
 template <typename T>
 struct Reading {

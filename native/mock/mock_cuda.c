@@ -102,7 +102,7 @@ static void enumerate(mock_scenario* s) {
   for (char* token = strtok_r(copy, ",", &save); token != NULL; token = strtok_r(NULL, ",", &save)) {
     while (isspace((unsigned char)*token)) token++;
     int found = find_visible(s, all, count, token);
-    if (found < 0) break;
+    if (found < 0 || g_device_count >= MAX_CUDA_DEVICES) break;
     g_devices[g_device_count++] = all[found];
   }
 }
@@ -110,10 +110,12 @@ static void enumerate(mock_scenario* s) {
 typedef struct {
   const char* symbol;
   mock_scenario* s;
+  int skip; /* "rc <symbol> 0": return success without doing the work (no output written) */
 } ccall;
 
 static CUresult begin(ccall* c, const char* symbol, int refresh, int needs_init) {
   c->symbol = symbol;
+  c->skip = 0;
   c->s = mock_acquire(refresh);
   long long delay = mock_injected_delay(c->s, symbol, -1, -1);
   if (delay > 0) {
@@ -122,13 +124,18 @@ static CUresult begin(ccall* c, const char* symbol, int refresh, int needs_init)
     c->s = mock_acquire(0);
   }
   if (c->s->broken) return 999;
-  int injected = mock_injected_rc(c->s, symbol, -1, -1);
-  if (injected != 0) return injected;
+  int injected = 0;
+  if (mock_find_rc(c->s, symbol, -1, -1, &injected)) {
+    if (injected != CUDA_SUCCESS) return injected;
+    c->skip = 1;
+    return 999;
+  }
   if (needs_init && !g_initialized) return CUDA_ERROR_NOT_INITIALIZED;
   return CUDA_SUCCESS;
 }
 
 static CUresult end(ccall* c, CUresult rc) {
+  if (c->skip) rc = CUDA_SUCCESS;
   mock_trace(c->symbol, rc);
   mock_release();
   return rc;
@@ -165,7 +172,11 @@ MOCK_EXPORT(CUresult, cuDeviceGetCount, (int* count)) {
   ccall c;
   CUresult rc = begin(&c, "cuDeviceGetCount", 1, 1);
   if (rc == CUDA_SUCCESS && count == NULL) rc = CUDA_ERROR_INVALID_VALUE;
-  if (rc == CUDA_SUCCESS) *count = g_device_count;
+  if (rc == CUDA_SUCCESS) {
+    unsigned long long claimed = (unsigned long long)g_device_count;
+    mock_find_count(c.s, c.symbol, -1, -1, &claimed); /* an int: above 2^31-1 it turns negative */
+    *count = (int)(unsigned)claimed;
+  }
   return end(&c, rc);
 }
 
@@ -184,7 +195,13 @@ MOCK_EXPORT(CUresult, cuDeviceGetName, (char* name, int length, CUdevice device)
   const mock_device* d = rc == CUDA_SUCCESS ? device_of(&c, device) : NULL;
   if (rc == CUDA_SUCCESS && d == NULL) rc = CUDA_ERROR_INVALID_DEVICE;
   if (rc == CUDA_SUCCESS && (name == NULL || length <= 0)) rc = CUDA_ERROR_INVALID_VALUE;
-  if (rc == CUDA_SUCCESS) snprintf(name, (size_t)length, "%s", d->name); /* truncates, like CUDA */
+  if (rc == CUDA_SUCCESS && mock_is_unterminated(c.s, c.symbol)) {
+    /* Fault: fill all `length` bytes, no terminating NUL. */
+    size_t n = strlen(d->name);
+    for (int i = 0; i < length; ++i) name[i] = n > 0 ? d->name[(size_t)i % n] : 'X';
+  } else if (rc == CUDA_SUCCESS) {
+    snprintf(name, (size_t)length, "%s", d->name); /* truncates, like CUDA */
+  }
   return end(&c, rc);
 }
 
@@ -257,16 +274,23 @@ static const char* error_name(CUresult error) {
   }
 }
 
+static CUresult error_text(const char* symbol, CUresult error, const char** out) {
+  ccall c;
+  CUresult rc = begin(&c, symbol, 0, 0);
+  if (rc == CUDA_SUCCESS && out == NULL) rc = CUDA_ERROR_INVALID_VALUE;
+  if (rc == CUDA_SUCCESS) {
+    *out = error_name(error);
+    if (*out == NULL) rc = CUDA_ERROR_INVALID_VALUE;
+  }
+  return end(&c, rc);
+}
+
 MOCK_EXPORT(CUresult, cuGetErrorName, (CUresult error, const char** name)) {
-  if (name == NULL) return CUDA_ERROR_INVALID_VALUE;
-  *name = error_name(error);
-  return *name != NULL ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+  return error_text("cuGetErrorName", error, name);
 }
 
 MOCK_EXPORT(CUresult, cuGetErrorString, (CUresult error, const char** text)) {
-  if (text == NULL) return CUDA_ERROR_INVALID_VALUE;
-  *text = error_name(error);
-  return *text != NULL ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+  return error_text("cuGetErrorString", error, text);
 }
 
 /* ---------- calls that create or need a context: recorded, never made by the probe ---------- */

@@ -22,6 +22,10 @@
 
 static int g_init_count = 0;
 
+/* The most synthetic rows "grow" adds to one list: their pids (3000000 + kind * 100000 + n) stay
+ * unique and below PID_MAX_LIMIT, and a huge "grow" cannot make a call loop for seconds. */
+#define MOCK_GROW_LIMIT 100000u
+
 typedef struct {
   const char* symbol;
   mock_scenario* s;
@@ -29,6 +33,7 @@ typedef struct {
   mock_device* device; /* the GPU itself or one of its MIG devices */
   int index;
   int slot; /* -1 for a full GPU */
+  int skip; /* "rc <symbol> 0": return success without doing the work (no output written) */
 } call;
 
 static mock_device* find_mig(mock_device* gpu, int slot) {
@@ -40,6 +45,8 @@ static mock_device* find_mig(mock_device* gpu, int slot) {
 
 static int decode_handle(call* c, nvmlDevice_t handle) {
   uintptr_t raw = (uintptr_t)handle;
+  c->gpu = NULL;
+  c->device = NULL;
   if (raw < 0x100) return -1;
   c->index = (int)((raw >> 8) - 1);
   c->slot = (int)(raw & 0xff) - 1;
@@ -49,31 +56,53 @@ static int decode_handle(call* c, nvmlDevice_t handle) {
   return c->device == NULL ? -1 : 0;
 }
 
-/* Takes the lock, applies the scenario's delay and injected code, checks init and the handle.
+/* The rc directive for (device, slot), if any: its code, or for 0 a non-success code that makes
+ * the caller skip the work while end() still returns NVML_SUCCESS. NVML_SUCCESS when none. */
+static nvmlReturn_t injected_rc(call* c, int device, int slot) {
+  int rc = 0;
+  if (!mock_find_rc(c->s, c->symbol, device, slot, &rc)) return NVML_SUCCESS;
+  if (rc != NVML_SUCCESS) return rc;
+  c->skip = 1;
+  return NVML_ERROR_UNKNOWN;
+}
+
+/* Takes the lock, applies the scenario's delay and injected code, checks init and, for a device
+ * call, the handle (a null or unknown handle is NVML_ERROR_INVALID_ARGUMENT, as with the real
+ * library). (device, slot) is the target of a system call that takes an index, else -1.
  * Returns NVML_SUCCESS when the caller should do the real work. */
-static nvmlReturn_t begin(call* c, const char* symbol, int refresh, nvmlDevice_t handle, int needs_init) {
+static nvmlReturn_t begin_call(call* c, const char* symbol, int refresh, int device_call, nvmlDevice_t handle,
+                               int device, int needs_init) {
   memset(c, 0, sizeof(*c));
   c->symbol = symbol;
-  c->index = -1;
+  c->index = device;
   c->slot = -1;
   c->s = mock_acquire(refresh);
-  if (handle != NULL) decode_handle(c, handle);
+  if (device_call) decode_handle(c, handle);
   long long delay = mock_injected_delay(c->s, symbol, c->index, c->slot);
   if (delay > 0) {
     mock_release();
     mock_sleep_ms(delay);
     c->s = mock_acquire(0);
-    if (handle != NULL) decode_handle(c, handle);
+    if (device_call) decode_handle(c, handle);
   }
   if (c->s->broken) return NVML_ERROR_UNKNOWN;
-  int injected = mock_injected_rc(c->s, symbol, c->index, c->slot);
-  if (injected != 0) return injected;
+  nvmlReturn_t injected = injected_rc(c, c->index, c->slot);
+  if (injected != NVML_SUCCESS) return injected;
   if (needs_init && g_init_count == 0) return NVML_ERROR_UNINITIALIZED;
-  if (handle != NULL && c->device == NULL) return NVML_ERROR_INVALID_ARGUMENT;
+  if (device_call && c->device == NULL) return NVML_ERROR_INVALID_ARGUMENT;
   return NVML_SUCCESS;
 }
 
+static nvmlReturn_t begin(call* c, const char* symbol, int refresh, nvmlDevice_t handle, int needs_init) {
+  return begin_call(c, symbol, refresh, 1, handle, -1, needs_init);
+}
+
+static nvmlReturn_t begin_system(call* c, const char* symbol, int refresh, int needs_init) {
+  return begin_call(c, symbol, refresh, 0, NULL, -1, needs_init);
+}
+
 static nvmlReturn_t end(call* c, nvmlReturn_t rc) {
+  if (c->skip) rc = NVML_SUCCESS;
   mock_trace(c->symbol, rc);
   mock_release();
   return rc;
@@ -94,9 +123,12 @@ static nvmlReturn_t copy_string(const call* c, const char* value, char* out, uns
 
 /* ---------- init, errors, system ---------- */
 
+/* A client starts a pass with nvmlInit, a system query (gpu-layers and nvidia-smi read the driver
+ * version first) or the device count: those calls re-read the scenario file if it changed. */
+
 static nvmlReturn_t do_init(const char* symbol) {
   call c;
-  nvmlReturn_t rc = begin(&c, symbol, 1, NULL, 0);
+  nvmlReturn_t rc = begin_system(&c, symbol, 1, 0);
   if (rc == NVML_SUCCESS && c.s->nvml_init_rc != 0) rc = c.s->nvml_init_rc;
   if (rc == NVML_SUCCESS) g_init_count++;
   return end(&c, rc);
@@ -111,12 +143,12 @@ MOCK_EXPORT(nvmlReturn_t, nvmlInitWithFlags, (unsigned int flags)) {
 
 MOCK_EXPORT(nvmlReturn_t, nvmlShutdown, (void)) {
   call c;
-  nvmlReturn_t rc = begin(&c, "nvmlShutdown", 0, NULL, 1);
+  nvmlReturn_t rc = begin_system(&c, "nvmlShutdown", 0, 1);
   if (rc == NVML_SUCCESS) g_init_count--;
   return end(&c, rc);
 }
 
-MOCK_EXPORT(const char*, nvmlErrorString, (nvmlReturn_t result)) {
+static const char* error_text(nvmlReturn_t result) {
   switch (result) {
     case 0: return "Success";
     case 1: return "Uninitialized";
@@ -135,9 +167,29 @@ MOCK_EXPORT(const char*, nvmlErrorString, (nvmlReturn_t result)) {
   }
 }
 
+/* A static table in the real library: works before init and with a broken scenario. It has no
+ * return code of its own, so any rc directive for it makes it return NULL (no text). */
+MOCK_EXPORT(const char*, nvmlErrorString, (nvmlReturn_t result)) {
+  call c;
+  memset(&c, 0, sizeof(c));
+  c.symbol = "nvmlErrorString";
+  c.s = mock_acquire(0);
+  long long delay = mock_injected_delay(c.s, c.symbol, -1, -1);
+  if (delay > 0) {
+    mock_release();
+    mock_sleep_ms(delay);
+    c.s = mock_acquire(0);
+  }
+  int rc = 0;
+  const char* text = mock_find_rc(c.s, c.symbol, -1, -1, &rc) ? NULL : error_text(result);
+  mock_trace(c.symbol, rc);
+  mock_release();
+  return text;
+}
+
 MOCK_EXPORT(nvmlReturn_t, nvmlSystemGetDriverVersion, (char* version, unsigned int length)) {
   call c;
-  nvmlReturn_t rc = begin(&c, "nvmlSystemGetDriverVersion", 0, NULL, 1);
+  nvmlReturn_t rc = begin_system(&c, "nvmlSystemGetDriverVersion", 1, 1);
   if (rc == NVML_SUCCESS) rc = copy_string(&c, c.s->driver_version, version, length);
   return end(&c, rc);
 }
@@ -145,14 +197,14 @@ MOCK_EXPORT(nvmlReturn_t, nvmlSystemGetDriverVersion, (char* version, unsigned i
 /* Works before nvmlInit, as the real library does. */
 MOCK_EXPORT(nvmlReturn_t, nvmlSystemGetNVMLVersion, (char* version, unsigned int length)) {
   call c;
-  nvmlReturn_t rc = begin(&c, "nvmlSystemGetNVMLVersion", 0, NULL, 0);
+  nvmlReturn_t rc = begin_system(&c, "nvmlSystemGetNVMLVersion", 1, 0);
   if (rc == NVML_SUCCESS) rc = copy_string(&c, c.s->nvml_version, version, length);
   return end(&c, rc);
 }
 
 static nvmlReturn_t cuda_version(const char* symbol, int* out) {
   call c;
-  nvmlReturn_t rc = begin(&c, symbol, 0, NULL, 1);
+  nvmlReturn_t rc = begin_system(&c, symbol, 1, 1);
   if (rc == NVML_SUCCESS) {
     if (out == NULL) rc = NVML_ERROR_INVALID_ARGUMENT;
     else *out = c.s->cuda_driver_version;
@@ -172,10 +224,12 @@ MOCK_EXPORT(nvmlReturn_t, nvmlSystemGetCudaDriverVersion_v2, (int* version)) {
 /* A client starting a pass over the devices: the scenario is re-read here if the file changed. */
 static nvmlReturn_t device_count(const char* symbol, unsigned int* count) {
   call c;
-  nvmlReturn_t rc = begin(&c, symbol, 1, NULL, 1);
+  nvmlReturn_t rc = begin_system(&c, symbol, 1, 1);
   if (rc == NVML_SUCCESS) {
+    unsigned long long claimed = c.s->device_count;
+    mock_find_count(c.s, symbol, -1, -1, &claimed); /* "count": a driver claiming more */
     if (count == NULL) rc = NVML_ERROR_INVALID_ARGUMENT;
-    else *count = (unsigned)c.s->device_count;
+    else *count = (unsigned)claimed;
   }
   return end(&c, rc);
 }
@@ -189,12 +243,8 @@ MOCK_EXPORT(nvmlReturn_t, nvmlDeviceGetCount, (unsigned int* count)) {
 
 static nvmlReturn_t handle_by_index(const char* symbol, unsigned int index, nvmlDevice_t* device) {
   call c;
-  nvmlReturn_t rc = begin(&c, symbol, 0, NULL, 1);
-  /* Injected codes target a device: look again with the index known. */
-  if (rc == NVML_SUCCESS) {
-    int injected = mock_injected_rc(c.s, symbol, (int)index, -1);
-    if (injected != 0) rc = injected;
-  }
+  /* Injected codes and delays target the device the index names. */
+  nvmlReturn_t rc = begin_call(&c, symbol, 0, 0, NULL, index > 0x7fffffffu ? -2 : (int)index, 1);
   if (rc == NVML_SUCCESS) {
     if (device == NULL || index >= c.s->device_count) rc = NVML_ERROR_INVALID_ARGUMENT;
     else *device = HANDLE(index, -1);
@@ -326,14 +376,15 @@ MOCK_EXPORT(nvmlReturn_t, nvmlDeviceGetMaxMigDeviceCount, (nvmlDevice_t device, 
   nvmlReturn_t rc = begin(&c, "nvmlDeviceGetMaxMigDeviceCount", 0, device, 1);
   if (rc == NVML_SUCCESS && count == NULL) rc = NVML_ERROR_INVALID_ARGUMENT;
   if (rc == NVML_SUCCESS) {
-    unsigned max = 0;
+    unsigned long long max = 0;
     if (c.slot < 0 && c.gpu->mig_current == 1) {
       max = 7; /* an H100 holds at most seven instances */
       for (size_t i = 0; i < c.gpu->mig_count; ++i) {
-        if (c.gpu->migs[i].mig_slot + 1 > max) max = c.gpu->migs[i].mig_slot + 1;
+        if ((unsigned long long)c.gpu->migs[i].mig_slot + 1 > max) max = (unsigned long long)c.gpu->migs[i].mig_slot + 1;
       }
     }
-    *count = max;
+    mock_find_count(c.s, c.symbol, c.index, c.slot, &max);
+    *count = (unsigned)max;
   }
   return end(&c, rc);
 }
@@ -343,10 +394,10 @@ MOCK_EXPORT(nvmlReturn_t, nvmlDeviceGetMigDeviceHandleByIndex,
   call c;
   nvmlReturn_t rc = begin(&c, "nvmlDeviceGetMigDeviceHandleByIndex", 0, device, 1);
   if (rc == NVML_SUCCESS && (mig == NULL || c.slot >= 0)) rc = NVML_ERROR_INVALID_ARGUMENT;
+  /* A directive aimed at the MIG slot itself ("<device>/<slot>"). */
+  if (rc == NVML_SUCCESS) rc = injected_rc(&c, c.index, index > 254 ? -2 : (int)index);
   if (rc == NVML_SUCCESS) {
-    int injected = mock_injected_rc(c.s, c.symbol, c.index, (int)index);
-    if (injected != 0) rc = injected;
-    else if (c.gpu->mig_current != 1 || find_mig(c.gpu, (int)index) == NULL) rc = NVML_ERROR_NOT_FOUND;
+    if (c.gpu->mig_current != 1 || index > 254 || find_mig(c.gpu, (int)index) == NULL) rc = NVML_ERROR_NOT_FOUND;
     else *mig = HANDLE(c.index, (int)index);
   }
   return end(&c, rc);
@@ -414,11 +465,14 @@ static size_t collect_rows(const call* c, unsigned kind, mock_process* out, size
     }
   }
   n += context_rows(c, kind, out, n, capacity);
+  if (out == NULL) return n + d->grow_extra[kind];
+  /* Grown processes run in the MIG device, or on a GPU in MIG mode in its first MIG device. */
+  const mock_device* instance = c->slot >= 0 ? d : (c->gpu->mig_current == 1 && c->gpu->mig_count > 0 ? &c->gpu->migs[0] : NULL);
   for (unsigned g = 0; g < d->grow_extra[kind]; ++g) {
     if (out != NULL && n < capacity) {
       mock_process p = {kind, 3000000u + kind * 100000u + g, (unsigned long long)(g + 1) << 20,
-                        c->slot >= 0 ? d->gpu_instance_id : 0xFFFFFFFFu,
-                        c->slot >= 0 ? d->compute_instance_id : 0xFFFFFFFFu};
+                        instance != NULL ? instance->gpu_instance_id : 0xFFFFFFFFu,
+                        instance != NULL ? instance->compute_instance_id : 0xFFFFFFFFu};
       out[n] = p;
     }
     n++;
@@ -442,7 +496,9 @@ static void maybe_grow(call* c, unsigned kind) {
   if (c->s->grow_count == 0) return;
   if (c->s->grow_calls >= 0 && d->grow_calls[kind] >= c->s->grow_calls) return;
   d->grow_calls[kind]++;
-  if (d->grow_extra[kind] < 90000) d->grow_extra[kind] += c->s->grow_count;
+  /* At most MOCK_GROW_LIMIT synthetic rows, so their pids stay unique and below PID_MAX_LIMIT. */
+  unsigned long long extra = (unsigned long long)d->grow_extra[kind] + c->s->grow_count;
+  d->grow_extra[kind] = extra > MOCK_GROW_LIMIT ? MOCK_GROW_LIMIT : (unsigned)extra;
 }
 
 static nvmlReturn_t processes(const char* symbol, nvmlDevice_t device, unsigned int* count, void* rows, unsigned kind,
@@ -453,17 +509,21 @@ static nvmlReturn_t processes(const char* symbol, nvmlDevice_t device, unsigned 
   if (rc == NVML_SUCCESS) {
     unsigned row_bytes = generation == 3 ? c.s->process_row_bytes : generation == 2 ? 24 : 16;
     size_t n = collect_rows(&c, kind, NULL, 0);
-    if (*count < n || (rows == NULL && n > 0)) {
-      *count = (unsigned)n;
+    /* "count": the list claims more rows than it has (or fewer); it writes only the real ones. */
+    unsigned long long claimed = n;
+    mock_find_count(c.s, symbol, c.index, c.slot, &claimed);
+    if (*count < claimed || (rows == NULL && claimed > 0)) {
+      *count = (unsigned)claimed;
       rc = NVML_ERROR_INSUFFICIENT_SIZE;
     } else {
+      if (n > *count) n = *count;
       mock_process stack_rows[256];
       mock_process* all = n <= 256 ? stack_rows : malloc(n * sizeof(mock_process));
       if (all == NULL) abort();
       collect_rows(&c, kind, all, n);
       for (size_t i = 0; i < n; ++i) write_row((unsigned char*)rows + i * row_bytes, row_bytes, &all[i]);
       if (all != stack_rows) free(all);
-      *count = (unsigned)n;
+      *count = (unsigned)claimed;
     }
     maybe_grow(&c, kind);
   }

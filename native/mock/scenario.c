@@ -64,6 +64,7 @@ static void free_scenario(mock_scenario* s) {
   free(s->devices);
   free(s->overrides);
   free(s->delays);
+  free(s->counts);
   free(s->hidden);
   free(s->unterminated);
   free(s->cuda_order);
@@ -153,6 +154,10 @@ typedef struct {
 static int fail(parser* p, const char* message, const char* detail) {
   snprintf(p->s->error, sizeof(p->s->error), "line %d: %s%s%s", p->line, message, detail ? ": " : "",
            detail ? detail : "");
+  /* The detail is the file's own text, which may be any bytes: print it readable. */
+  for (char* c = p->s->error; *c != '\0'; ++c) {
+    if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f) *c = '?';
+  }
   return -1;
 }
 
@@ -226,7 +231,10 @@ static int parse_line(parser* p, char** tokens, int n, const char* rest) {
   } else if (strcmp(key, "cuda_driver_version") == 0 || strcmp(key, "nvml_init_rc") == 0 ||
              strcmp(key, "cuda_init_rc") == 0 || strcmp(key, "process_row_bytes") == 0) {
     long long value = 0;
-    if (n != 2 || parse_int(tokens[1], &value) != 0) return fail(p, "expected one number", key);
+    /* cuda_driver_version may be "na": NVML_VALUE_NOT_AVAILABLE in an int is -1. */
+    int na = n == 2 && strcmp(key, "cuda_driver_version") == 0 && strcmp(tokens[1], "na") == 0;
+    if (na) value = -1;
+    else if (n != 2 || parse_int(tokens[1], &value) != 0) return fail(p, "expected one number", key);
     if (strcmp(key, "cuda_driver_version") == 0) {
       s->cuda_driver_version = (int)value;
     } else if (strcmp(key, "nvml_init_rc") == 0) {
@@ -247,7 +255,12 @@ static int parse_line(parser* p, char** tokens, int n, const char* rest) {
   } else if (strcmp(key, "rc") == 0) {
     return add_override(p, &s->overrides, &s->override_count, tokens, n);
   } else if (strcmp(key, "delay") == 0) {
-    return add_override(p, &s->delays, &s->delay_count, tokens, n);
+    if (add_override(p, &s->delays, &s->delay_count, tokens, n) != 0) return -1;
+    if (s->delays[s->delay_count - 1].value < 0) return fail(p, "a delay cannot be negative", tokens[2]);
+  } else if (strcmp(key, "count") == 0) {
+    if (add_override(p, &s->counts, &s->count_count, tokens, n) != 0) return -1;
+    long long value = s->counts[s->count_count - 1].value;
+    if (value < 0 || value > 0xFFFFFFFFLL) return fail(p, "a count is 0 to 4294967295", tokens[2]);
   } else if (strcmp(key, "grow") == 0) {
     long long count = 0, calls = 1;
     if (n < 2 || n > 3 || parse_int(tokens[1], &count) != 0 || count < 0 || (n == 3 && parse_int(tokens[2], &calls) != 0)) {
@@ -277,6 +290,8 @@ static int parse_line(parser* p, char** tokens, int n, const char* rest) {
         parse_u32(tokens[3], &mig.compute_instance_id) != 0) {
       return fail(p, "expected: mig <slot> <gpu-instance-id> <compute-instance-id>", NULL);
     }
+    /* Device handles carry the slot in 8 bits (mock_nvml.c). */
+    if (mig.mig_slot > 254) return fail(p, "a MIG slot is 0 to 254", tokens[1]);
     snprintf(mig.name, sizeof(mig.name), "%.100s MIG", p->gpu->name);
     snprintf(mig.uuid, sizeof(mig.uuid), "MIG-00000000-0000-4000-8000-%06zx%06u", (size_t)(p->gpu - s->devices),
              mig.mig_slot);
@@ -498,9 +513,16 @@ static const mock_override* find_override(const mock_override* list, size_t coun
   return found;
 }
 
-int mock_injected_rc(const mock_scenario* s, const char* symbol, int device, int slot) {
+int mock_find_rc(const mock_scenario* s, const char* symbol, int device, int slot, int* rc) {
   const mock_override* o = find_override(s->overrides, s->override_count, symbol, device, slot);
-  return o != NULL ? (int)o->value : 0;
+  if (o != NULL) *rc = (int)o->value;
+  return o != NULL;
+}
+
+int mock_find_count(const mock_scenario* s, const char* symbol, int device, int slot, unsigned long long* count) {
+  const mock_override* o = find_override(s->counts, s->count_count, symbol, device, slot);
+  if (o != NULL) *count = (unsigned long long)o->value;
+  return o != NULL;
 }
 
 long long mock_injected_delay(const mock_scenario* s, const char* symbol, int device, int slot) {

@@ -67,6 +67,8 @@ typedef struct {
   size_t override_count;
   mock_override* delays;
   size_t delay_count;
+  mock_override* counts; /* count directives: what a count-returning call claims */
+  size_t count_count;
   char (*hidden)[MOCK_SYMBOL];
   size_t hidden_count;
   char (*unterminated)[MOCK_SYMBOL];
@@ -85,8 +87,11 @@ void mock_release(void);
 /* Device lookup by NVML index; MIG devices by (index, slot). NULL when absent. */
 mock_device* mock_device_at(mock_scenario* s, unsigned index);
 
-/* Return code to inject for `symbol` on (device, slot), or 0. device -1 for system calls. */
-int mock_injected_rc(const mock_scenario* s, const char* symbol, int device, int slot);
+/* Whether an rc directive matches `symbol` on (device, slot) (device -1 for system calls); the
+ * code it gives goes to *rc. A matching 0 means "success without doing the work". */
+int mock_find_rc(const mock_scenario* s, const char* symbol, int device, int slot, int* rc);
+/* Whether a count directive matches; the count it claims goes to *count. */
+int mock_find_count(const mock_scenario* s, const char* symbol, int device, int slot, unsigned long long* count);
 /* Milliseconds to sleep before `symbol` runs on (device, slot), or 0. */
 long long mock_injected_delay(const mock_scenario* s, const char* symbol, int device, int slot);
 int mock_is_hidden(const mock_scenario* s, const char* symbol);

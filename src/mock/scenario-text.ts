@@ -21,6 +21,11 @@ function n(value: number | bigint | 'na'): string {
   return typeof value === 'string' ? value : value.toString();
 }
 
+/** Ids as hex, the way lspci writes them ('na' stays 'na'). */
+function hex(value: number | 'na'): string {
+  return typeof value === 'string' ? value : `0x${value.toString(16)}`;
+}
+
 function target(entry: { device?: number | undefined; migSlot?: number | undefined }): string {
   if (entry.device === undefined) return '';
   return entry.migSlot === undefined ? ` ${entry.device}` : ` ${entry.device}/${entry.migSlot}`;
@@ -45,7 +50,7 @@ function deviceLines(device: ParsedDevice): string[] {
   if (device.uuid !== undefined) lines.push(`uuid ${device.uuid}`);
   if (device.pci !== undefined) {
     const p = device.pci;
-    lines.push(`pci ${p.domain} ${p.bus} ${p.device} 0x${p.pciDeviceId.toString(16)} 0x${p.pciSubSystemId.toString(16)}`);
+    lines.push(`pci ${p.domain} ${p.bus} ${p.device} ${hex(p.pciDeviceId)} ${hex(p.pciSubSystemId)}`);
   }
   lines.push(...memoryLine(device.memory));
   if (device.bar1 !== undefined) lines.push(`bar1 ${n(device.bar1.total)} ${n(device.bar1.used)} ${n(device.bar1.free)}`);
@@ -80,6 +85,7 @@ export function formatScenario(scenario: Scenario): string {
   for (const symbol of s.unterminated ?? []) lines.push(`unterminated ${symbol}`);
   for (const entry of s.rc ?? []) lines.push(`rc ${entry.symbol} ${entry.rc}${target(entry)}`);
   for (const entry of s.delay ?? []) lines.push(`delay ${entry.symbol} ${entry.ms}${target(entry)}`);
+  for (const entry of s.count ?? []) lines.push(`count ${entry.symbol} ${entry.count}${target(entry)}`);
   if (s.grow !== undefined) {
     const calls = s.grow.calls === 'always' ? -1 : (s.grow.calls ?? 1);
     lines.push(`grow ${s.grow.processes} ${calls}`);

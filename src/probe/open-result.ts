@@ -29,10 +29,15 @@ function libraryInfo(raw: RawLibrary): LibraryInfo {
   return { requested: raw.requested, loadedPath: raw.loadedPath, symbols: raw.symbols };
 }
 
+/** The addon reads at most this many CUDA devices (native/probe_session.cc). */
+const MAX_CUDA_DEVICES = 1024;
+
 function cudaStatus(raw: RawOpen['cuda']): CudaStatus {
+  // A CUDA version is a positive int (12040 = 12.4); anything else is no version.
+  const driverVersion = raw.rc.driverVersion === 0 && raw.driverVersion !== null && raw.driverVersion > 0 ? raw.driverVersion : null;
   const unavailable = (code: string, message: string): CudaStatus => ({
     available: false,
-    driverVersion: raw.rc.driverVersion === 0 ? raw.driverVersion : null,
+    driverVersion,
     deviceCount: null,
     error: { code, nvmlReturn: null, message },
   });
@@ -51,13 +56,21 @@ function cudaStatus(raw: RawOpen['cuda']): CudaStatus {
     const name = cudaResultName(raw.rc.deviceCount);
     return unavailable(name, `cuDeviceGetCount returned ${name} (${raw.rc.deviceCount})`);
   }
-  return {
-    available: true,
-    driverVersion: raw.rc.driverVersion === 0 ? raw.driverVersion : null,
-    deviceCount: raw.deviceCount,
-    error: null,
-  };
+  if (raw.deviceCount < 0) return unavailable('VALUE_OUT_OF_RANGE', `cuDeviceGetCount reported ${raw.deviceCount} devices`);
+  // CUDA listed its devices; a figure it could not give is null, and `error` says why.
+  const countKnown = raw.deviceCount <= MAX_CUDA_DEVICES;
+  let error: CudaStatus['error'] = null;
+  if (!countKnown) {
+    error = { code: 'VALUE_OUT_OF_RANGE', nvmlReturn: null, message: `cuDeviceGetCount reported ${raw.deviceCount} devices; only the first ${MAX_CUDA_DEVICES} were read` };
+  } else if (driverVersion === null) {
+    const name = raw.rc.driverVersion === 0 ? 'VALUE_OUT_OF_RANGE' : cudaResultName(raw.rc.driverVersion);
+    error = { code: name, nvmlReturn: null, message: `cuDriverGetVersion ${raw.rc.driverVersion === 0 ? `reported ${raw.driverVersion}` : `returned ${name} (${raw.rc.driverVersion})`}: the driver's CUDA version is unknown` };
+  }
+  return { available: true, driverVersion, deviceCount: countKnown ? raw.deviceCount : null, error };
 }
+
+/** CUDA's UUID of a device as 32 hex digits; all zeros is no UUID (nothing was written). */
+const ZERO_UUID = '0'.repeat(32);
 
 function cudaDevice(raw: RawCudaDevice): CudaDevice {
   const ok = (key: string): boolean => raw.rc[key] === 0;
@@ -65,7 +78,7 @@ function cudaDevice(raw: RawCudaDevice): CudaDevice {
   return {
     ordinal: raw.ordinal,
     name: ok('name') ? (raw.name ?? null) : null,
-    uuidHex: ok('uuidHex') ? (raw.uuidHex ?? null) : null,
+    uuidHex: ok('uuidHex') && raw.uuidHex !== ZERO_UUID ? (raw.uuidHex ?? null) : null,
     totalBytes: ok('totalMem') ? (raw.totalMem ?? null) : null,
     pci: pciKnown ? { domain: raw.pciDomain ?? 0, bus: raw.pciBus ?? 0, device: raw.pciDevice ?? 0 } : null,
   };

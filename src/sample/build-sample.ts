@@ -4,7 +4,7 @@
  * ordinals matched. A pure function: the same code serves live probes and recorded readings.
  */
 import { cudaOrdinalOf, type CudaDevice, type OrdinalTarget } from './cuda-ordinals.js';
-import { checkedBytes, checkedInteger, nvmlFieldError } from './field-errors.js';
+import { checkedBytes, checkedInteger, notAvailable, notReported, nvmlFieldError } from './field-errors.js';
 import { mergeProcessRows, type ProcessListSymbols } from './process-rows.js';
 import type { Device, DeviceMemory, FieldError, FieldErrors, MigDevice, Sample } from './schema.js';
 import { SAMPLE_SCHEMA_VERSION } from './schema-version.js';
@@ -40,6 +40,10 @@ const RC_CALL: Readonly<Record<string, string>> = {
 };
 
 const PROCESS_CALLS = ['computeProcesses', 'graphicsProcesses', 'mpsComputeProcesses'] as const;
+/** The addon reads at most this many MIG slots of a GPU (native/nvml_collector.cc). */
+const MAX_MIG_SLOTS = 64;
+/** NVML_VALUE_NOT_AVAILABLE in a u32 field the addon passes through unconverted (PCI). */
+const U32_NOT_AVAILABLE = 0xffffffff;
 
 class Reasons {
   readonly processSymbols: ProcessListSymbols;
@@ -56,11 +60,12 @@ class Reasons {
     return nvmlFieldError(rc, this.context.nvmlResolved[call] ?? null, this.context.nvmlCandidates[call]);
   }
 
-  /** value when its call succeeded, else null with the reason recorded under `key`. */
+  /** value when its call succeeded, else null with the reason recorded under `key` (a call that
+   * succeeded with NVML's "not available" in the field is VALUE_NOT_AVAILABLE, not its rc). */
   pick<T>(value: T | null | undefined, rc: Record<string, number>, rcKey: string, errors: FieldErrors, key = rcKey): T | null {
     const code = rc[rcKey] ?? -1;
     if (code === 0 && value !== null && value !== undefined) return value;
-    errors[key] = this.of(rcKey, code);
+    errors[key] = code === 0 ? notAvailable : this.of(rcKey, code);
     return null;
   }
 }
@@ -91,13 +96,14 @@ function buildMemory(raw: RawMemory | null | undefined, rc: number, reasons: Rea
   return memory;
 }
 
-/** What full GPUs and MIG devices share: identity, memory and processes. */
-function buildShared(raw: RawDevice | RawMigDevice, reasons: Reasons, errors: FieldErrors) {
+/** What full GPUs and MIG devices share: identity, memory and processes. `migInstances`: the
+ * processes belong to MIG instances (a MIG device, or a GPU in MIG mode), so their ids are due. */
+function buildShared(raw: RawDevice | RawMigDevice, reasons: Reasons, errors: FieldErrors, migInstances: boolean) {
   return {
     uuid: reasons.pick(raw.uuid, raw.rc, 'uuid', errors),
     name: reasons.pick(raw.name, raw.rc, 'name', errors),
     memory: buildMemory(raw.memory, raw.rc.memory ?? -1, reasons, errors),
-    processes: mergeProcessRows(raw.processRows, raw.processLists, reasons.processSymbols, errors),
+    processes: mergeProcessRows(raw.processRows, raw.processLists, reasons.processSymbols, errors, migInstances),
   };
 }
 
@@ -119,7 +125,7 @@ function buildMigDevice(raw: RawMigDevice, context: SampleContext, reasons: Reas
     errors.device = reasons.of('handle', handleRc, 'migDeviceHandleByIndex');
     return { slot: raw.slot, uuid: null, name: null, gpuInstanceId: null, computeInstanceId: null, cudaOrdinal: null, memory: { ...NO_MEMORY }, processes: null, errors };
   }
-  const shared = buildShared(raw, reasons, errors);
+  const shared = buildShared(raw, reasons, errors, true);
   return {
     slot: raw.slot,
     uuid: shared.uuid,
@@ -135,6 +141,62 @@ function buildMigDevice(raw: RawMigDevice, context: SampleContext, reasons: Reas
 
 function hex(value: number, digits: number): string {
   return value.toString(16).toUpperCase().padStart(digits, '0');
+}
+
+/**
+ * The PCI location, or null with its reason: a struct NVML reported but did not fill (no bus id
+ * at all), or a field holding NVML's "not available" or a value no PCI address can have.
+ */
+function checkedPci(pci: NonNullable<RawDevice['pci']>, errors: FieldErrors): Device['pci'] {
+  if (pci.busId === '' && pci.busIdLegacy === '') {
+    errors.pci = notReported('NVML reported success but left the PCI info empty (no bus id)');
+    return null;
+  }
+  const fields = [pci.domain, pci.bus, pci.device, pci.pciDeviceId, pci.pciSubSystemId];
+  if (fields.some((value) => value === U32_NOT_AVAILABLE || Number.isNaN(value))) {
+    errors.pci = notAvailable;
+    return null;
+  }
+  const checked: FieldErrors = {};
+  if (checkedInteger(pci.bus, checked, 'pci', 0xff) === null || checkedInteger(pci.device, checked, 'pci', 0x1f) === null) {
+    errors.pci = checked.pci!;
+    return null;
+  }
+  return buildPci(pci);
+}
+
+/** MIG mode as NVML gave it: 0 or 1; anything else is not a mode. */
+function checkedMigMode(value: number | null, errors: FieldErrors, key: string): number | null {
+  if (value === null) {
+    errors[key] = notAvailable;
+    return null;
+  }
+  return checkedInteger(value, errors, key, 1);
+}
+
+/**
+ * The MIG devices of a GPU in MIG mode. When the handle call failed the same way for every slot
+ * the addon tried (a missing or failing nvmlDeviceGetMigDeviceHandleByIndex), those are not MIG
+ * devices but one failure: mig.devices is empty and says why.
+ */
+function buildMigDevices(raw: RawDevice, context: SampleContext, reasons: Reasons, errors: FieldErrors): MigDevice[] {
+  const readings = raw.migDevices ?? [];
+  const maxRc = raw.rc.maxMigDevices ?? -1;
+  const maxSlots = maxRc === 0 ? (raw.maxMigDevices ?? null) : null;
+  // (A failed count call has its reason already.)
+  if (maxRc === 0 && (maxSlots === null || maxSlots > MAX_MIG_SLOTS)) {
+    errors['mig.devices'] =
+      maxSlots === null
+        ? notAvailable
+        : { code: 'VALUE_OUT_OF_RANGE', nvmlReturn: null, message: `NVML reports ${maxSlots} MIG slots; only the first ${MAX_MIG_SLOTS} were read` };
+  }
+  const tried = Math.min(maxSlots ?? MAX_MIG_SLOTS, MAX_MIG_SLOTS);
+  const firstRc = readings[0]?.rc.handle ?? 0;
+  if (readings.length > 0 && readings.length === tried && firstRc !== 0 && readings.every((mig) => mig.rc.handle === firstRc)) {
+    errors['mig.devices'] = reasons.of('handle', firstRc, 'migDeviceHandleByIndex');
+    return [];
+  }
+  return readings.map((mig) => buildMigDevice(mig, context, reasons));
 }
 
 function buildPci(pci: NonNullable<RawDevice['pci']>): NonNullable<Device['pci']> {
@@ -156,12 +218,14 @@ function buildDevice(raw: RawDevice, context: SampleContext, reasons: Reasons): 
     errors.device = reasons.of('handle', handleRc, 'handleByIndex');
     return { index: raw.index, uuid: null, name: null, cudaOrdinal: null, pci: null, memory: { ...NO_MEMORY }, bar1: null, utilization: null, mig: null, processes: null, errors };
   }
-  const shared = buildShared(raw, reasons, errors);
+  const shared = buildShared(raw, reasons, errors, raw.rc.migMode === 0 && raw.migMode?.current === 1);
   const pci = reasons.pick(raw.pci, raw.rc, 'pci', errors);
   const bar1 = reasons.pick(raw.bar1, raw.rc, 'bar1', errors);
   const utilization = reasons.pick(raw.utilization, raw.rc, 'utilization', errors);
-  const migMode = reasons.pick(raw.migMode, raw.rc, 'migMode', errors, 'mig');
-  const migEnabled = migMode?.current === 1;
+  const rawMigMode = reasons.pick(raw.migMode, raw.rc, 'migMode', errors, 'mig');
+  const migCurrent = rawMigMode === null ? null : checkedMigMode(rawMigMode.current, errors, 'mig');
+  const migMode = rawMigMode === null || migCurrent === null ? null : rawMigMode;
+  const migEnabled = migCurrent === 1;
   if (migEnabled && (raw.rc.maxMigDevices ?? -1) !== 0) {
     errors['mig.devices'] = reasons.of('maxMigDevices', raw.rc.maxMigDevices ?? -1);
   }
@@ -170,7 +234,7 @@ function buildDevice(raw: RawDevice, context: SampleContext, reasons: Reasons): 
     uuid: shared.uuid,
     name: shared.name,
     cudaOrdinal: null,
-    pci: pci === null ? null : buildPci(pci),
+    pci: pci === null ? null : checkedPci(pci, errors),
     memory: shared.memory,
     bar1:
       bar1 === null
@@ -192,14 +256,27 @@ function buildDevice(raw: RawDevice, context: SampleContext, reasons: Reasons): 
         ? null
         : {
             enabled: migEnabled,
-            pendingEnabled: migMode.pending === null ? null : migMode.pending === 1,
-            devices: (raw.migDevices ?? []).map((mig) => buildMigDevice(mig, context, reasons)),
+            pendingEnabled: (() => {
+              const pending = checkedMigMode(migMode.pending, errors, 'mig.pendingEnabled');
+              return pending === null ? null : pending === 1;
+            })(),
+            devices: migEnabled ? buildMigDevices(raw, context, reasons, errors) : [],
           },
     processes: shared.processes,
     errors,
   };
   device.cudaOrdinal = cudaOrdinal({ uuid: device.uuid, pci: device.pci, migEnabled }, context, errors);
   return device;
+}
+
+/** NVML's CUDA version is an int: -1 is "not available", other negatives are not versions. */
+function cudaVersion(value: number | null, errors: FieldErrors): number | null {
+  if (value === null) return null;
+  if (value === -1) {
+    errors['driver.cudaDriverVersion'] = notAvailable;
+    return null;
+  }
+  return checkedInteger(value, errors, 'driver.cudaDriverVersion');
 }
 
 /** One Reasons per probe context: its symbol lookups are the same for every sample. */
@@ -219,7 +296,7 @@ export function buildSample(raw: RawSample, context: SampleContext): Sample {
     driver: {
       version: reasons.pick(raw.driverVersion, raw.rc, 'driverVersion', errors, 'driver.version'),
       nvmlVersion: reasons.pick(raw.nvmlVersion, raw.rc, 'nvmlVersion', errors, 'driver.nvmlVersion'),
-      cudaDriverVersion: reasons.pick(raw.cudaDriverVersion, raw.rc, 'cudaDriverVersion', errors, 'driver.cudaDriverVersion'),
+      cudaDriverVersion: cudaVersion(reasons.pick(raw.cudaDriverVersion, raw.rc, 'cudaDriverVersion', errors, 'driver.cudaDriverVersion'), errors),
     },
     library: context.library,
     cuda: context.cuda,

@@ -8,6 +8,8 @@ import type { FieldError, FieldErrors } from './schema.js';
 /** The addon's own statuses, outside NVML's range (native/readings.h). */
 export const RC_NOT_CALLED = -1;
 export const RC_ROWS_IMPLAUSIBLE = -2;
+export const RC_STRING_UNTERMINATED = -3;
+export const RC_COUNT_IMPLAUSIBLE = -4;
 const RC_FUNCTION_NOT_FOUND = 13;
 
 /**
@@ -21,6 +23,20 @@ export function nvmlFieldError(rc: number, symbol?: string | null, candidates?: 
       code: 'ROWS_IMPLAUSIBLE',
       nvmlReturn: null,
       message: 'the driver returned process rows that decode to impossible values with every known row size',
+    };
+  }
+  if (rc === RC_COUNT_IMPLAUSIBLE) {
+    return {
+      code: 'VALUE_OUT_OF_RANGE',
+      nvmlReturn: null,
+      message: 'the driver reports more processes than any GPU runs (over 65536) at the first call; the list was not read',
+    };
+  }
+  if (rc === RC_STRING_UNTERMINATED) {
+    return {
+      code: 'STRING_UNTERMINATED',
+      nvmlReturn: null,
+      message: 'the driver filled the whole buffer without a terminating NUL: the text is cut off at an unknown point',
     };
   }
   const described = describeNvmlReturn(rc);
@@ -38,6 +54,11 @@ export function nvmlFieldError(rc: number, symbol?: string | null, candidates?: 
 /** A reason that does not come from NVML: a layer source that is missing, unreadable or invalid. */
 export function sourceError(code: string, message: string): FieldError {
   return { code, nvmlReturn: null, message };
+}
+
+/** What the driver reported as success but did not fill in (an empty struct). */
+export function notReported(message: string): FieldError {
+  return { code: 'NOT_REPORTED', nvmlReturn: null, message };
 }
 
 export const notAvailable: FieldError = {

@@ -3,7 +3,7 @@
  * pid and MIG instance: a process NVML lists as both compute and graphics is one process with
  * both types, not two. The rules for a list NVML could not give are here too.
  */
-import { checkedInteger, nvmlFieldError } from './field-errors.js';
+import { checkedInteger, notAvailable, notReported, nvmlFieldError } from './field-errors.js';
 import type { FieldErrors, GpuProcess, ProcessType } from './schema.js';
 
 export const PROCESS_TYPES: readonly ProcessType[] = ['compute', 'graphics', 'mps'];
@@ -20,16 +20,22 @@ export interface ProcessListSymbols {
   candidates: readonly (readonly string[])[];
 }
 
+/** The 16-byte rows of the plain (v1) process calls have no MIG instance ids. */
+const NO_INSTANCE_IDS = notReported('this process list has 16-byte rows (the v1 call), which carry no MIG instance ids');
+
 /**
  * Merged processes, or null when the compute list (the one CUDA workloads are in) failed: a
  * partial list must not pass for a complete one. A failed graphics or MPS list is recorded in
- * `errors` as processes.graphics / processes.mps and the rest is kept.
+ * `errors` as processes.graphics / processes.mps and the rest is kept. `migInstances`: the rows
+ * belong to MIG instances, so instance ids the driver did not give are null with a reason (with
+ * MIG off they are null by definition).
  */
 export function mergeProcessRows(
   rows: Float64Array | undefined,
   lists: readonly ProcessListStatus[] | undefined,
   symbols: ProcessListSymbols,
   errors: FieldErrors,
+  migInstances = false,
 ): GpuProcess[] | null {
   if (rows === undefined || lists === undefined) return null;
   let computeFailed = false;
@@ -61,11 +67,18 @@ export function mergeProcessRows(
     if (existing === undefined) {
       // The addon only passes rows whose pids are plausible (1..PID_MAX_LIMIT).
       const process: GpuProcess = { pid, usedBytes, types: [type], gpuInstanceId, computeInstanceId };
+      let rowErrors: FieldErrors | undefined;
       if (usedBytes === null) {
-        const rowErrors: FieldErrors = {};
+        rowErrors = {};
         checkedInteger(used, rowErrors, 'usedBytes');
-        process.errors = rowErrors;
       }
+      if (migInstances && (gpuInstanceId === null || computeInstanceId === null)) {
+        rowErrors ??= {};
+        const reason = (lists[kind]?.rowBytes ?? 0) < 24 ? NO_INSTANCE_IDS : notAvailable;
+        if (gpuInstanceId === null) rowErrors.gpuInstanceId = reason;
+        if (computeInstanceId === null) rowErrors.computeInstanceId = reason;
+      }
+      if (rowErrors !== undefined) process.errors = rowErrors;
       merged.set(key, process);
       continue;
     }
@@ -73,7 +86,10 @@ export function mergeProcessRows(
     // NVML reports a process's whole footprint in each list it appears in: take the figure once.
     if (usedBytes !== null && (existing.usedBytes === null || usedBytes > existing.usedBytes)) {
       existing.usedBytes = usedBytes;
-      delete existing.errors;
+      if (existing.errors !== undefined) {
+        delete existing.errors.usedBytes;
+        if (Object.keys(existing.errors).length === 0) delete existing.errors;
+      }
     }
   }
   return [...merged.values()];

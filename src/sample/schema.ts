@@ -12,8 +12,8 @@ export { SAMPLE_SCHEMA_VERSION };
 
 export const fieldErrorSchema = z.object({
   /** NVML's return code name (NVML_ERROR_NOT_SUPPORTED, ...) or one of gpu-layers' own:
-   * VALUE_NOT_AVAILABLE, VALUE_OUT_OF_RANGE, ROWS_IMPLAUSIBLE, NOT_QUERIED, CUDA_UNAVAILABLE,
-   * NOT_VISIBLE_TO_CUDA, MIG_ENABLED, PROCESS_NOT_VISIBLE. */
+   * VALUE_NOT_AVAILABLE, VALUE_OUT_OF_RANGE, ROWS_IMPLAUSIBLE, STRING_UNTERMINATED, NOT_REPORTED,
+   * NOT_QUERIED, CUDA_UNAVAILABLE, NOT_VISIBLE_TO_CUDA, MIG_ENABLED, PROCESS_NOT_VISIBLE. */
   code: z.string(),
   /** NVML's numeric return code, when the reason is one. */
   nvmlReturn: z.nullable(z.int()),
