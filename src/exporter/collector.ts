@@ -1,11 +1,12 @@
 /**
  * The exporter's sampling loop: every interval, one driver sample (NVML's process-list call, at
  * most once per device per interval whatever the scrape rate), the layers, the diagnosis over
- * the recent window, and the metric families refilled. Scrapes only read what the last
- * collection left. A failed collection (a wedged GPU: the probe rejects at its deadline and
+ * the recent window (rate-limited by its own cost), and the metric families refilled. Scrapes
+ * only read what the last collection left. A failed collection (a wedged GPU: the probe rejects at its deadline and
  * starts no second native call) keeps the last good series and sets collect_success to 0.
  */
 import { diagnose } from '../diagnosis/diagnose.js';
+import type { Finding } from '../diagnosis/finding-schema.js';
 import { readLayers, type LayerOptions } from '../layers/read-layers.js';
 import type { LayeredSample } from '../layers/schema.js';
 import type { Probe } from '../probe/probe.js';
@@ -24,10 +25,20 @@ export interface CollectorOptions {
 
 /**
  * Samples kept for the diagnosis: past this many, the older half is thinned to every other
- * sample. Recent samples keep full resolution, the window keeps its length, and memory stays
- * bounded (a sample of 8 GPUs x 64 processes is ~150 KB of objects).
+ * sample. Recent samples keep full resolution, the window keeps its length (120 samples of an
+ * hour is one every 30 s, finer than any pattern the rules look for), and memory stays bounded:
+ * a sample of 8 GPUs x 64 processes is ~0.9 MB of objects (measured by the exporter soak).
  */
-const MAX_WINDOW_SAMPLES = 240;
+const MAX_WINDOW_SAMPLES = 120;
+
+/**
+ * The diagnosis runs on the event loop, and over 8 GPUs x 64 processes and a full window it took
+ * ~250 ms (the exporter soak, 2026-11-26): every 5 s, that held up one scrape in twenty. So it
+ * runs again only once this share of the time since the last one would pay for it (a 1 ms
+ * diagnosis: every collection; 125 ms: once a minute), and the findings in between are the last
+ * ones. The patterns it names take tens of minutes to show; a minute's delay loses nothing.
+ */
+const DIAGNOSIS_MAX_SHARE = 0.002;
 
 function thin(window: LayeredSample[]): void {
   const older = window.splice(0, window.length >> 1);
@@ -45,6 +56,8 @@ export class Collector {
   #lastError: unknown = null;
   #lastSuccessAt: number | null = null;
   #exposition: Buffer = Buffer.alloc(0);
+  #findings: Finding[] = [];
+  #lastDiagnosis = { at: Number.NEGATIVE_INFINITY, ms: 0 };
 
   constructor(probe: Probe, metrics: ExporterMetrics, options: CollectorOptions) {
     this.#probe = probe;
@@ -106,7 +119,7 @@ export class Collector {
       const cutoff = Date.parse(layered.takenAt) - (this.#options.windowMs ?? 3_600_000);
       while (window.length > 1 && Date.parse(window[0]!.takenAt) < cutoff) window.shift();
       if (window.length > MAX_WINDOW_SAMPLES) thin(window);
-      fillSampleMetrics(m, layered, diagnose(window), hostMemory);
+      fillSampleMetrics(m, layered, this.#diagnose(window), hostMemory);
       m.collectSuccess.set(1);
       m.lastCollect.set(Date.parse(layered.takenAt) / 1000);
       this.#lastSuccessAt = Date.now();
@@ -119,5 +132,14 @@ export class Collector {
       m.collectDuration.set((performance.now() - started) / 1000);
       this.#exposition = Buffer.from(await m.registry.metrics());
     }
+  }
+
+  #diagnose(window: LayeredSample[]): Finding[] {
+    const now = performance.now();
+    if (now - this.#lastDiagnosis.at >= this.#lastDiagnosis.ms / DIAGNOSIS_MAX_SHARE) {
+      this.#findings = diagnose(window);
+      this.#lastDiagnosis = { at: now, ms: performance.now() - now };
+    }
+    return this.#findings;
   }
 }
