@@ -20,6 +20,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
+import { seededRandom } from './seeded-random.js';
+
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({
   options: {
@@ -67,15 +69,7 @@ const countsSupported = (() => {
   }
 })();
 
-// mulberry32: small, seedable, same sequence on every platform.
-let state = Number(args.seed) >>> 0;
-function random() {
-  state = (state + 0x6d2b79f5) >>> 0;
-  let t = state;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
+const random = seededRandom(Number(args.seed));
 const int = (n) => Math.floor(random() * n);
 const pick = (list) => list[int(list.length)];
 const chance = (p) => random() < p;
