@@ -140,9 +140,14 @@ export class RecordingWriter {
     closeSync(this.#fd);
   }
 
-  /** A complete file appears at once: header written to a temporary name, then renamed. */
+  /**
+   * A complete file appears at once: header written to a temporary name, then renamed. The
+   * temporary is hidden (.FILE.<pid>.tmp): a kill before the rename leaves it behind, empty or
+   * with a header only, and a FILE.<pid>.tmp would be among the `FILE*` parts a user hands to
+   * `diagnose`, which refuses an empty file.
+   */
   #create(): void {
-    const temporary = `${this.file}.${process.pid}.tmp`;
+    const temporary = path.join(path.dirname(this.file), `.${path.basename(this.file)}.${process.pid}.tmp`);
     try {
       writeFileSync(temporary, `${JSON.stringify(this.#header())}\n`);
       renameSync(temporary, this.file);
@@ -155,12 +160,19 @@ export class RecordingWriter {
   #rotate(): void {
     closeSync(this.#fd);
     try {
-      rmSync(`${this.file}.${this.#keep}`, { force: true });
-      for (let i = this.#keep - 1; i >= 1; i--) {
-        if (existsSync(`${this.file}.${i}`)) renameSync(`${this.file}.${i}`, `${this.file}.${i + 1}`);
+      if (this.#keep === 0) rmSync(this.file, { force: true });
+      else {
+        // Shift only the files below the first free number: a kill in the middle of an earlier
+        // rotation leaves a gap (FILE.1 and FILE.3, no FILE.2), which this fills; deleting
+        // FILE.keep then would lose the oldest samples while --keep still had room for them.
+        let free = 1;
+        while (free < this.#keep && existsSync(`${this.file}.${free}`)) free++;
+        rmSync(`${this.file}.${free}`, { force: true });
+        for (let i = free - 1; i >= 1; i--) {
+          if (existsSync(`${this.file}.${i}`)) renameSync(`${this.file}.${i}`, `${this.file}.${i + 1}`);
+        }
+        renameSync(this.file, `${this.file}.1`);
       }
-      if (this.#keep > 0) renameSync(this.file, `${this.file}.1`);
-      else rmSync(this.file, { force: true });
       this.#create();
       this.#fd = openSync(this.file, 'a');
     } catch (error) {
