@@ -21,6 +21,7 @@ const TIMEOUT_MS = 300;
 let mock: MockHost;
 let serve: ChildProcess;
 let port: number;
+let stderr = '';
 
 beforeAll(async () => {
   requireFile(cliPath, 'build the package first (npm ci runs the build)');
@@ -29,7 +30,6 @@ beforeAll(async () => {
     env: { ...process.env, GPU_LAYERS_MOCK_SCENARIO: mock.scenarioFile, GPU_LAYERS_MOCK_TRACE: '', GPU_LAYERS_NVML_LIB: nodeGypBuild.mockNvml, GPU_LAYERS_CUDA_LIB: nodeGypBuild.mockCuda, GPU_LAYERS_STATS_DIR: '' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  let stderr = '';
   serve.stderr!.on('data', (chunk) => (stderr += chunk));
   port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`serve did not start: ${stderr}`)), 20_000);
@@ -134,4 +134,7 @@ it('serves stale series flagged with collect_success 0 through a 5 s wedge, scra
   expect(driverBytes(recovered, 10005)).toBe(512 * MiB);
   expect(driverBytes(recovered, 10001)).toBeUndefined();
   expect((await get('/healthz')).body).not.toMatch(/failed/);
+  // One warning for the wedge, not one per interval: the message changes (it counts the seconds
+  // the call has waited), the failure does not.
+  expect(stderr.match(/warning: collection failed/g)).toHaveLength(1);
 });

@@ -50,9 +50,11 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
     },
     onCollectError: (error) => {
       const line = isGpuLayersError(error) ? `${error.message} [${error.code}]` : String(error);
-      // One line per change, not one per interval while NVML stays wedged.
-      if (line !== lastWarning) io.stderr.write(`gpu-layers serve: warning: collection failed: ${line}\n`);
-      lastWarning = line;
+      // One line per kind of failure, not one per interval while NVML stays wedged (the message
+      // itself changes: it counts the seconds the stuck call has waited).
+      const kind = isGpuLayersError(error) ? error.code : line;
+      if (kind !== lastWarning) io.stderr.write(`gpu-layers serve: warning: collection failed: ${line}\n`);
+      lastWarning = kind;
     },
   });
   try {
