@@ -44,3 +44,29 @@ export function emitResults(results) {
   if (file === null) process.stdout.write(text);
   else writeFileSync(file, text);
 }
+
+/**
+ * The soaks' memory figures at their start and end readings (after a forced full GC), as the
+ * flat fields of their results: RSS, the young generation's resident pages, RSS outside it, the
+ * V8 heap and external memory, each with its growth where the report uses it.
+ */
+export function memoryGrowthFields(start, end) {
+  return {
+    rssStartBytes: start.rss,
+    rssEndBytes: end.rss,
+    rssGrowthBytes: end.rss - start.rss,
+    youngGenerationStartBytes: start.young,
+    youngGenerationEndBytes: end.young,
+    rssOutsideYoungGenerationStartBytes: start.settled,
+    rssOutsideYoungGenerationEndBytes: end.settled,
+    rssOutsideYoungGenerationGrowthBytes: end.settled - start.settled,
+    heapUsedStartBytes: start.heapUsed,
+    heapUsedEndBytes: end.heapUsed,
+    heapUsedGrowthBytes: end.heapUsed - start.heapUsed,
+    heapTotalStartBytes: start.heapTotal,
+    heapTotalEndBytes: end.heapTotal,
+    externalStartBytes: start.external,
+    externalEndBytes: end.external,
+    externalGrowthBytes: end.external - start.external,
+  };
+}

@@ -84,6 +84,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { memoryGrowthFields } from './machine.js';
+
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const { mockLibraries } = await import(path.join(root, 'dist/mock.js'));
 
@@ -410,22 +412,7 @@ const result = {
   staleCollections,
   windowSamplesStart: start.window,
   windowSamplesEnd: end.window,
-  rssStartBytes: start.rss,
-  rssEndBytes: end.rss,
-  rssGrowthBytes: rssGrowth,
-  youngGenerationStartBytes: start.young,
-  youngGenerationEndBytes: end.young,
-  rssOutsideYoungGenerationStartBytes: start.settled,
-  rssOutsideYoungGenerationEndBytes: end.settled,
-  rssOutsideYoungGenerationGrowthBytes: settledGrowth,
-  heapUsedStartBytes: start.heapUsed,
-  heapUsedEndBytes: end.heapUsed,
-  heapUsedGrowthBytes: end.heapUsed - start.heapUsed,
-  heapTotalStartBytes: start.heapTotal,
-  heapTotalEndBytes: end.heapTotal,
-  externalStartBytes: start.external,
-  externalEndBytes: end.external,
-  externalGrowthBytes: end.external - start.external,
+  ...memoryGrowthFields(start, end),
   mallocArenasStartBytes: start.arenas,
   mallocArenasEndBytes: end.arenas,
   rssNoGcStartBytes: start.rssNoGc,

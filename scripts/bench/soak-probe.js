@@ -61,6 +61,8 @@ import v8 from 'node:v8';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { memoryGrowthFields } from './machine.js';
+
 // Run again under the V8 flags the measurement needs (see above), passing the arguments on.
 const PIN = !process.argv.includes('--no-pin');
 const v8Flags = ['--expose-gc', ...(PIN ? ['--min-semi-space-size=16', '--max-semi-space-size=16'] : [])];
@@ -260,22 +262,7 @@ const result = {
   staleSamples: stale,
   seconds: Number(seconds.toFixed(1)),
   samplesPerSecond: Math.round(SAMPLES / seconds),
-  rssStartBytes: start.rss,
-  rssEndBytes: end.rss,
-  rssGrowthBytes: rssGrowth,
-  youngGenerationStartBytes: start.young,
-  youngGenerationEndBytes: end.young,
-  rssOutsideYoungGenerationStartBytes: start.settled,
-  rssOutsideYoungGenerationEndBytes: end.settled,
-  rssOutsideYoungGenerationGrowthBytes: settledGrowth,
-  heapUsedStartBytes: start.heapUsed,
-  heapUsedEndBytes: end.heapUsed,
-  heapUsedGrowthBytes: end.heapUsed - start.heapUsed,
-  heapTotalStartBytes: start.heapTotal,
-  heapTotalEndBytes: end.heapTotal,
-  externalStartBytes: start.external,
-  externalEndBytes: end.external,
-  externalGrowthBytes: end.external - start.external,
+  ...memoryGrowthFields(start, end),
   rssMinBytes: Math.min(...checkpoints.map((c) => c.rss)),
   rssMaxBytes: Math.max(...checkpoints.map((c) => c.rss)),
   rssOutsideYoungGenerationSlopeBytesPer100kSamples: Math.round(slope * 100_000),
