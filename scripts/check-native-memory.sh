@@ -90,6 +90,7 @@ run_asan() {
     GPU_LAYERS_ADDON="$addon" \
     NODE_OPTIONS="${NODE_OPTIONS:+$NODE_OPTIONS }--require $root/scripts/native-load-log.cjs" \
     GPU_LAYERS_LOAD_LOG="$load_log" \
+    NO_COLOR=1 \
     node node_modules/vitest/vitest.mjs run "${files[@]}" --maxWorkers=2 --retry=1 </dev/null >"$test_log" 2>&1 &
   vitest_pid=$!
   test_group=$vitest_pid
@@ -107,7 +108,9 @@ run_asan() {
     head -60 "$report"
   done
   local passed
-  passed=$(grep -E '^ +Tests +' "$test_log" | tail -1 | sed 's/^ *//')
+  # CI runners set CI (or FORCE_COLOR), and vitest then colours its summary even into a file:
+  # NO_COLOR above asks it not to, and the escapes are stripped here in case a version ignores it.
+  passed=$(sed 's/\x1b\[[0-9;]*m//g' "$test_log" | grep -E '^ +Tests +' | tail -1 | sed 's/^ *//')
   if [ "$vitest_rc" -ne 0 ]; then
     tail -60 "$test_log"
     fail "asan: the test run failed (exit $vitest_rc, log: $test_log)"
