@@ -7,6 +7,7 @@
  */
 import { diagnose } from '../diagnosis/diagnose.js';
 import type { Finding } from '../diagnosis/finding-schema.js';
+import { figuresOnly } from '../layers/figures-only.js';
 import { readLayers, type LayerOptions } from '../layers/read-layers.js';
 import type { LayeredSample } from '../layers/schema.js';
 import type { Probe } from '../probe/probe.js';
@@ -27,7 +28,8 @@ export interface CollectorOptions {
  * Samples kept for the diagnosis: past this many, the older half is thinned to every other
  * sample. Recent samples keep full resolution, the window keeps its length (120 samples of an
  * hour is one every 30 s, finer than any pattern the rules look for), and memory stays bounded:
- * a sample of 8 GPUs x 64 processes is ~0.9 MB of objects (measured by the exporter soak).
+ * a sample of 8 GPUs x 64 processes is ~0.6 MB of objects, ~0.3 MB as the window keeps it
+ * (figuresOnly: without the reasons, which the diagnosis does not read).
  */
 const MAX_WINDOW_SAMPLES = 120;
 
@@ -115,7 +117,7 @@ export class Collector {
       await attachProcessCommands(sample, procRoot);
       const layered = await readLayers(sample, this.#options.layers ?? {});
       const window = this.#window;
-      window.push(layered);
+      window.push(figuresOnly(layered));
       const cutoff = Date.parse(layered.takenAt) - (this.#options.windowMs ?? 3_600_000);
       while (window.length > 1 && Date.parse(window[0]!.takenAt) < cutoff) window.shift();
       if (window.length > MAX_WINDOW_SAMPLES) thin(window);

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diagnose } from '../../src/diagnosis/diagnose.js';
 import { findingSchema } from '../../src/diagnosis/finding-schema.js';
 import { INCIDENTS } from '../../src/incidents/incident-library.js';
+import { figuresOnly } from '../../src/layers/figures-only.js';
 import { recordIncident } from '../../src/incidents/record-incident.js';
 import { readRecording } from '../../src/recording/read-recording.js';
 
@@ -54,5 +55,7 @@ describe.each(INCIDENTS.map((incident) => [incident.name, incident] as const))('
     const findings = diagnose(recording.samples);
     for (const finding of findings) expect(findingSchema.safeParse(finding).success).toBe(true);
     expect(findings.map((f) => f.id).sort()).toEqual([...incident.expect].sort());
+    // The exporter's window keeps copies without the reasons: the diagnosis must not change.
+    expect(diagnose(recording.samples.map(figuresOnly))).toEqual(findings);
   });
 });
