@@ -7,9 +7,10 @@
 // --scrapers clients (default 4) scrape /metrics continuously over keep-alive connections, each
 // pausing --scrape-gap (default 100 ms) between scrapes: ~40 scrapes/s, far more than a few
 // Prometheus servers at 15 s, without turning the soak into a load test (scripts/bench/exporter.js is
-// that). After a warm-up, memory is read at the start, at ten checkpoints and at the end of
-// --duration (default 10 min), each time just after a collection. Target: growth under 2 MB
-// (2,000,000 bytes) of RSS outside V8's young generation; raw RSS growth is reported beside it.
+// that). After a warm-up, memory is read at the start and at --checkpoints readings (default ten,
+// the last at the end) over --duration (default 10 min), each just after a collection. Target:
+// growth under 2 MB (2,000,000 bytes) of RSS outside V8's young generation; raw RSS growth is
+// reported beside it.
 //
 // What an honest RSS target needs here (measured on 2026-11-26):
 // - Memory is read inside the exporter after a forced full GC: serve runs under node --expose-gc
@@ -41,8 +42,8 @@
 
 // Options: --duration D (default 10m), --warmup D (default: until the window is full, + 1 min),
 // --interval D (default 5s), --diagnosis-window D (default serve's, 1 h), --scrapers N,
-// --scrape-gap D, --no-pin, --dir DIR (scenario folder; default /dev/shm when it exists),
-// --json FILE. Durations: 500ms, 30s, 10m, 1h.
+// --scrape-gap D, --checkpoints N (readings from start to end, default 10), --no-pin,
+// --dir DIR (scenario folder; default /dev/shm when it exists), --json FILE. Durations: 500ms, 30s, 10m, 1h.
 //
 // --json FILE writes one flat object (every value a number, string or boolean):
 //   script, date, node, cpu, cores                     what ran where
@@ -108,7 +109,11 @@ const PROCESSES = 64;
 const MAX_WINDOW_SAMPLES = Number(/^const MAX_WINDOW_SAMPLES = (\d+);/m.exec(readFileSync(path.join(root, 'src/exporter/collector.ts'), 'utf8'))?.[1]);
 if (!Number.isInteger(MAX_WINDOW_SAMPLES)) throw new Error('soak-exporter: MAX_WINDOW_SAMPLES not found in src/exporter/collector.ts');
 const TARGET_BYTES = 2_000_000;
-const CHECKPOINTS = 10;
+const CHECKPOINTS = Number(flag('--checkpoints', '10'));
+if (!Number.isInteger(CHECKPOINTS) || CHECKPOINTS < 1) {
+  console.error('soak-exporter: --checkpoints expects a whole number of readings, at least 1');
+  process.exit(2);
+}
 const MiB = 1024 ** 2;
 const TOTAL = 85_520_809_984;
 const RESERVED = 570_425_344;
