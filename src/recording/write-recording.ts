@@ -6,7 +6,7 @@
  * Writes are synchronous: one small write per interval, to the page cache, never a wait on I/O
  * the caller could overlap with anything.
  */
-import { accessSync, closeSync, constants, existsSync, fstatSync, ftruncateSync, openSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, fstatSync, ftruncateSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 
 import { GpuLayersError } from '../errors.js';
@@ -54,6 +54,44 @@ function endOfLastLine(fd: number, size: number): number {
   return 0;
 }
 
+/** A writer's temporary lives for one write and one rename; one this old was left by a kill. */
+const STALE_TEMPORARY_MS = 60_000;
+
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the temporaries of FILE (.FILE.<pid>.tmp) that writers killed before their rename left
+ * behind: those whose pid no longer runs and that are older than any live writer's. A writer in
+ * another PID namespace sharing the folder could have a pid that means nothing here, hence the age.
+ */
+function removeStaleTemporaries(file: string): void {
+  const dir = path.dirname(file);
+  const prefix = `.${path.basename(file)}.`;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = name.startsWith(prefix) ? /^(\d+)\.tmp$/.exec(name.slice(prefix.length))?.[1] : undefined;
+    if (pid === undefined || Number(pid) === process.pid || running(Number(pid))) continue;
+    const temporary = path.join(dir, name);
+    try {
+      if (Date.now() - statSync(temporary).mtimeMs > STALE_TEMPORARY_MS) rmSync(temporary, { force: true });
+    } catch {
+      // Gone meanwhile, or not ours to remove: a leftover is harmless, hidden from FILE*.
+    }
+  }
+}
+
 /**
  * Whether FILE can be recorded into, asked before anything is sampled (the writer itself opens
  * FILE at the first sample, whose driver versions go in the header): an existing file must be a
@@ -93,13 +131,14 @@ export class RecordingWriter {
   /**
    * Opens FILE for appending, creating it with `header()` when it does not exist. An existing
    * recording of the same schema is continued (a torn last line cut off); anything else is
-   * refused rather than overwritten.
+   * refused rather than overwritten. Temporaries killed writers left beside FILE are removed.
    */
   constructor(file: string, header: () => RecordingHeader, options: RecordingWriterOptions = {}) {
     this.file = file;
     this.#header = header;
     this.#maxBytes = options.maxBytes ?? null;
     this.#keep = options.keep ?? 3;
+    removeStaleTemporaries(file);
     if (!existsSync(file)) this.#create();
     try {
       this.#fd = openSync(file, 'r+');
@@ -144,7 +183,7 @@ export class RecordingWriter {
    * A complete file appears at once: header written to a temporary name, then renamed. The
    * temporary is hidden (.FILE.<pid>.tmp): a kill before the rename leaves it behind, empty or
    * with a header only, and a FILE.<pid>.tmp would be among the `FILE*` parts a user hands to
-   * `diagnose`, which refuses an empty file.
+   * `diagnose`, which refuses an empty file. The next writer of FILE removes such leftovers.
    */
   #create(): void {
     const temporary = path.join(path.dirname(this.file), `.${path.basename(this.file)}.${process.pid}.tmp`);
