@@ -4,6 +4,7 @@
  * on its own, then matched to the GPU processes through the process tree.
  */
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { hostname, networkInterfaces } from 'node:os';
 
 import { sourceError } from '../sample/field-errors.js';
@@ -11,7 +12,7 @@ import { kvGeometry, MAX_HF_CONFIG_BYTES } from '../sources/hf-config.js';
 import { ancestry, listeningPids, readCommandLine, readParents } from '../sources/process-tree.js';
 import { parseStatus } from '../sources/proc-files.js';
 import { FileRefusedError, readTextFile } from '../sources/read-text-file.js';
-import { readVllmLog } from '../sources/vllm-log.js';
+import { VllmLogFollower } from '../sources/vllm-log.js';
 import { fetchVllmMetrics, metricsUrl } from '../sources/vllm-metrics.js';
 import { rekeyLogPids } from './log-pid-namespaces.js';
 import type { SourceStatus } from './schema.js';
@@ -67,6 +68,25 @@ async function readEndpoint(endpoint: string, timeoutMs: number, procRoot: strin
 }
 
 /**
+ * One follower per log, kept across calls: watch, record and serve read the log every interval,
+ * and a follower parses only what was appended since. A few paths at most are ever in use; past
+ * that the oldest is dropped (and would read its log whole again).
+ */
+const MAX_FOLLOWED_LOGS = 8;
+const logFollowers = new Map<string, VllmLogFollower>();
+
+function followerOf(file: string): VllmLogFollower {
+  const key = path.resolve(file);
+  let follower = logFollowers.get(key);
+  if (follower === undefined) {
+    if (logFollowers.size >= MAX_FOLLOWED_LOGS) logFollowers.delete(logFollowers.keys().next().value!);
+    follower = new VllmLogFollower(key);
+    logFollowers.set(key, follower);
+  }
+  return follower;
+}
+
+/**
  * Reads the vLLM sources given and attributes each GPU process to an engine: by the listening
  * socket of a local server and that process's descendants, else by command line.
  */
@@ -77,7 +97,7 @@ export async function readFramework(pids: readonly number[], options: FrameworkS
     readParents(procRoot),
     Promise.all(endpoints.map((e) => readEndpoint(e, options.vllmTimeoutMs ?? 2000, procRoot, local))),
     // The log streams through in bounded memory; config.json is read whole, up to a limit.
-    options.vllmLog === undefined ? null : readVllmLog(options.vllmLog).then((parsed) => ({ parsed }), (error: Error) => ({ error })),
+    options.vllmLog === undefined ? null : followerOf(options.vllmLog).read().then((parsed) => ({ parsed }), (error: Error) => ({ error })),
     options.hfConfig === undefined ? null : readTextFile(options.hfConfig, MAX_HF_CONFIG_BYTES).then((text) => ({ text }), (error: Error) => ({ error })),
   ]);
 

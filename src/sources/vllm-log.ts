@@ -4,12 +4,12 @@
  * shared/reference/frameworks.md section 5.4 (V0 ~0.6 one-line results, the ~0.7-0.9 multi-line
  * summary, V1 with and without worker pid tags). Lines tagged "(VllmWorker TP0 pid=3310)" give
  * that process's figures; untagged lines the instance's. The last occurrence wins (a restart
- * logs again). parseVllmLog is pure (text in, figures out); readVllmLog streams a file through
- * the same line parser, so a log of any size, or with a line of any length, is read in bounded
- * memory. A figure that is no plausible size (negative where it cannot be, beyond 2^53 bytes) is
+ * logs again). parseVllmLog is pure (text in, figures out); VllmLogFollower streams a file
+ * through the same line parser, in bounded memory, and on later reads parses only what was
+ * appended. A figure that is no plausible size (negative where it cannot be, beyond 2^53 bytes) is
  * not taken.
  */
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 
 export interface VllmLogFigures {
   weightsBytes: number | null;
@@ -118,49 +118,122 @@ export function parseVllmLog(text: string): VllmLog {
 /** Each of the lines gpu-layers reads is under 300 bytes; a longer line is skipped unread. */
 export const MAX_LOG_LINE_BYTES = 64 * 1024;
 
+/** Bytes kept from the file's start and from just before the read position, to recognise it. */
+const CONTINUITY_BYTES = 64;
+
+/** Up to `length` bytes of the file from `position` (fewer where it ends sooner). */
+async function bytesAt(handle: FileHandle, position: number, length: number): Promise<Buffer> {
+  const bytes = Buffer.alloc(length);
+  const { bytesRead } = length === 0 ? { bytesRead: 0 } : await handle.read(bytes, 0, length, position);
+  return bytes.subarray(0, bytesRead);
+}
+
+function copyLog(log: VllmLog): VllmLog {
+  return { byPid: new Map([...log.byPid].map(([pid, figures]) => [pid, { ...figures }])), untagged: { ...log.untagged }, matchedLines: log.matchedLines };
+}
+
 /**
- * parseVllmLog over a file, read a chunk at a time: memory stays at one chunk and one line
- * however large the log (a long-running server's can be gigabytes) or a line in it.
+ * Follows one vLLM log across samples: the first read parses the whole file, each later one only
+ * the bytes appended since, so a long-running server's log (gigabytes, with request logging) costs
+ * a sample its new lines, not its length. Memory stays at one chunk and one line however large the
+ * log or a line in it. The file is read from the start again when it is another file (rotated:
+ * another inode), shorter than what was read (truncated), or its first bytes or those just before
+ * the position differ (rewritten in place: a log's lines carry timestamps). A line not yet ended is parsed into each result, never into the
+ * state the next read continues from, so every read equals parseVllmLog of the whole file.
  */
-export async function readVllmLog(file: string, options: { chunkBytes?: number } = {}): Promise<VllmLog> {
-  const log = emptyLog();
-  const handle = await open(file, 'r');
-  try {
-    const chunk = Buffer.allocUnsafe(options.chunkBytes ?? 1024 * 1024);
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
-    let skipping = false;
-    const take = (part: Buffer): void => {
-      if (skipping || part.length === 0) return;
-      pendingBytes += part.length;
-      if (pendingBytes > MAX_LOG_LINE_BYTES) {
-        skipping = true;
-        pending = [];
-      } else {
-        pending.push(Buffer.from(part)); // a copy: the chunk is reused
-      }
-    };
-    const endLine = (): void => {
-      if (!skipping) parseLine(log, Buffer.concat(pending, pendingBytes).toString('utf8'));
-      pending = [];
-      pendingBytes = 0;
-      skipping = false;
-    };
-    for (;;) {
-      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
-      if (bytesRead === 0) break;
-      const data = chunk.subarray(0, bytesRead);
-      let start = 0;
-      for (let newline = data.indexOf(10); newline !== -1; newline = data.indexOf(10, start)) {
-        take(data.subarray(start, newline));
-        endLine();
-        start = newline + 1;
-      }
-      take(data.subarray(start));
-    }
-    endLine();
-  } finally {
-    await handle.close();
+export class VllmLogFollower {
+  readonly file: string;
+  readonly #chunkBytes: number;
+  #log: VllmLog = emptyLog();
+  #at: { dev: number; ino: number; offset: number; head: Buffer; before: Buffer } | null = null;
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  #skipping = false;
+  #queue: Promise<unknown> = Promise.resolve();
+  /** Bytes read from the file so far, by every read (what following saves shows here). */
+  bytesRead = 0;
+
+  constructor(file: string, options: { chunkBytes?: number } = {}) {
+    this.file = file;
+    this.#chunkBytes = options.chunkBytes ?? 1024 * 1024;
   }
-  return log;
+
+  /** The figures of the whole file as it is now. Reads of one follower run one at a time. */
+  read(): Promise<VllmLog> {
+    const next = this.#queue.then(() => this.#read());
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  async #read(): Promise<VllmLog> {
+    const handle = await open(this.file, 'r');
+    try {
+      const { dev, ino, size } = await handle.stat();
+      if (!(await this.#continues(handle, dev, ino, size))) this.#restart();
+      const chunk = Buffer.allocUnsafe(this.#chunkBytes);
+      let offset = this.#at?.offset ?? 0;
+      for (;;) {
+        const { bytesRead } = await handle.read(chunk, 0, chunk.length, offset);
+        if (bytesRead === 0) break;
+        this.bytesRead += bytesRead;
+        offset += bytesRead;
+        const data = chunk.subarray(0, bytesRead);
+        let start = 0;
+        for (let newline = data.indexOf(10); newline !== -1; newline = data.indexOf(10, start)) {
+          this.#take(data.subarray(start, newline));
+          this.#endLine();
+          start = newline + 1;
+        }
+        this.#take(data.subarray(start));
+      }
+      const keep = Math.min(CONTINUITY_BYTES, offset);
+      this.#at = { dev, ino, offset, head: await bytesAt(handle, 0, keep), before: await bytesAt(handle, offset - keep, keep) };
+    } catch (error) {
+      this.#restart(); // half a read leaves no state to continue from
+      throw error;
+    } finally {
+      await handle.close();
+    }
+    const result = copyLog(this.#log);
+    if (!this.#skipping && this.#pendingBytes > 0) parseLine(result, Buffer.concat(this.#pending, this.#pendingBytes).toString('utf8'));
+    return result;
+  }
+
+  async #continues(handle: FileHandle, dev: number, ino: number, size: number): Promise<boolean> {
+    const at = this.#at;
+    if (at === null || at.dev !== dev || at.ino !== ino || size < at.offset) return false;
+    const keep = at.before.length;
+    return (await bytesAt(handle, 0, keep)).equals(at.head) && (await bytesAt(handle, at.offset - keep, keep)).equals(at.before);
+  }
+
+  #restart(): void {
+    this.#log = emptyLog();
+    this.#at = null;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#skipping = false;
+  }
+
+  #take(part: Buffer): void {
+    if (this.#skipping || part.length === 0) return;
+    this.#pendingBytes += part.length;
+    if (this.#pendingBytes > MAX_LOG_LINE_BYTES) {
+      this.#skipping = true;
+      this.#pending = [];
+    } else {
+      this.#pending.push(Buffer.from(part)); // a copy: the chunk is reused
+    }
+  }
+
+  #endLine(): void {
+    if (!this.#skipping) parseLine(this.#log, Buffer.concat(this.#pending, this.#pendingBytes).toString('utf8'));
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#skipping = false;
+  }
+}
+
+/** parseVllmLog over a file, read once (VllmLogFollower for a log read again and again). */
+export function readVllmLog(file: string, options: { chunkBytes?: number } = {}): Promise<VllmLog> {
+  return new VllmLogFollower(file, options).read();
 }

@@ -2,8 +2,9 @@
  * Fuzzing the vLLM startup-log reader: a round trip from generated log lines (every format
  * generation, pid tags, colour codes, noise) back to the figures; the streaming file reader
  * against the pure parser on mutated logs and any chunk size; mutated and random logs (figures
- * null or plausible, within a bound); adversarial input for each regular expression; and a log
- * with a huge line read in bounded memory.
+ * null or plausible, within a bound); a log followed while it grows, rotates, is truncated or
+ * rewritten, against the pure parser of the whole file each time; adversarial input for each
+ * regular expression; and a log with a huge line read in bounded memory.
  */
 import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { readFramework } from '../../src/layers/read-framework.js';
-import { MAX_LOG_LINE_BYTES, parseVllmLog, readVllmLog, type VllmLog, type VllmLogFigures } from '../../src/sources/vllm-log.js';
+import { MAX_LOG_LINE_BYTES, parseVllmLog, readVllmLog, VllmLogFollower, type VllmLog, type VllmLogFigures } from '../../src/sources/vllm-log.js';
 import { repoRoot } from '../helpers/paths.js';
 import { CALL_BOUND_MS, FUZZ_TIMEOUT_MS, fuzzParams, LONG_RUN, mutatedOrRandom, timed, timedAsync } from './fuzz-support.js';
 
@@ -145,6 +146,57 @@ describe('mutated and random logs', () => {
         expect(value).toEqual(parseVllmLog(bytes.toString('utf8')));
       }),
       fuzzParams(150),
+    );
+  });
+});
+
+describe('a log followed across reads', () => {
+  type Change = { kind: 'append' | 'truncate' | 'rotate' | 'rewrite'; at: number };
+  const change: fc.Arbitrary<Change> = fc.record({
+    kind: fc.constantFrom('append', 'append', 'append', 'truncate', 'rotate', 'rewrite'),
+    at: fc.double({ min: 0, max: 1, noNaN: true }),
+  });
+  const otherDigits = (bytes: Buffer) => Buffer.from(bytes.toString('latin1').replace(/\d/g, (d) => String((Number(d) + 3) % 10)), 'latin1');
+
+  it('every read equals the pure parser of the whole file as it is then', { timeout: FUZZ_TIMEOUT_MS }, async () => {
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(mutatedOrRandom(logs, 4), fc.array(change, { minLength: 1, maxLength: 8 }), fc.integer({ min: 1, max: 300 }), async (bytes, changes, chunkBytes) => {
+        fc.pre(bytes.toString('latin1').split('\n').every((line) => line.length <= MAX_LOG_LINE_BYTES));
+        const file = path.join(work, `followed-${run++}.log`);
+        writeFileSync(file, '');
+        const follower = new VllmLogFollower(file, { chunkBytes });
+        let content: Buffer = Buffer.alloc(0);
+        let written = 0; // how much of `bytes` the appends have used
+        for (const { kind, at } of changes) {
+          const cut = Math.floor(at * bytes.length);
+          if (kind === 'append') {
+            // Up to a random point of the log, or to just before a newline (a whole line, not yet
+            // ended): the rest comes later.
+            const newlines = [...bytes.entries()].filter(([, byte]) => byte === 10).map(([i]) => i);
+            const end = newlines.length > 0 && at >= 0.5 ? newlines[Math.floor((at - 0.5) * 2 * newlines.length) % newlines.length]! : cut;
+            const next = Math.max(written, end);
+            appendFileSync(file, bytes.subarray(written, next));
+            content = Buffer.concat([content, bytes.subarray(written, next)]);
+            written = next;
+          } else if (kind === 'truncate') {
+            content = content.subarray(0, Math.min(content.length, cut));
+            truncateSync(file, content.length);
+          } else if (kind === 'rotate') {
+            rmSync(file);
+            content = bytes.subarray(0, cut);
+            writeFileSync(file, content);
+          } else {
+            // Another server's whole log in the same file (same inode, as long or longer): its
+            // own first line, other figures.
+            content = Buffer.concat([Buffer.from(`INFO 12-31 23:59:${String(run % 60).padStart(2, '0')} restarted\n`), otherDigits(bytes)]);
+            written = bytes.length;
+            writeFileSync(file, content);
+          }
+          expect(await follower.read(), kind).toEqual(parseVllmLog(content.toString('utf8')));
+        }
+      }),
+      fuzzParams(300),
     );
   });
 });
