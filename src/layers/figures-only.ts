@@ -1,9 +1,9 @@
 /**
  * A copy of a layered sample with every `errors` map left empty: the figures, without the reasons
- * they are unknown. The exporter keeps up to an hour of samples for the diagnosis, which reads
- * figures only; at 8 GPUs x 64 processes the reasons (one message per field per process) were
- * half of each sample's heap (604 -> 294 KiB, measured 2026-11-26), so its window keeps these
- * copies and the sample it serves keeps its reasons.
+ * they are unknown. The exporter's window and watch's history keep up to an hour of samples for
+ * the diagnosis and the sparklines, which read figures only; at 8 GPUs x 64 processes the reasons
+ * (one message per field per process) were half of each sample's heap (604 -> 294 KiB, measured
+ * 2026-11-26). They keep these copies; the sample served or shown keeps its reasons.
  */
 import type { LayeredSample } from './schema.js';
 

@@ -7,6 +7,7 @@
 import { diagnose } from '../../diagnosis/diagnose.js';
 import type { Finding } from '../../diagnosis/finding-schema.js';
 import { isGpuLayersError } from '../../errors.js';
+import { figuresOnly } from '../../layers/figures-only.js';
 import type { LayeredSample } from '../../layers/schema.js';
 import { openProbe } from '../../probe/probe.js';
 import { useColor, type CliIo } from '../cli-io.js';
@@ -78,6 +79,9 @@ export async function watchCommand(args: string[], io: CliIo): Promise<number> {
     for await (const sample of watch) {
       status = undefined;
       samples++;
+      // Older samples feed only the sparklines and the diagnosis, which read figures: they are kept
+      // without their reasons (about half of a sample's memory); the newest keeps them for its table.
+      if (history.length > 0) history[history.length - 1] = figuresOnly(history[history.length - 1]!);
       history.push(sample);
       const cutoff = Date.parse(sample.takenAt) - windowMs;
       while (history.length > MAX_HISTORY || (history.length > 1 && Date.parse(history[0]!.takenAt) < cutoff)) history.shift();
