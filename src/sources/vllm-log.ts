@@ -138,8 +138,9 @@ function copyLog(log: VllmLog): VllmLog {
  * a sample its new lines, not its length. Memory stays at one chunk and one line however large the
  * log or a line in it. The file is read from the start again when it is another file (rotated:
  * another inode), shorter than what was read (truncated), or its first bytes or those just before
- * the position differ (rewritten in place: a log's lines carry timestamps). A line not yet ended is parsed into each result, never into the
- * state the next read continues from, so every read equals parseVllmLog of the whole file.
+ * the position differ (rewritten in place: a log's lines carry timestamps). A line not yet ended
+ * is parsed into each result, never into the state the next read continues from, so every read
+ * equals parseVllmLog of the whole file.
  */
 export class VllmLogFollower {
   readonly file: string;
@@ -150,12 +151,16 @@ export class VllmLogFollower {
   #pendingBytes = 0;
   #skipping = false;
   #queue: Promise<unknown> = Promise.resolve();
-  /** Bytes read from the file so far, by every read (what following saves shows here). */
-  bytesRead = 0;
+  #bytesRead = 0;
 
   constructor(file: string, options: { chunkBytes?: number } = {}) {
     this.file = file;
     this.#chunkBytes = options.chunkBytes ?? 1024 * 1024;
+  }
+
+  /** Bytes read from the file so far, by every read (what following saves shows here). */
+  get bytesRead(): number {
+    return this.#bytesRead;
   }
 
   /** The figures of the whole file as it is now. Reads of one follower run one at a time. */
@@ -175,7 +180,7 @@ export class VllmLogFollower {
       for (;;) {
         const { bytesRead } = await handle.read(chunk, 0, chunk.length, offset);
         if (bytesRead === 0) break;
-        this.bytesRead += bytesRead;
+        this.#bytesRead += bytesRead;
         offset += bytesRead;
         const data = chunk.subarray(0, bytesRead);
         let start = 0;
