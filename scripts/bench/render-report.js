@@ -24,7 +24,7 @@ function machineLine(m) {
 /** The exporter soak's warm-up readings, when the run took any (older results have none). */
 function soakWarmup(s) {
   if (!s.warmupReadings) return '';
-  return ` During the warm-up (${s.warmupReadings} reading${s.warmupReadings === 1 ? '' : 's'}, every 2 min) RSS outside V8's young generation went
+  return ` During the warm-up (${s.warmupReadings} reading${s.warmupReadings === 1 ? '' : 's'}, every ${(s.warmupReadingSeconds ?? 120) >= 60 ? `${(s.warmupReadingSeconds ?? 120) / 60} min` : `${s.warmupReadingSeconds} s`}) RSS outside V8's young generation went
 from ${mib(s.rssOutsideYoungGenerationWarmupFirstBytes)} at ${s.warmupFirstReadingSeconds / 60} min to ${mib(s.rssOutsideYoungGenerationStartBytes)} at the start, the heap used from ${mib(s.heapUsedWarmupFirstBytes)} to ${mib(s.heapUsedStartBytes)},
 the arenas from ${mib(s.mallocArenasWarmupFirstBytes)} to ${mib(s.mallocArenasStartBytes)}.`;
 }
@@ -39,8 +39,12 @@ function soakVerdict(s) {
 ranged from ${mib(s.rssOutsideYoungGenerationMinBytes)} to ${mib(s.rssOutsideYoungGenerationMaxBytes)}, so one start/end pair cannot judge 2 MB. The verdict
 is on the trend: least squares over the ${s.trendReadings} readings of the steady state (the window full, ${(s.trendFromSeconds / 60).toFixed(0)} to
 ${(s.trendToSeconds / 60).toFixed(0)} min after serve started), per 10 minutes: RSS outside the young generation ${signedMib(s.rssOutsideYoungGenerationTrendBytesPer10Min)}
-(standard error ${mib(s.rssOutsideYoungGenerationTrendStandardErrorBytes)}), heap used ${signedMib(s.heapUsedTrendBytesPer10Min)}, malloc arenas ${signedMib(s.mallocArenasTrendBytesPer10Min)}. Target (issue 8): under
-2 MB per 10 minutes, the trend plus two standard errors: ${met(s.verdict === 'met')}. How the method came about (2026-11-26/27): with a
+(standard error ${(s.rssOutsideYoungGenerationTrendStandardErrorBytes / MiB).toFixed(2)} MiB), heap used ${signedMib(s.heapUsedTrendBytesPer10Min)}, malloc arenas ${signedMib(s.mallocArenasTrendBytesPer10Min)}. Target (issue 8): under
+2 MB per 10 minutes, the trend plus two standard errors: ${met(s.verdict === 'met')}.${
+    s.verdict !== 'met' && s.rssOutsideYoungGenerationTrendBytesPer10Min + 2 * s.rssOutsideYoungGenerationTrendStandardErrorBytes >= 2_000_000 && s.rssOutsideYoungGenerationTrendBytesPer10Min < 2_000_000
+      ? ' The trend itself is under the target; its uncertainty is what misses (more readings or a longer steady state narrow it).'
+      : ''
+  } How the method came about (2026-11-26/27): with a
 warm-up of the window plus 1 min the start/end growth was +6.0 MiB, glibc's arenas still rising
 (7.7 to 13.7 MiB); since then the window keeps its samples without their reasons (half the heap)
 and the warm-up lasts 30 min longer; a run so measured had +3.8 MiB from start to end, within
@@ -103,7 +107,7 @@ function summaryRows(r) {
         `raw RSS: ${signedMib(s.rssGrowthBytes)}; heap used: ${signedMib(s.heapUsedGrowthBytes)}; malloc arenas: ${signedMib(s.mallocArenasEndBytes - s.mallocArenasStartBytes)}`, '', '< 2 MB, no failed scrape', s.verdict === 'met');
     } else {
       add('soak-exporter', `exporter soak: RSS outside V8's young generation, trend per 10 min over ${((s.trendToSeconds - s.trendFromSeconds) / 60).toFixed(0)} steady minutes`,
-        `${signedMib(s.rssOutsideYoungGenerationTrendBytesPer10Min)} ± ${mib(s.rssOutsideYoungGenerationTrendStandardErrorBytes)}`,
+        `${signedMib(s.rssOutsideYoungGenerationTrendBytesPer10Min)} ± ${(s.rssOutsideYoungGenerationTrendStandardErrorBytes / MiB).toFixed(2)} MiB`,
         `start to end of the last ${(s.durationSeconds / 60).toFixed(0)} min: ${signedMib(s.rssOutsideYoungGenerationGrowthBytes)}; heap used: ${signedMib(s.heapUsedGrowthBytes)}; malloc arenas: ${signedMib(s.mallocArenasEndBytes - s.mallocArenasStartBytes)}`,
         '', '< 2 MB per 10 min (trend + 2 SE), no failed scrape', s.verdict === 'met');
     }
