@@ -31,7 +31,7 @@
 // recording and traces there), --cli FILE (another build of gpu-layers.cjs), --json FILE.
 //
 // --json FILE writes one flat object:
-//   script, date, node, seed, kills, maxDelayMs, aimMs, keep, devices, processesPerDevice, lineBytes
+//   script, machineFacts() (date, cpu, node...), seed, kills, maxDelayMs, aimMs, keep, devices, processesPerDevice, lineBytes
 //   uniformKills, aimedKills                  kills of each kind
 //   killsDuringStartup                        runs killed before their first sample was taken
 //   tornTails                                 kills that left a torn last line (the in-flight
@@ -56,6 +56,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { seededRandom } from '../seeded-random.js';
+import { machineFacts } from './machine.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const { readRecording } = await import(path.join(root, 'dist/index.js'));
@@ -244,8 +245,7 @@ for (let k = 0; k < KILLS; k++) {
 const end = await readBack();
 const result = {
   script: 'durability-record',
-  date: new Date().toISOString().slice(0, 10),
-  node: process.version,
+  ...machineFacts(),
   seed: SEED,
   kills: KILLS,
   maxDelayMs: MAX_DELAY_MS,

@@ -47,7 +47,7 @@
 // --dir DIR (scenario folder; default /dev/shm when it exists), --json FILE. Durations: 500ms, 30s, 10m, 1h.
 //
 // --json FILE writes one flat object (every value a number, string or boolean):
-//   script, date, node, cpu, cores                     what ran where
+//   script, then machineFacts() (date, cpu, cores, memoryGiB, kernel, node, python): what ran where
 //   devices, processesPerDevice, series                the mock host, series per scrape at the end
 //   intervalMs, diagnosisWindowMs, scrapers, scrapeGapMs, warmupSeconds
 //   durationSeconds                                    the measured span (MEASURED collections)
@@ -97,7 +97,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { memoryGrowthFields } from './machine.js';
+import { machineFacts, memoryGrowthFields } from './machine.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const { mockLibraries } = await import(path.join(root, 'dist/mock.js'));
@@ -443,10 +443,7 @@ const settledGrowth = end.settled - start.settled;
 const met = settledTrend.per10Min + 2 * settledTrend.standardError < TARGET_BYTES && stats.errors === 0 && staleCollections === 0;
 const result = {
   script: 'soak-exporter',
-  date: new Date().toISOString().slice(0, 10),
-  node: process.version,
-  cpu: os.cpus()[0]?.model ?? 'unknown CPU',
-  cores: os.cpus().length,
+  ...machineFacts(),
   devices: DEVICES,
   processesPerDevice: PROCESSES,
   series: last === null ? 0 : last.split('\n').filter((l) => l !== '' && !l.startsWith('#')).length,

@@ -34,7 +34,7 @@
 // --json FILE.
 //
 // --json FILE writes one flat object (every value a number, string or boolean):
-//   script, date, node, cpu, cores        what ran where
+//   script, then machineFacts() (date, cpu, cores, memoryGiB, kernel, node, python): what ran where
 //   devices, processesPerDevice           the mock host (8, 64)
 //   samples, warmupSamples                 samples measured after the warm-up, warm-up samples
 //   fixedScenario                          true only with --fixed
@@ -61,7 +61,7 @@ import v8 from 'node:v8';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { memoryGrowthFields } from './machine.js';
+import { machineFacts, memoryGrowthFields } from './machine.js';
 
 // Run again under the V8 flags the measurement needs (see above), passing the arguments on.
 const PIN = !process.argv.includes('--no-pin');
@@ -249,10 +249,7 @@ const settledGrowth = end.settled - start.settled;
 const met = settledGrowth < TARGET_BYTES && stale === 0;
 const result = {
   script: 'soak-probe',
-  date: new Date().toISOString().slice(0, 10),
-  node: process.version,
-  cpu: os.cpus()[0]?.model ?? 'unknown CPU',
-  cores: os.cpus().length,
+  ...machineFacts(),
   devices: DEVICES,
   processesPerDevice: PROCESSES,
   samples: SAMPLES,
