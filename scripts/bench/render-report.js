@@ -327,8 +327,8 @@ own costs.
 
 ${machines.size === 1 ? `Machine: ${[...machines][0]}. ` : 'Machines: each section names its own. '}Measured ${dates.length === 1 ? dates[0] : `${dates[0]} to ${dates[dates.length - 1]}`}.
 
-To reproduce: \`npm ci && npm run fixtures && npm run bench\` (all parts, about an hour on 2
-cores: the exporter soak takes 50 minutes of it). \`npm run bench -- --only probe,snapshot\` reruns some parts and
+To reproduce: \`npm ci && npm run fixtures && npm run bench\` (all parts, about an hour and a half on 2
+cores: the exporter soak takes 80 minutes of it). \`npm run bench -- --only probe,snapshot\` reruns some parts and
 keeps the others' stored results (\`docs/benchmarks/<part>.json\`); \`npm run bench -- --quick\` runs
 shorter soaks and fewer kills, and the sections say so; \`npm run bench -- --render\` rewrites this
 file from the stored results alone. Parts: ${PARTS.map((p) => `\`${p}\``).join(', ')}.
