@@ -29,9 +29,8 @@ from ${mib(s.rssOutsideYoungGenerationWarmupFirstBytes)} at ${s.warmupFirstReadi
 the arenas from ${mib(s.mallocArenasWarmupFirstBytes)} to ${mib(s.mallocArenasStartBytes)}.`;
 }
 
-/** The two standard errors the exporter soak's verdict takes the larger of, when stored. */
+/** The two standard errors the exporter soak's verdict takes the larger of. */
 function soakErrors(s) {
-  if (s.rssOutsideYoungGenerationTrendTextbookStandardErrorBytes === undefined) return '';
   return `: the larger of the textbook ${(s.rssOutsideYoungGenerationTrendTextbookStandardErrorBytes / MiB).toFixed(2)} MiB and the autocorrelation-robust
 ${(s.rssOutsideYoungGenerationTrendRobustStandardErrorBytes / MiB).toFixed(2)} MiB, Newey-West with readings within ${s.trendCorrelationSeconds / 60} min counted as correlated`;
 }
