@@ -53,12 +53,10 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { seededRandom } from '../seeded-random.js';
-import { machineFacts } from './machine.js';
+import { machineFacts, root } from './machine.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const { readRecording } = await import(path.join(root, 'dist/index.js'));
 const { mockLibraries, writeScenario } = await import(path.join(root, 'dist/mock.js'));
 // --cli: another build of the CLI (a deliberately broken writer shows that the checks fail).

@@ -98,12 +98,10 @@ import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSyn
 import { Agent, request } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-import { machineFacts, memoryGrowthFields } from './machine.js';
+import { machineFacts, memoryGrowthFields, root } from './machine.js';
 import { linearTrend } from './linear-trend.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const { mockLibraries } = await import(path.join(root, 'dist/mock.js'));
 
 function flag(name, fallback) {

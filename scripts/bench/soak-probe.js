@@ -61,7 +61,7 @@ import v8 from 'node:v8';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { machineFacts, memoryGrowthFields } from './machine.js';
+import { machineFacts, memoryGrowthFields, root } from './machine.js';
 
 // Run again under the V8 flags the measurement needs (see above), passing the arguments on.
 const PIN = !process.argv.includes('--no-pin');
@@ -71,7 +71,6 @@ if (!v8Flags.every((f) => process.execArgv.includes(f))) {
   process.exit(child.status ?? 1);
 }
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const { openProbe } = await import(path.join(root, 'dist/index.js'));
 const { mockLibraries, formatScenario } = await import(path.join(root, 'dist/mock.js'));
 
