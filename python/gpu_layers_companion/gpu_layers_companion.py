@@ -8,12 +8,20 @@ bytes reserved by private pools (CUDA graphs) where this torch version reports t
 
 It needs only the standard library and torch, never imports torch itself, never initialises
 CUDA, and never raises into the host program: a failure goes into the file's "errors".
+
+Shared hosts: the folder is trusted only when this process's user or root owns it and no other
+user can write it, or it has the sticky bit (a root-made 1777 folder shared by many users);
+otherwise the companion says so once on stderr and writes nothing. A folder it has to create is
+made 0700, its user's alone (readers: that user and root). Files are written through a fresh
+O_EXCL|O_NOFOLLOW temporary with a random name, renamed over <pid>.json inside the folder opened
+once, so no link anyone planted there redirects a write.
 Enable it without touching the workload: put this folder on PYTHONPATH (its sitecustomize.py
 starts it, in spawned workers too), or `import gpu_layers_companion`.
 """
 import atexit
 import json
 import os
+import stat as stat_module
 import sys
 import threading
 import time
@@ -21,6 +29,8 @@ import time
 FORMAT = "gpu-layers-companion"
 VERSION = 1
 DEFAULT_INTERVAL = 2.0
+# gpu-layers refuses files that claim a longer interval (they would stay "fresh" for hours).
+MAX_INTERVAL = 600.0
 
 # The memory_stats() keys gpu-layers reads (torch.cuda.memory_stats, flattened names).
 STAT_KEYS = (
@@ -38,7 +48,7 @@ PRIVATE_POOL_PREFIX = "reserved_bytes_by_private_pools."
 PRIVATE_POOL_SUFFIX = ".all.current"
 
 _lock = threading.Lock()
-_state = {"thread": None, "stop": None, "path": None}
+_state = {"thread": None, "stop": None, "path": None, "said": False, "refused": None}
 
 
 def _start_time_ticks():
@@ -51,7 +61,7 @@ def _start_time_ticks():
 def _interval():
     try:
         value = float(os.environ.get("GPU_LAYERS_STATS_INTERVAL", DEFAULT_INTERVAL))
-        return value if value > 0 else DEFAULT_INTERVAL
+        return min(value, MAX_INTERVAL) if value > 0 else DEFAULT_INTERVAL
     except ValueError:
         return DEFAULT_INTERVAL
 
@@ -145,15 +155,89 @@ def snapshot(torch, start_ticks, interval):
     }
 
 
+class FolderRefused(Exception):
+    """The stats folder is not safe to write into; the message says why and what to do."""
+
+
+def folder_refusal(directory, folder_stat, uid=None):
+    """Why `directory` (already stat'ed) is not safe for this user's files, or None."""
+    uid = os.geteuid() if uid is None else uid
+    if not stat_module.S_ISDIR(folder_stat.st_mode):
+        return "%s is not a folder" % directory
+    if folder_stat.st_uid not in (uid, 0):
+        # Its owner can delete, rename and replace anything in it, sticky bit or not.
+        return ("%s belongs to uid %d, another user: use a folder of your own, or one root made "
+                "with the sticky bit (install -d -m 1777)" % (directory, folder_stat.st_uid))
+    if folder_stat.st_mode & 0o022 and not folder_stat.st_mode & stat_module.S_ISVTX:
+        return ("%s can be written by other users and has no sticky bit, so they could replace "
+                "this process's file: chmod go-w or chmod +t it" % directory)
+    return None
+
+
+def _open_folder(directory):
+    """The folder, opened once per write and checked on the descriptor itself (no race with a
+    swapped path between the check and the writes)."""
+    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        refusal = folder_refusal(directory, os.fstat(dir_fd))
+    except BaseException:
+        os.close(dir_fd)
+        raise
+    if refusal is not None:
+        os.close(dir_fd)
+        raise FolderRefused(refusal)
+    return dir_fd
+
+
+_TEMPORARY_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+                    | getattr(os, "O_CLOEXEC", 0))
+
+
 def _write(directory, document):
-    """Atomically: readers see the old file or the new one, never half of one."""
-    final = os.path.join(directory, "%d.json" % document["pid"])
-    temporary = os.path.join(directory, ".%d.json.tmp" % document["pid"])
-    text = json.dumps(document, separators=(",", ":"))  # one write(): json.dump() makes dozens
-    with open(temporary, "w") as f:
-        f.write(text)
-    os.replace(temporary, final)
-    return final
+    """Atomically: readers see the old file or the new one, never half of one.
+
+    The temporary gets an unpredictable name and O_EXCL|O_NOFOLLOW, so a link or file planted at
+    any name is never opened; the rename replaces a planted <pid>.json link itself, never its
+    target. 0644: the reader may be root or a monitoring user (the stats hold no secrets).
+    """
+    final = "%d.json" % document["pid"]
+    text = json.dumps(document, separators=(",", ":")).encode()  # one write(): json.dump() makes dozens
+    dir_fd = _open_folder(directory)
+    try:
+        for _ in range(16):
+            temporary = ".%d.%s.json.tmp" % (document["pid"], os.urandom(8).hex())
+            try:
+                fd = os.open(temporary, _TEMPORARY_FLAGS, 0o644, dir_fd=dir_fd)
+                break
+            except FileExistsError:
+                continue
+        else:
+            raise FileExistsError("no free temporary name in %s" % directory)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(text)
+            os.replace(temporary, final, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except BaseException:
+            try:
+                os.unlink(temporary, dir_fd=dir_fd)
+            except OSError:
+                pass
+            raise
+    finally:
+        os.close(dir_fd)
+    return os.path.join(directory, final)
+
+
+def _say_once(message):
+    """One line on stderr per process: the workload's own output stays its own."""
+    if _state.get("said"):
+        return
+    _state["said"] = True
+    try:
+        sys.stderr.write("gpu-layers companion: not writing allocator stats: %s\n" % message)
+        sys.stderr.flush()
+    except Exception:
+        pass
 
 
 def write_once(directory, start_ticks, interval):
@@ -174,18 +258,37 @@ def write_once(directory, start_ticks, interval):
         path = _write(directory, document)
         _state["path"] = path
         return path
+    except FolderRefused as refusal:
+        _state["refused"] = str(refusal)
+        return None
     except Exception:
         return None  # the host program must never see the companion fail
 
 
+def _make_folder(directory):
+    """Creates a missing folder 0700 (its parents as umask allows), then checks it."""
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    except FileExistsError:
+        pass  # a dangling link or a file: _open_folder says which
+    os.close(_open_folder(directory))
+
+
 def _run(directory, interval, stop):
     try:
-        os.makedirs(directory, exist_ok=True)
+        _make_folder(directory)
         start_ticks = _start_time_ticks()
-    except Exception:
+    except FolderRefused as refusal:
+        _say_once(str(refusal))
+        return
+    except Exception as error:
+        _say_once("%s: %s" % (directory, error))
         return
     while not stop.wait(interval):
         write_once(directory, start_ticks, interval)
+        if _state.get("refused"):  # the folder changed hands after the start
+            _say_once(_state["refused"])
+            return
 
 
 def _remove_own_file():
@@ -228,7 +331,7 @@ def stop():
 
 def _after_fork_in_child():
     # The writer thread does not survive fork(); the child gets its own, writing its own pid.
-    _state.update(thread=None, stop=None, path=None)
+    _state.update(thread=None, stop=None, path=None, said=False, refused=None)
     start()
 
 
