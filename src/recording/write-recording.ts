@@ -5,8 +5,15 @@
  * through a rename, and reopening a file whose last line was torn cuts that line off first.
  * Writes are synchronous: one small write per interval, to the page cache, never a wait on I/O
  * the caller could overlap with anything.
+ *
+ * The folder may be shared (/tmp) or another user's: the temporary is created O_EXCL|O_NOFOLLOW
+ * under an unpredictable name, FILE is opened without following a link unless this user or root
+ * made the link, a FILE another user owns is not continued, and the cleanup of leftovers removes
+ * only this user's own regular files. Nothing planted there redirects a write or fails the writer
+ * with anything but a clear OUTPUT_UNWRITABLE.
  */
-import { accessSync, closeSync, constants, existsSync, fstatSync, ftruncateSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { accessSync, closeSync, constants, existsSync, fstatSync, ftruncateSync, lstatSync, openSync, readdirSync, readSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 
 import { GpuLayersError } from '../errors.js';
@@ -57,6 +64,11 @@ function endOfLastLine(fd: number, size: number): number {
 /** A writer's temporary lives for one write and one rename; one this old was left by a kill. */
 const STALE_TEMPORARY_MS = 60_000;
 
+/** Files of this user and of root are this writer's to follow, continue or remove; no one else's. */
+function trustedOwner(uid: number): boolean {
+  return uid === 0 || uid === process.geteuid?.();
+}
+
 function running(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -66,10 +78,14 @@ function running(pid: number): boolean {
   }
 }
 
+/** `.FILE.<pid>.<16 hex>.tmp`, and `.FILE.<pid>.tmp` as writers before the random part named them. */
+const TEMPORARY_SUFFIX = /^(\d+)(?:\.[0-9a-f]{16})?\.tmp$/;
+
 /**
- * Removes the temporaries of FILE (.FILE.<pid>.tmp) that writers killed before their rename left
- * behind: those whose pid no longer runs and that are older than any live writer's. A writer in
- * another PID namespace sharing the folder could have a pid that means nothing here, hence the age.
+ * Removes the temporaries of FILE that writers killed before their rename left behind: this
+ * user's regular files whose pid no longer runs and that are older than any live writer's. A
+ * writer in another PID namespace sharing the folder could have a pid that means nothing here,
+ * hence the age; another user's files, or anything but a regular file, are never touched.
  */
 function removeStaleTemporaries(file: string): void {
   const dir = path.dirname(file);
@@ -81,14 +97,57 @@ function removeStaleTemporaries(file: string): void {
     return;
   }
   for (const name of names) {
-    const pid = name.startsWith(prefix) ? /^(\d+)\.tmp$/.exec(name.slice(prefix.length))?.[1] : undefined;
+    const pid = name.startsWith(prefix) ? TEMPORARY_SUFFIX.exec(name.slice(prefix.length))?.[1] : undefined;
     if (pid === undefined || Number(pid) === process.pid || running(Number(pid))) continue;
     const temporary = path.join(dir, name);
     try {
-      if (Date.now() - statSync(temporary).mtimeMs > STALE_TEMPORARY_MS) rmSync(temporary, { force: true });
+      const info = lstatSync(temporary);
+      if (info.isFile() && info.uid === process.geteuid?.() && Date.now() - info.mtimeMs > STALE_TEMPORARY_MS) unlinkSync(temporary);
     } catch {
       // Gone meanwhile, or not ours to remove: a leftover is harmless, hidden from FILE*.
     }
+  }
+}
+
+/**
+ * Opens an existing FILE to read its header and append, refusing what another user put there: a
+ * link they made (it could point anywhere this user can write), or a file they own (this user's
+ * samples would be theirs to read). Opened once, O_APPEND: no second open a swap could redirect.
+ */
+function openExisting(file: string): number {
+  let link: boolean;
+  try {
+    const info = lstatSync(file);
+    link = info.isSymbolicLink();
+    if (link && !trustedOwner(info.uid)) {
+      throw new GpuLayersError('OUTPUT_UNWRITABLE', `cannot write the recording ${file}: it is a link another user (uid ${info.uid}) made; record into a file of your own`);
+    }
+  } catch (error) {
+    throw error instanceof GpuLayersError ? error : unwritable(file, error);
+  }
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDWR | constants.O_APPEND | (link ? 0 : constants.O_NOFOLLOW));
+  } catch (error) {
+    throw unwritable(file, error);
+  }
+  const info = fstatSync(fd);
+  const refusal = !info.isFile() ? 'it is not a regular file' : trustedOwner(info.uid) ? null : `it belongs to another user (uid ${info.uid}); record into a file of your own`;
+  if (refusal !== null) {
+    closeSync(fd);
+    throw new GpuLayersError('OUTPUT_UNWRITABLE', `cannot write the recording ${file}: ${refusal}`);
+  }
+  return fd;
+}
+
+/** Whether anything (a dangling link included) is at `file`. */
+function present(file: string): boolean {
+  try {
+    lstatSync(file);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw unwritable(file, error);
   }
 }
 
@@ -98,13 +157,8 @@ function removeStaleTemporaries(file: string): void {
  * recording, a new one's folder must exist and be writable. Throws what the writer would.
  */
 export function checkRecordingTarget(file: string): void {
-  if (existsSync(file)) {
-    let fd: number;
-    try {
-      fd = openSync(file, 'r+');
-    } catch (error) {
-      throw unwritable(file, error);
-    }
+  if (present(file)) {
+    const fd = openExisting(file);
     try {
       parseRecordingHeader(firstLine(fd), file);
     } finally {
@@ -139,12 +193,8 @@ export class RecordingWriter {
     this.#maxBytes = options.maxBytes ?? null;
     this.#keep = options.keep ?? 3;
     removeStaleTemporaries(file);
-    if (!existsSync(file)) this.#create();
-    try {
-      this.#fd = openSync(file, 'r+');
-    } catch (error) {
-      throw unwritable(file, error);
-    }
+    if (!present(file)) this.#create();
+    this.#fd = openExisting(file);
     try {
       const line = firstLine(this.#fd);
       const existing = parseRecordingHeader(line, file);
@@ -155,8 +205,6 @@ export class RecordingWriter {
       const size = fstatSync(this.#fd).size;
       this.#size = endOfLastLine(this.#fd, size);
       if (this.#size < size) ftruncateSync(this.#fd, this.#size);
-      closeSync(this.#fd);
-      this.#fd = openSync(file, 'a');
     } catch (error) {
       closeSync(this.#fd);
       throw error;
@@ -181,17 +229,36 @@ export class RecordingWriter {
 
   /**
    * A complete file appears at once: header written to a temporary name, then renamed. The
-   * temporary is hidden (.FILE.<pid>.tmp): a kill before the rename leaves it behind, empty or
-   * with a header only, and a FILE.<pid>.tmp would be among the `FILE*` parts a user hands to
-   * `diagnose`, which refuses an empty file. The next writer of FILE removes such leftovers.
+   * temporary is hidden (.FILE.<pid>.<random>.tmp): a kill before the rename leaves it behind,
+   * empty or with a header only, and a FILE.<pid>.tmp would be among the `FILE*` parts a user
+   * hands to `diagnose`, which refuses an empty file. The next writer of FILE removes such
+   * leftovers. The random part and O_EXCL|O_NOFOLLOW: in a shared folder, whatever another user
+   * planted at a predictable name would be opened (a link: its target truncated).
    */
   #create(): void {
-    const temporary = path.join(path.dirname(this.file), `.${path.basename(this.file)}.${process.pid}.tmp`);
+    const stem = path.join(path.dirname(this.file), `.${path.basename(this.file)}.${process.pid}.`);
+    let temporary = '';
+    let fd: number | null = null;
+    for (let attempt = 0; fd === null; attempt++) {
+      temporary = `${stem}${randomBytes(8).toString('hex')}.tmp`;
+      try {
+        fd = openSync(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o666);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 16) throw unwritable(this.file, error);
+      }
+    }
     try {
-      writeFileSync(temporary, `${JSON.stringify(this.#header())}\n`);
+      writeSync(fd, `${JSON.stringify(this.#header())}\n`);
+      closeSync(fd);
+      fd = null;
       renameSync(temporary, this.file);
     } catch (error) {
-      rmSync(temporary, { force: true });
+      if (fd !== null) closeSync(fd);
+      try {
+        unlinkSync(temporary);
+      } catch {
+        // Already renamed, or replaced by someone else meanwhile: not ours to chase.
+      }
       throw unwritable(this.file, error);
     }
   }
@@ -213,9 +280,9 @@ export class RecordingWriter {
         renameSync(this.file, `${this.file}.1`);
       }
       this.#create();
-      this.#fd = openSync(this.file, 'a');
+      this.#fd = openExisting(this.file);
     } catch (error) {
-      throw unwritable(this.file, error);
+      throw error instanceof GpuLayersError ? error : unwritable(this.file, error);
     }
     this.#size = fstatSync(this.#fd).size;
     this.#headerBytes = this.#size;
