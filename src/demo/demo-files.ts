@@ -18,6 +18,7 @@ function stat(p: DemoProcess): string {
 }
 
 function status(p: DemoProcess): string {
+  const uid = process.geteuid?.() ?? 0;
   const kb = (mib: number) => `${mib * 1024} kB`;
   const { anonMiB, shmemMiB, driverMappedMiB } = p.host;
   // Resident pages of /dev/nvidia* mappings are file-backed: the kernel counts them in RssFile.
@@ -27,6 +28,8 @@ function status(p: DemoProcess): string {
     `Pid:\t${p.pid}`,
     `PPid:\t${p.ppid}`,
     `NSpid:\t${p.pid}${p.host.container !== null ? `\t${p.pid % 1000}` : ''}`,
+    // Run by whoever lays the host out: the companion files written beside are that user's.
+    `Uid:\t${uid}\t${uid}\t${uid}\t${uid}`,
     `VmRSS:\t${kb(anonMiB + fileMiB + shmemMiB)}`,
     `RssAnon:\t${kb(anonMiB)}`,
     `RssFile:\t${kb(fileMiB)}`,

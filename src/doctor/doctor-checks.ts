@@ -127,6 +127,7 @@ function companionChecks(sample: LayeredSample): Check[] {
     COMPANION_OTHER_PROCESS: 'old files of exited processes: safe to delete',
     COMPANION_INVALID: 'a file that is not the companion\'s: delete it',
     COMPANION_NO_DEVICE: 'the process uses this GPU outside PyTorch, or through CUDA_VISIBLE_DEVICES the companion cannot map',
+    COMPANION_UNTRUSTED: "a file another user (or a link) put in the process's place: find who wrote it (ls -l); run gpu-layers as root or as the workload's user so /proc shows who runs it",
   };
   if (processes.length === 0) return [check('companion', null, 'Allocator layer', `stats folder ${source.location}; no GPU process to match`)];
   if (problems.length === 0) return [check('companion', true, 'Allocator layer', `companion figures for all ${processes.length} GPU process(es)`)];

@@ -10,10 +10,11 @@ import { calibrationCacheFile, moduleLoadingOf, readCalibrationCache } from '../
 import { sourceError } from '../sample/field-errors.js';
 import type { Sample } from '../sample/schema.js';
 import { missingCompanion, readCompanion, type CompanionResult } from '../sources/companion.js';
-import { invisibleHostLayer, readHostLayer } from '../sources/host-layer.js';
+import { invisibleHostLayer, readHostReading, type HostReading } from '../sources/host-layer.js';
+import { readProcessIdentity, type ProcessIdentity } from '../sources/process-identity.js';
 import { joinLayers } from './join.js';
 import type { FrameworkReading } from './read-framework.js';
-import type { HostLayer, LayeredSample } from './schema.js';
+import type { LayeredSample } from './schema.js';
 import { sourceStatus } from './source-status.js';
 
 export interface LayerOptions {
@@ -61,18 +62,26 @@ async function listing(directory: string): Promise<Set<string>> {
   return new Set(await readdir(directory).catch(() => [] as string[]));
 }
 
-async function readCompanions(directory: string, pids: number[], host: ReadonlyMap<number, HostLayer> | null, now: number) {
+/** Who each process is, from the host layer's reading or, without one, from two small reads. */
+function identityOf(pid: number, host: ReadonlyMap<number, HostReading> | null, procRoot: string): ProcessIdentity | Promise<ProcessIdentity> {
+  const reading = host?.get(pid);
+  if (reading === undefined) return readProcessIdentity(pid, procRoot);
+  return { startTimeTicks: reading.layer.startTimeTicks, nspid: reading.layer.nspid, writerUids: reading.writerUids };
+}
+
+async function readCompanions(directory: string, pids: number[], host: ReadonlyMap<number, HostReading> | null, procRoot: string, now: number) {
   const results = new Map<number, CompanionResult>();
   // One listing instead of a failing open per GPU process without a companion.
   const present = await listing(directory);
   await Promise.all(
     pids.map(async (pid) => {
-      const startTime = host?.get(pid)?.startTimeTicks ?? null;
+      if (present.size === 0) return results.set(pid, missingCompanion(directory, pid));
+      const identity = await identityOf(pid, host, procRoot);
       // In a container the companion names its file by the pid it sees there (the innermost
       // NSpid entry); the start time, counted from boot in every namespace, still tells it apart.
-      const inner = host?.get(pid)?.nspid?.at(-1);
+      const inner = identity.nspid?.at(-1);
       const name = present.has(`${pid}.json`) ? pid : inner !== undefined && present.has(`${inner}.json`) ? inner : null;
-      results.set(pid, name === null ? missingCompanion(directory, pid) : await readCompanion(directory, name, startTime, now));
+      results.set(pid, name === null ? missingCompanion(directory, pid) : await readCompanion(directory, name, identity, now));
     }),
   );
   return results;
@@ -90,7 +99,9 @@ export async function readLayers(sample: Sample, options: LayerOptions = {}): Pr
     options.host === false
       ? Promise.resolve(null)
       : listing(procRoot).then((visible) =>
-          Promise.all(pids.map(async (pid) => [pid, visible.has(String(pid)) ? await readHostLayer(pid, procRoot) : invisibleHostLayer(pid)] as const)),
+          Promise.all(
+            pids.map(async (pid) => [pid, visible.has(String(pid)) ? await readHostReading(pid, procRoot) : { layer: invisibleHostLayer(pid), writerUids: null }] as const),
+          ),
         ).then((entries) => new Map(entries));
   const [host, framework, statsDirError] = await Promise.all([
     hostPromise,
@@ -102,14 +113,14 @@ export async function readLayers(sample: Sample, options: LayerOptions = {}): Pr
           () => sourceError('COMPANION_DIR_MISSING', `no folder ${statsDir}: no companion has written there yet (see \`gpu-layers companion\`)`),
         ),
   ]);
-  const companion = statsDir === null ? null : await readCompanions(statsDir, pids, host, now);
+  const companion = statsDir === null ? null : await readCompanions(statsDir, pids, host, procRoot, now);
 
   const cacheFile = calibrationCacheFile(env);
   const cache = readCalibrationCache(cacheFile);
   const calibrationError = cache.ok ? null : sourceError(cache.missing ? 'NOT_CALIBRATED' : 'CALIBRATION_CACHE_INVALID', cache.message);
 
   return joinLayers(sample, {
-    host,
+    host: host === null ? null : new Map([...host].map(([pid, reading]) => [pid, reading.layer])),
     companion,
     framework: framework.results,
     calibration: { entries: cache.ok ? cache.entries : [], moduleLoading: moduleLoadingOf(env), error: calibrationError },

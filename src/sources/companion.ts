@@ -1,9 +1,11 @@
 /**
  * Reads the companion's files ($GPU_LAYERS_STATS_DIR/<pid>.json, written inside each PyTorch
  * process by python/gpu_layers_companion) and turns one device's figures into the allocator
- * layer. A file counts only if it is valid, was written by the same process (pid and start time:
- * pids are reused) and is fresh (younger than three of its own intervals); otherwise the reason
- * says which check failed.
+ * layer. A file counts only if its process's user (or root) wrote it (a regular file with one
+ * name, not reached through a link: another user can copy a pid and start time from /proc into a
+ * file of their own), it is valid, was written by the same process (pid and start time: pids are
+ * reused) and is fresh (younger than three of its own intervals, and not from the future);
+ * otherwise the reason says which check failed, without quoting the file.
  */
 import path from 'node:path';
 import * as z from 'zod/mini';
@@ -12,13 +14,17 @@ import type { AllocatorLayer } from '../layers/schema.js';
 import { sourceError } from '../sample/field-errors.js';
 import type { FieldError } from '../sample/schema.js';
 import { normalizeUuid } from '../sample/uuid.js';
-import { validate } from '../validation.js';
+import { validateQuietly } from '../validation.js';
 import { FileRefusedError, readTextFile } from './read-text-file.js';
 
 /** The latest time a Date holds (ECMAScript: 8.64e15 ms after 1970). */
 const MAX_DATE_MS = 8.64e15;
 /** Far more than any companion file (about 10 KiB a device): a larger file is not read. */
 export const MAX_COMPANION_BYTES = 4 * 1024 * 1024;
+/** The longest interval the companion writes at (it clamps GPU_LAYERS_STATS_INTERVAL to this). */
+export const MAX_COMPANION_INTERVAL_SECONDS = 600;
+/** Writer and reader share the host's clock: a write time further ahead than this is not true. */
+export const FUTURE_SKEW_SECONDS = 5;
 
 const companionDeviceSchema = z.object({
   index: z.int().check(z.nonnegative()),
@@ -40,11 +46,14 @@ export const companionFileSchema = z.object({
   startTimeTicks: z.int().check(z.nonnegative()),
   /** Unix seconds, within the range of a Date (the layer gives it as an ISO time). */
   writtenAt: z.number().check(z.nonnegative(), z.lte(MAX_DATE_MS / 1000)),
-  intervalSeconds: z.number().check(z.positive()),
+  intervalSeconds: z.number().check(z.positive(), z.lte(MAX_COMPANION_INTERVAL_SECONDS)),
   torchVersion: z.nullable(z.string()),
   devices: z.array(companionDeviceSchema),
   errors: z.array(z.string()),
 });
+
+/** The schema's own field names: any other name in a failure's path came from the file. */
+const SCHEMA_KEYS = new Set([...Object.keys(companionFileSchema.shape), ...Object.keys(companionDeviceSchema.shape)]);
 
 export type CompanionFile = z.infer<typeof companionFileSchema>;
 export type CompanionDevice = z.infer<typeof companionDeviceSchema>;
@@ -52,6 +61,14 @@ export type CompanionDevice = z.infer<typeof companionDeviceSchema>;
 export type CompanionResult =
   | { ok: true; file: string; document: CompanionFile; ageSeconds: number }
   | { ok: false; file: string; error: FieldError };
+
+/** What /proc says of the process a file claims to describe. */
+export interface CompanionProcess {
+  /** Clock ticks since boot at its start (null: /proc does not show it; no pid-reuse check). */
+  startTimeTicks: number | null;
+  /** The users whose files it writes (effective and fs uid); null: unknown, no file is trusted. */
+  writerUids: readonly number[] | null;
+}
 
 /** A file is stale once three intervals have passed without a write. */
 export const STALE_INTERVALS = 3;
@@ -70,10 +87,11 @@ export function checkCompanion(
   let json: unknown;
   try {
     json = JSON.parse(text);
-  } catch (error) {
-    return { ok: false, file, error: sourceError('COMPANION_INVALID', `${file} is not JSON (truncated?): ${(error as Error).message}`) };
+  } catch {
+    // JSON.parse's message quotes the text: a file that is not the companion's could be anything.
+    return { ok: false, file, error: sourceError('COMPANION_INVALID', `${file} is not JSON (cut short, or not a companion file)`) };
   }
-  const parsed = validate(companionFileSchema, json);
+  const parsed = validateQuietly(companionFileSchema, json, SCHEMA_KEYS);
   if (!parsed.ok) return { ok: false, file, error: sourceError('COMPANION_INVALID', `${file} is not a companion file: ${parsed.message}`) };
   const document = parsed.data;
   if (document.pid !== pid) {
@@ -86,7 +104,11 @@ export function checkCompanion(
       error: sourceError('COMPANION_OTHER_PROCESS', `${file} was written by an earlier process with pid ${pid} (started at tick ${document.startTimeTicks}, this one at ${startTimeTicks})`),
     };
   }
-  const ageSeconds = Math.max(0, nowMs / 1000 - document.writtenAt);
+  const aheadSeconds = document.writtenAt - nowMs / 1000;
+  if (aheadSeconds > FUTURE_SKEW_SECONDS) {
+    return { ok: false, file, error: sourceError('COMPANION_INVALID', `${file} claims it was written ${aheadSeconds.toFixed(1)} s in the future: not a file the companion wrote on this host`) };
+  }
+  const ageSeconds = Math.max(0, -aheadSeconds);
   if (ageSeconds > STALE_INTERVALS * document.intervalSeconds) {
     return {
       ok: false,
@@ -103,20 +125,27 @@ export function missingCompanion(directory: string, pid: number): CompanionResul
   return { ok: false, file, error: sourceError('COMPANION_MISSING', `no ${file}: the gpu-layers companion is not running in this process (see \`gpu-layers companion\`)`) };
 }
 
-export async function readCompanion(directory: string, pid: number, startTimeTicks: number | null, nowMs = Date.now()): Promise<CompanionResult> {
+export async function readCompanion(directory: string, pid: number, owner: CompanionProcess, nowMs = Date.now()): Promise<CompanionResult> {
   const file = path.join(directory, `${pid}.json`);
+  if (owner.writerUids === null) {
+    return { ok: false, file, error: sourceError('COMPANION_UNTRUSTED', `${file}: cannot tell which user runs pid ${pid} (/proc does not show it), so nobody vouches for the file`) };
+  }
   let text: string;
   try {
-    // Only a regular file, opened without blocking: anyone who can write the folder could leave
-    // a FIFO there, and waiting on it would hang every sample.
-    text = await readTextFile(file, MAX_COMPANION_BYTES, { regularOnly: true });
+    // Opened without blocking and refused unless a regular file: anyone who can write the folder
+    // could leave a FIFO there, and waiting on it would hang every sample.
+    text = await readTextFile(file, MAX_COMPANION_BYTES, { owners: owner.writerUids });
   } catch (error) {
-    if (error instanceof FileRefusedError) return { ok: false, file, error: sourceError('COMPANION_INVALID', `${error.message}: not a companion file`) };
+    if (error instanceof FileRefusedError) {
+      const code = error.code === 'FILE_TOO_LARGE' || error.code === 'NOT_A_REGULAR_FILE' ? 'COMPANION_INVALID' : 'COMPANION_UNTRUSTED';
+      const why = code === 'COMPANION_INVALID' ? 'not a companion file' : "not joined: only the process's own user or root writes its figures";
+      return { ok: false, file, error: sourceError(code, `${error.message}: ${why}`) };
+    }
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return missingCompanion(directory, pid);
     return { ok: false, file, error: sourceError('COMPANION_UNREADABLE', `${file}: ${code ?? String(error)}`) };
   }
-  return checkCompanion(file, text, pid, startTimeTicks, nowMs);
+  return checkCompanion(file, text, pid, owner.startTimeTicks, nowMs);
 }
 
 function stat(device: CompanionDevice, key: string): number | null {

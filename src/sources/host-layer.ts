@@ -8,7 +8,14 @@ import { readFile } from 'node:fs/promises';
 
 import type { HostLayer } from '../layers/schema.js';
 import type { FieldError, FieldErrors } from '../sample/schema.js';
-import { parseCgroupContainerId, parseCgroupPodUid, parseSmapsDriverRss, parseStatStartTime, parseStatus } from './proc-files.js';
+import { parseCgroupContainerId, parseCgroupPodUid, parseSmapsDriverRss, parseStatStartTime, parseStatus, parseStatusWriterUids } from './proc-files.js';
+
+/** The host layer, and who the process writes files as (for the companion's trust check). */
+export interface HostReading {
+  layer: HostLayer;
+  /** Effective and fs uid from /proc/<pid>/status; null when not readable. */
+  writerUids: number[] | null;
+}
 
 function notVisible(pid: number, file: string): FieldError {
   return { code: 'PROCESS_NOT_VISIBLE', nvmlReturn: null, message: `no /proc/${pid}/${file}: the process exited or lives in another PID namespace` };
@@ -52,6 +59,10 @@ export function invisibleHostLayer(pid: number): HostLayer {
 }
 
 export async function readHostLayer(pid: number, procRoot = '/proc'): Promise<HostLayer> {
+  return (await readHostReading(pid, procRoot)).layer;
+}
+
+export async function readHostReading(pid: number, procRoot = '/proc'): Promise<HostReading> {
   const errors: FieldErrors = {};
   const layer = emptyLayer(errors);
   const dir = `${procRoot}/${pid}`;
@@ -63,7 +74,7 @@ export async function readHostLayer(pid: number, procRoot = '/proc'): Promise<Ho
   ]);
   if ('error' in status) {
     errors.host = reason(status.error, pid, 'status');
-    return layer;
+    return { layer, writerUids: null };
   }
   const figures = parseStatus(status.text);
   const missing: FieldError = { code: 'NOT_REPORTED', nvmlReturn: null, message: `this kernel's /proc/${pid}/status has no such line (or a figure too large to be true)` };
@@ -87,5 +98,5 @@ export async function readHostLayer(pid: number, procRoot = '/proc'): Promise<Ho
   }
   if ('error' in stat) errors.startTimeTicks = reason(stat.error, pid, 'stat');
   else layer.startTimeTicks = parseStatStartTime(stat.text);
-  return layer;
+  return { layer, writerUids: parseStatusWriterUids(status.text) };
 }

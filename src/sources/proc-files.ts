@@ -1,6 +1,6 @@
 /**
- * Parsers for the /proc files the host layer reads: status (RSS split, NSpid), smaps (the RSS of
- * the NVIDIA driver's device mappings), cgroup (container id) and stat (process start time).
+ * Parsers for the /proc files the host layer reads: status (RSS split, NSpid, uids), smaps (the
+ * RSS of the NVIDIA driver's device mappings), cgroup (container id) and stat (start time).
  * Pure functions over the files' text, so they are tested with fixtures of any kernel's format.
  */
 
@@ -41,6 +41,21 @@ export function parseStatus(text: string): StatusFigures {
     shmemBytes: kilobytes(text, 'RssShmem'),
     nspid: nspid !== null && nspid.every(Number.isSafeInteger) ? nspid : null,
   };
+}
+
+// "Uid:\t1000\t1000\t1000\t1000": real, effective, saved set and file-system uid.
+const UID = /^Uid:[ \t]+(\d+)[ \t]+(\d+)[ \t]+(\d+)[ \t]+(\d+)[ \t]*$/m;
+
+/**
+ * The users whose files the process writes as its own: its effective and file-system uids (the
+ * owner of a file it creates is its fs uid, which follows the effective one unless set apart).
+ * null when the line is missing or malformed: then nobody can vouch for a file as the process's.
+ */
+export function parseStatusWriterUids(text: string): number[] | null {
+  const match = UID.exec(text);
+  if (match === null) return null;
+  const uids = [Number(match[2]), Number(match[4])];
+  return uids.every((uid) => Number.isSafeInteger(uid) && uid <= 0xffffffff) ? [...new Set(uids)] : null;
 }
 
 /**

@@ -141,6 +141,9 @@ describe('checkCompanion and allocatorLayerOf', () => {
   });
 });
 
+/** A process of this test's user whose start time /proc does not show. */
+const ownProcess = { startTimeTicks: null, writerUids: [process.geteuid!()] };
+
 describe('readCompanion on files', () => {
   it('mutated files on disk: a reason or a valid document, never an exception', { timeout: FUZZ_TIMEOUT_MS }, async () => {
     const dir = path.join(work, 'mutated');
@@ -149,7 +152,7 @@ describe('readCompanion on files', () => {
     await fc.assert(
       fc.asyncProperty(mutatedOrRandom(seeds), async (bytes) => {
         writeFileSync(path.join(dir, '4242.json'), bytes);
-        const { value, cpuMs } = await timedAsync(() => readCompanion(dir, 4242, null, handMade.writtenAt * 1000 + 500));
+        const { value, cpuMs } = await timedAsync(() => readCompanion(dir, 4242, ownProcess, handMade.writtenAt * 1000 + 500));
         expect(cpuMs).toBeLessThan(CALL_BOUND_MS);
         checkResult(value);
       }),
@@ -164,7 +167,7 @@ describe('readCompanion on files', () => {
     writeFileSync(file, JSON.stringify(handMade));
     truncateSync(file, 2 ** 30); // sparse: no disk used
     const before = process.resourceUsage().maxRSS;
-    const { value, cpuMs } = await timedAsync(() => readCompanion(dir, 4242, null, Date.now()));
+    const { value, cpuMs } = await timedAsync(() => readCompanion(dir, 4242, ownProcess, Date.now()));
     expect(value).toMatchObject({ ok: false, error: { code: 'COMPANION_INVALID', message: expect.stringMatching(/larger than/) } });
     expect(cpuMs).toBeLessThan(CALL_BOUND_MS);
     // maxRSS is the peak in KiB: reading the file would have added a GiB.
@@ -178,7 +181,7 @@ describe('readCompanion on files', () => {
     execFileSync('mkfifo', [fifo]);
     const hang = Symbol('hang');
     let timer: NodeJS.Timeout | undefined;
-    const result = await Promise.race([readCompanion(dir, 4242, null, Date.now()), new Promise((resolve) => (timer = setTimeout(() => resolve(hang), 3000)))]);
+    const result = await Promise.race([readCompanion(dir, 4242, ownProcess, Date.now()), new Promise((resolve) => (timer = setTimeout(() => resolve(hang), 3000)))]);
     clearTimeout(timer);
     if (result === hang) {
       // Unblock the reader stuck in open(2) or read(2) so the worker can exit, then fail.

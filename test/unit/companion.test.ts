@@ -68,12 +68,12 @@ describe('checkCompanion', () => {
 
 describe('readCompanion', () => {
   it('a missing file says how to enable the companion', async () => {
-    expect(await readCompanion(dir, 31337, null, NOW)).toMatchObject({ ok: false, error: { code: 'COMPANION_MISSING', message: expect.stringMatching(/gpu-layers companion/) } });
+    expect(await readCompanion(dir, 31337, { startTimeTicks: null, writerUids: [process.geteuid!()] }, NOW)).toMatchObject({ ok: false, error: { code: 'COMPANION_MISSING', message: expect.stringMatching(/gpu-layers companion/) } });
   });
 
   it('reads <pid>.json from the folder', async () => {
     writeFileSync(path.join(dir, '4242.json'), JSON.stringify(document()));
-    expect(await readCompanion(dir, 4242, 987654, NOW)).toMatchObject({ ok: true, file: path.join(dir, '4242.json') });
+    expect(await readCompanion(dir, 4242, { startTimeTicks: 987654, writerUids: [process.geteuid!()] }, NOW)).toMatchObject({ ok: true, file: path.join(dir, '4242.json') });
   });
 });
 
