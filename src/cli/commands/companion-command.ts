@@ -27,6 +27,11 @@ or, in the program, with that folder on sys.path:  import gpu_layers_companion
 Then read it:  GPU_LAYERS_STATS_DIR=/tmp/gpu-layers npx gpu-layers probe
 In a container, mount the same folder into the workload and where gpu-layers runs.
 
+The companion makes a missing folder 0700 (its user's alone; gpu-layers reads it as that user or
+root). For workloads of several users, root makes one shared folder: install -d -m 1777 DIR. The
+companion refuses a folder another user owns, or one others can write without the sticky bit, and
+gpu-layers joins only files written by the process's own user or root.
+
 Companion folder: ${dir}
 `);
   return EXIT_OK;
