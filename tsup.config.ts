@@ -7,7 +7,7 @@ import { defineConfig } from 'tsup';
 
 export default defineConfig([
   {
-    entry: { index: 'src/index.ts', mock: 'src/mock/index.ts' },
+    entry: { index: 'src/index.ts', mock: 'src/mock-host/index.ts' },
     format: ['esm', 'cjs'],
     dts: true,
     shims: true,

@@ -52,8 +52,8 @@ export {
   type FrameworkLayer,
   type SourceStatus,
 } from './layers/schema.js';
-export { MIN_WATCH_INTERVAL_MS } from './probe/sampling-floor.js';
-export type { WatchOptions } from './probe/watch.js';
+export { MIN_WATCH_INTERVAL_MS } from './monitor/sampling-floor.js';
+export type { WatchOptions } from './monitor/watch.js';
 export { diagnose } from './diagnosis/diagnose.js';
 export { findingSchema, evidenceSchema, FINDING_IDS, SEVERITIES, type Finding, type FindingId, type Evidence, type Severity } from './diagnosis/finding-schema.js';
 export { readRecording, readRecordings, parseRecording, type Recording } from './recording/read-recording.js';
@@ -67,4 +67,4 @@ export { calibrateContexts, type CalibrateOptions, type CalibrationReport } from
 export { companionDirectory } from './companion-path.js';
 export { companionFileSchema, type CompanionFile, type CompanionResult } from './sources/companion.js';
 export type { FrameworkResult } from './layers/vllm-attribution.js';
-export type { CalibrationEntry } from './calibration/calibration-cache.js';
+export type { CalibrationEntry } from './sources/calibration-cache.js';

@@ -11,12 +11,12 @@ import path from 'node:path';
 import * as z from 'zod/mini';
 
 import { GpuLayersError } from '../errors.js';
-import { loadAddon } from '../native/addon.js';
+import { loadAddon } from '../binding/addon.js';
 import { packageRoot } from '../package-root.js';
 import { openProbe } from '../probe/probe.js';
 import { normalizeUuid } from '../sample/uuid.js';
 import { validate } from '../validation.js';
-import { calibrationCacheFile, moduleLoadingOf, writeCalibrationCache, type CalibrationEntry } from './calibration-cache.js';
+import { calibrationCacheFile, moduleLoadingOf, writeCalibrationCache, type CalibrationEntry } from '../sources/calibration-cache.js';
 
 const childReportSchema = z.object({
   driverVersion: z.nullable(z.string()),

@@ -4,7 +4,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
-import { MIN_WATCH_INTERVAL_MS } from '../probe/sampling-floor.js';
+import { MIN_WATCH_INTERVAL_MS } from '../monitor/sampling-floor.js';
 import { UsageError } from './usage.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;

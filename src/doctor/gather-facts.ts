@@ -8,7 +8,7 @@ import { access, readdir } from 'node:fs/promises';
 
 import { isGpuLayersError, GpuLayersError } from '../errors.js';
 import { readLayers, type LayerOptions } from '../layers/read-layers.js';
-import { defaultAddonPath, loadAddon } from '../native/addon.js';
+import { defaultAddonPath, loadAddon } from '../binding/addon.js';
 import type { ProbeOptions } from '../probe/options.js';
 import { openProbe } from '../probe/probe.js';
 import type { DoctorFacts } from './doctor-checks.js';

@@ -7,7 +7,7 @@
  */
 import { diagnose } from '../diagnosis/diagnose.js';
 import type { Finding } from '../diagnosis/finding-schema.js';
-import { figuresOnly } from '../layers/figures-only.js';
+import { figuresOnly } from '../monitor/figures-only.js';
 import { readLayers, type LayerOptions } from '../layers/read-layers.js';
 import type { LayeredSample } from '../layers/schema.js';
 import type { Probe } from '../probe/probe.js';

@@ -9,7 +9,7 @@ import { GpuLayersError } from '../errors.js';
 import type { LayerOptions } from '../layers/read-layers.js';
 import { openProbe, type Probe } from '../probe/probe.js';
 import type { ProbeOptions } from '../probe/options.js';
-import { MIN_WATCH_INTERVAL_MS } from '../probe/sampling-floor.js';
+import { MIN_WATCH_INTERVAL_MS } from '../monitor/sampling-floor.js';
 import { Collector } from './collector.js';
 import { createExporterMetrics } from './exporter-metrics.js';
 import { createMetricsServer } from './metrics-server.js';

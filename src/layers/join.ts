@@ -4,7 +4,7 @@
  * context size and the memory no process accounts for. Pure: every input was read (and checked)
  * before, so recorded inputs give the same result as live ones.
  */
-import { lookupContextBytes, type CalibrationEntry } from '../calibration/calibration-cache.js';
+import { lookupContextBytes, type CalibrationEntry } from '../sources/calibration-cache.js';
 import { sourceError } from '../sample/field-errors.js';
 import type { Device, FieldError, FieldErrors, GpuProcess, MigDevice, Sample } from '../sample/schema.js';
 import { allocatorLayerOf, type CompanionResult } from '../sources/companion.js';

@@ -6,7 +6,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 
-import { calibrationCacheFile, moduleLoadingOf, readCalibrationCache } from '../calibration/calibration-cache.js';
+import { calibrationCacheFile, moduleLoadingOf, readCalibrationCache } from '../sources/calibration-cache.js';
 import { sourceError } from '../sample/field-errors.js';
 import type { Sample } from '../sample/schema.js';
 import { missingCompanion, readCompanion, type CompanionResult } from '../sources/companion.js';

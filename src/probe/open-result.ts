@@ -5,7 +5,7 @@
  */
 import { GpuLayersError, nvmlErrorCode, type CudaStatus } from '../errors.js';
 import { cudaResultName, describeNvmlReturn } from '../return-codes.js';
-import type { RawCudaDevice, RawLibrary, RawOpen } from '../native/raw-schema.js';
+import type { RawCudaDevice, RawLibrary, RawOpen } from '../binding/raw-schema.js';
 import type { CudaDevice } from '../sample/cuda-ordinals.js';
 import type { SampleContext } from '../sample/build-sample.js';
 import type { LibraryInfo } from '../sample/schema.js';

@@ -7,10 +7,10 @@
 import type * as z from 'zod/mini';
 
 import { GpuLayersError } from '../errors.js';
-import { loadAddon, type NativeProbeHandle } from '../native/addon.js';
-import { decodeSample } from '../native/decode-sample.js';
-import { rawOpenSchema, sampleTransferSchema } from '../native/raw-schema.js';
-import { readSampleLayout, type SampleLayout } from '../native/sample-layout.js';
+import { loadAddon, type NativeProbeHandle } from '../binding/addon.js';
+import { decodeSample } from '../binding/decode-sample.js';
+import { rawOpenSchema, sampleTransferSchema } from '../binding/raw-schema.js';
+import { readSampleLayout, type SampleLayout } from '../binding/sample-layout.js';
 import { buildSample, type SampleContext } from '../sample/build-sample.js';
 import type { Sample } from '../sample/schema.js';
 import { validate } from '../validation.js';
@@ -19,7 +19,7 @@ import { withDeadline } from './deadline.js';
 import { interpretOpen, type ProbeInfo } from './open-result.js';
 import { resolveProbeOptions, type ProbeOptions, type ResolvedProbeOptions } from './options.js';
 import { attachProcessCommands } from './process-commands.js';
-import { watchLayers, type WatchOptions } from './watch.js';
+import { watchLayers, type WatchOptions } from '../monitor/watch.js';
 
 /** A native call that outlived its deadline and has not returned yet. */
 interface StuckCall {

@@ -8,7 +8,7 @@ import { checkedBytes, checkedInteger, notAvailable, notReported, nvmlFieldError
 import { mergeProcessRows, type ProcessListSymbols } from './process-rows.js';
 import type { Device, DeviceMemory, FieldError, FieldErrors, MigDevice, Sample } from './schema.js';
 import { SAMPLE_SCHEMA_VERSION } from './schema-version.js';
-import type { RawDevice, RawMemory, RawMigDevice, RawSample } from '../native/sample-reading-schema.js';
+import type { RawDevice, RawMemory, RawMigDevice, RawSample } from '../binding/sample-reading-schema.js';
 
 /** What the probe learnt when it opened; the same for every sample it takes. */
 export interface SampleContext {

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { createMockHost, type MockHost } from '../helpers/mock-host.js';
 import { cliPath, nodeGypBuild, repoRoot, requireFile } from '../helpers/paths.js';
-import { CONTEXT_MIB, DEMO_PROCESSES } from '../../src/demo/vllm-host.js';
+import { CONTEXT_MIB, DEMO_PROCESSES } from '../../src/mock-host/demo-host.js';
 import { GiB, MiB, h100, host } from '../helpers/scenarios.js';
 
 const schemaFile = path.join(repoRoot, 'dist/sample.schema.json');

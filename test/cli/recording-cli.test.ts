@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { recordIncident } from '../../src/incidents/record-incident.js';
-import { incidentNamed } from '../../src/incidents/incident-library.js';
+import { recordIncident } from '../../src/mock-host/record-incident.js';
+import { incidentNamed } from '../../src/mock-host/incidents.js';
 import { layeredSampleSchema } from '../../src/layers/schema.js';
 import { readRecording } from '../../src/recording/read-recording.js';
 import { SAMPLE_SCHEMA_VERSION } from '../../src/sample/schema-version.js';

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
-import { writeScenario } from '../../src/mock/scenario-text.js';
+import { writeScenario } from '../../src/mock-host/scenario-text.js';
 import { cliPath, nodeGypBuild, repoRoot } from '../helpers/paths.js';
 import { host } from '../helpers/scenarios.js';
 

@@ -14,9 +14,9 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { GpuLayersError } from '../../src/errors.js';
-import type { Scenario } from '../../src/mock/scenario-schema.js';
-import { formatScenario } from '../../src/mock/scenario-text.js';
-import { loadAddon } from '../../src/native/addon.js';
+import type { Scenario } from '../../src/mock-host/scenario-schema.js';
+import { formatScenario } from '../../src/mock-host/scenario-text.js';
+import { loadAddon } from '../../src/binding/addon.js';
 import { resolveProbeOptions } from '../../src/probe/options.js';
 import { openProbe } from '../../src/probe/probe.js';
 import { sampleSchema, type Sample } from '../../src/sample/schema.js';

@@ -14,9 +14,9 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
-import type { Scenario, ScenarioDevice, ScenarioProcess } from '../../src/mock/scenario-schema.js';
-import { scenarioSchema } from '../../src/mock/scenario-schema.js';
-import { writeScenario } from '../../src/mock/scenario-text.js';
+import type { Scenario, ScenarioDevice, ScenarioProcess } from '../../src/mock-host/scenario-schema.js';
+import { scenarioSchema } from '../../src/mock-host/scenario-schema.js';
+import { writeScenario } from '../../src/mock-host/scenario-text.js';
 import { openProbe } from '../../src/probe/probe.js';
 import type { Sample } from '../../src/sample/schema.js';
 import { nodeGypBuild } from '../helpers/paths.js';

@@ -7,11 +7,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { writeScenario } from '../../src/mock/scenario-text.js';
+import { writeScenario } from '../../src/mock-host/scenario-text.js';
 import { openProbe } from '../../src/probe/probe.js';
 import type { ProbeOptions } from '../../src/probe/options.js';
 import type { Sample } from '../../src/sample/schema.js';
-import type { Scenario } from '../../src/mock/scenario-schema.js';
+import type { Scenario } from '../../src/mock-host/scenario-schema.js';
 
 export interface MockHost {
   dir: string;

@@ -2,7 +2,7 @@
  * Scenario builders the tests share. Expected values in tests are computed from these inputs,
  * never copied from the output under test.
  */
-import type { Scenario, ScenarioDevice } from '../../src/mock/scenario-schema.js';
+import type { Scenario, ScenarioDevice } from '../../src/mock-host/scenario-schema.js';
 
 export const GiB = 1024 ** 3;
 export const MiB = 1024 ** 2;

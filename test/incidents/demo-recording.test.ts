@@ -1,5 +1,5 @@
 /**
- * The demo's bundled recording (src/demo/overnight.recording.jsonl.gz) is the "overnight"
+ * The demo's bundled recording (assets/overnight.recording.jsonl.gz) is the "overnight"
  * incident of the scenario library recorded through the pipeline: it must diagnose as the
  * incident expects, and exactly as a fresh recording does, so a change to the pipeline, the
  * rules or the incident cannot leave a stale demo behind. UPDATE_DEMO_RECORDING=1 rewrites it.
@@ -13,8 +13,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { demoRecordingPath } from '../../src/cli/commands/demo-command.js';
 import { packageVersion } from '../../src/cli/version.js';
 import { diagnose } from '../../src/diagnosis/diagnose.js';
-import { incidentNamed } from '../../src/incidents/incident-library.js';
-import { recordIncident } from '../../src/incidents/record-incident.js';
+import { incidentNamed } from '../../src/mock-host/incidents.js';
+import { recordIncident } from '../../src/mock-host/record-incident.js';
 import { readRecording } from '../../src/recording/read-recording.js';
 
 const overnight = incidentNamed('overnight')!;

@@ -8,8 +8,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { diagnose } from '../../src/diagnosis/diagnose.js';
-import { incidentNamed } from '../../src/incidents/incident-library.js';
-import { recordIncident } from '../../src/incidents/record-incident.js';
+import { incidentNamed } from '../../src/mock-host/incidents.js';
+import { recordIncident } from '../../src/mock-host/record-incident.js';
 import { computeGaps } from '../../src/layers/gaps.js';
 import type { LayeredProcess, LayeredSample } from '../../src/layers/schema.js';
 import { readRecording } from '../../src/recording/read-recording.js';

@@ -10,9 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { diagnose } from '../../src/diagnosis/diagnose.js';
 import { findingSchema } from '../../src/diagnosis/finding-schema.js';
-import { INCIDENTS } from '../../src/incidents/incident-library.js';
-import { figuresOnly } from '../../src/layers/figures-only.js';
-import { recordIncident } from '../../src/incidents/record-incident.js';
+import { INCIDENTS } from '../../src/mock-host/incidents.js';
+import { figuresOnly } from '../../src/monitor/figures-only.js';
+import { recordIncident } from '../../src/mock-host/record-incident.js';
 import { readRecording } from '../../src/recording/read-recording.js';
 
 let work: string;

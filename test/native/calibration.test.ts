@@ -7,13 +7,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { lookupContextBytes, readCalibrationCache } from '../../src/calibration/calibration-cache.js';
+import { lookupContextBytes, readCalibrationCache } from '../../src/sources/calibration-cache.js';
 import { openProbe } from '../../src/probe/probe.js';
 import { runCli } from '../helpers/cli.js';
 import { createMockHost, type MockHost } from '../helpers/mock-host.js';
 import { nodeGypBuild } from '../helpers/paths.js';
 import { MiB, h100, host } from '../helpers/scenarios.js';
-import type { Scenario } from '../../src/mock/scenario-schema.js';
+import type { Scenario } from '../../src/mock-host/scenario-schema.js';
 
 let mock: MockHost;
 const scenario: Scenario = { driverVersion: '550.54.15', devices: [h100(0, [], { contextBytes: 510 * MiB }), h100(1, [], { contextBytes: 498 * MiB })] };

@@ -5,10 +5,10 @@
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { decodeSample } from '../../src/native/decode-sample.js';
-import { sampleTransferSchema } from '../../src/native/raw-schema.js';
-import { sampleReadingSchema } from '../../src/native/sample-reading-schema.js';
-import { readSampleLayout } from '../../src/native/sample-layout.js';
+import { decodeSample } from '../../src/binding/decode-sample.js';
+import { sampleTransferSchema } from '../../src/binding/raw-schema.js';
+import { sampleReadingSchema } from '../../src/binding/sample-reading-schema.js';
+import { readSampleLayout } from '../../src/binding/sample-layout.js';
 import { openProbe } from '../../src/probe/probe.js';
 import { createMockHost, type MockHost } from '../helpers/mock-host.js';
 import { requireFile, type NativeBuild } from '../helpers/paths.js';

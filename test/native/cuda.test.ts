@@ -9,8 +9,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { openProbe } from '../../src/probe/probe.js';
-import type { Scenario } from '../../src/mock/scenario-schema.js';
-import { writeScenario } from '../../src/mock/scenario-text.js';
+import type { Scenario } from '../../src/mock-host/scenario-schema.js';
+import { writeScenario } from '../../src/mock-host/scenario-text.js';
 import { probeJson } from '../helpers/cli.js';
 import { createMockHost, type MockHost } from '../helpers/mock-host.js';
 import { nodeGypBuild, python } from '../helpers/paths.js';

@@ -11,9 +11,9 @@ import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { GpuLayersError } from '../../src/errors.js';
-import type { Scenario } from '../../src/mock/scenario-schema.js';
-import { formatScenario } from '../../src/mock/scenario-text.js';
-import { loadAddon } from '../../src/native/addon.js';
+import type { Scenario } from '../../src/mock-host/scenario-schema.js';
+import { formatScenario } from '../../src/mock-host/scenario-text.js';
+import { loadAddon } from '../../src/binding/addon.js';
 import { resolveProbeOptions } from '../../src/probe/options.js';
 import { openProbe, type Probe } from '../../src/probe/probe.js';
 import type { ProbeInfo } from '../../src/probe/open-result.js';

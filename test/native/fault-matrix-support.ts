@@ -7,7 +7,7 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
-import type { Scenario } from '../../src/mock/scenario-schema.js';
+import type { Scenario } from '../../src/mock-host/scenario-schema.js';
 import type { FieldErrors, Sample } from '../../src/sample/schema.js';
 import { GiB, MiB, h100 } from '../helpers/scenarios.js';
 

@@ -24,8 +24,8 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { GpuLayersError, nvmlErrorCode } from '../../src/errors.js';
-import type { Scenario } from '../../src/mock/scenario-schema.js';
-import { loadAddon } from '../../src/native/addon.js';
+import type { Scenario } from '../../src/mock-host/scenario-schema.js';
+import { loadAddon } from '../../src/binding/addon.js';
 import { resolveProbeOptions } from '../../src/probe/options.js';
 import { openProbe, type Probe } from '../../src/probe/probe.js';
 import type { ProbeInfo } from '../../src/probe/open-result.js';

@@ -8,7 +8,7 @@ import { GpuLayersError, nvmlErrorCode } from '../../src/errors.js';
 import { openProbe } from '../../src/probe/probe.js';
 import { KNOWN_NVML_RETURN_CODES, describeNvmlReturn } from '../../src/return-codes.js';
 import type { Sample } from '../../src/sample/schema.js';
-import type { Scenario } from '../../src/mock/scenario-schema.js';
+import type { Scenario } from '../../src/mock-host/scenario-schema.js';
 import { createMockHost, sampleScenario, type MockHost } from '../helpers/mock-host.js';
 import { nodeGypBuild, repoRoot } from '../helpers/paths.js';
 import { h100, host } from '../helpers/scenarios.js';

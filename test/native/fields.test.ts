@@ -9,7 +9,7 @@ import { sampleSchema } from '../../src/sample/schema.js';
 import { createMockHost, sampleScenario, type MockHost } from '../helpers/mock-host.js';
 import { nodeGypBuild } from '../helpers/paths.js';
 import { GiB, H100_RESERVED, H100_TOTAL, MiB, h100, host } from '../helpers/scenarios.js';
-import type { Scenario } from '../../src/mock/scenario-schema.js';
+import type { Scenario } from '../../src/mock-host/scenario-schema.js';
 
 const libraries = { nvmlLibrary: nodeGypBuild.mockNvml, cudaLibrary: nodeGypBuild.mockCuda };
 let mock: MockHost;

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { openProbe } from '../../src/probe/probe.js';
-import type { Scenario } from '../../src/mock/scenario-schema.js';
+import type { Scenario } from '../../src/mock-host/scenario-schema.js';
 import { createMockHost, type MockHost } from '../helpers/mock-host.js';
 import { debian, nodeGypBuild, python, repoRoot, requireFile } from '../helpers/paths.js';
 import { GiB, MiB, h100 } from '../helpers/scenarios.js';

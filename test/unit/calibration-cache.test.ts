@@ -11,7 +11,7 @@ import {
   readCalibrationCache,
   writeCalibrationCache,
   type CalibrationEntry,
-} from '../../src/calibration/calibration-cache.js';
+} from '../../src/sources/calibration-cache.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'gpu-layers-cache-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

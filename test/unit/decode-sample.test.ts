@@ -1,10 +1,10 @@
 /** decodeSample and readSampleLayout: fields found by name, transfers that do not add up refused. */
 import { describe, expect, it } from 'vitest';
 
-import { decodeSample } from '../../src/native/decode-sample.js';
-import type { SampleLayoutNames, SampleTransfer } from '../../src/native/raw-schema.js';
-import { sampleReadingSchema } from '../../src/native/sample-reading-schema.js';
-import { PROCESS_ROW_COLUMNS, readSampleLayout } from '../../src/native/sample-layout.js';
+import { decodeSample } from '../../src/binding/decode-sample.js';
+import type { SampleLayoutNames, SampleTransfer } from '../../src/binding/raw-schema.js';
+import { sampleReadingSchema } from '../../src/binding/sample-reading-schema.js';
+import { PROCESS_ROW_COLUMNS, readSampleLayout } from '../../src/binding/sample-layout.js';
 
 const COMMON = ['handleRc', 'nameRc', 'uuidRc', 'memoryRc', 'memoryVersion', 'memoryTotal', 'memoryReserved', 'memoryFree', 'memoryUsed', 'computeProcessesRc', 'computeRowBytes', 'graphicsProcessesRc', 'graphicsRowBytes', 'mpsProcessesRc', 'mpsRowBytes', 'processRowStart', 'processRowCount'];
 

@@ -1,7 +1,7 @@
 /** figuresOnly: the exporter's window copy keeps every figure and drops every reason. */
 import { describe, expect, it } from 'vitest';
 
-import { figuresOnly } from '../../src/layers/figures-only.js';
+import { figuresOnly } from '../../src/monitor/figures-only.js';
 import { joinLayers } from '../../src/layers/join.js';
 import { inputs, processOf, sample } from './layered-fixtures.js';
 

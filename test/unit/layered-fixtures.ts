@@ -1,5 +1,5 @@
 /** Hand-built inputs of the join (a two-GPU sample, companion results, a vLLM layer, a calibration) for the pure-function tests. */
-import type { CalibrationEntry } from '../../src/calibration/calibration-cache.js';
+import type { CalibrationEntry } from '../../src/sources/calibration-cache.js';
 import type { LayerInputs } from '../../src/layers/join.js';
 import type { FrameworkLayer, HostLayer, LayeredProcess, LayeredSample } from '../../src/layers/schema.js';
 import type { FrameworkResult } from '../../src/layers/vllm-attribution.js';

@@ -1,6 +1,6 @@
 /** Hand-built addon readings for the pure-function tests: what the addon would hand over. */
-import type { RawOpen } from '../../src/native/raw-schema.js';
-import type { RawDevice, RawSample } from '../../src/native/sample-reading-schema.js';
+import type { RawOpen } from '../../src/binding/raw-schema.js';
+import type { RawDevice, RawSample } from '../../src/binding/sample-reading-schema.js';
 import type { SampleContext } from '../../src/sample/build-sample.js';
 
 export function rows(...list: [kind: number, pid: number, used: number, gi: number, ci: number][]): Float64Array<ArrayBuffer> {

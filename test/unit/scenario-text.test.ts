@@ -1,7 +1,7 @@
 /** formatScenario: the line format the C mock reads, and the validation in front of it. */
 import { describe, expect, it } from 'vitest';
 
-import { formatScenario } from '../../src/mock/scenario-text.js';
+import { formatScenario } from '../../src/mock-host/scenario-text.js';
 
 describe('formatScenario', () => {
   it('writes every directive in the documented format', () => {

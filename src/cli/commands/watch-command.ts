@@ -7,7 +7,7 @@
 import { diagnose } from '../../diagnosis/diagnose.js';
 import type { Finding } from '../../diagnosis/finding-schema.js';
 import { isGpuLayersError } from '../../errors.js';
-import { figuresOnly } from '../../layers/figures-only.js';
+import { figuresOnly } from '../../monitor/figures-only.js';
 import type { LayeredSample } from '../../layers/schema.js';
 import { openProbe } from '../../probe/probe.js';
 import { useColor, type CliIo } from '../cli-io.js';

@@ -3,7 +3,7 @@
  * the allocator's, the host memory split, what each vLLM server's /metrics says), to be played
  * through the real pipeline and recorded. `expect` is what `diagnose` must name, exactly.
  */
-import type { DemoProcess } from '../demo/vllm-host.js';
+import type { DemoProcess } from './demo-host.js';
 import type { FindingId } from '../diagnosis/finding-schema.js';
 
 export interface IncidentServer {

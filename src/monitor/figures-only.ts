@@ -5,7 +5,7 @@
  * (one message per field per process) were half of each sample's heap (604 -> 294 KiB, measured
  * 2026-11-26). They keep these copies; the sample served or shown keeps its reasons.
  */
-import type { LayeredSample } from './schema.js';
+import type { LayeredSample } from '../layers/schema.js';
 
 // Shared by every copy; frozen, so a write through one copy throws instead of reaching the others.
 const NO_ERRORS: Readonly<Record<string, never>> = Object.freeze({});

@@ -8,8 +8,8 @@
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { writeCalibrationCache } from '../calibration/calibration-cache.js';
-import { CONTEXT_MIB, DEMO_GPU_UUIDS, DEMO_LOG, DRIVER_VERSION, MiB, type DemoProcess } from './vllm-host.js';
+import { writeCalibrationCache } from '../sources/calibration-cache.js';
+import { CONTEXT_MIB, DEMO_GPU_UUIDS, DEMO_LOG, DRIVER_VERSION, MiB, type DemoProcess } from './demo-host.js';
 
 function stat(p: DemoProcess): string {
   // Fields 4 (ppid) to 22 (start time) of /proc/<pid>/stat; the rest is not read.

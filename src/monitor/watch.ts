@@ -9,7 +9,7 @@ import { GpuLayersError } from '../errors.js';
 import { readLayers, type LayerOptions } from '../layers/read-layers.js';
 import type { LayeredSample } from '../layers/schema.js';
 import type { Sample } from '../sample/schema.js';
-import { attachProcessCommands } from './process-commands.js';
+import { attachProcessCommands } from '../probe/process-commands.js';
 import { MIN_WATCH_INTERVAL_MS } from './sampling-floor.js';
 
 export interface WatchOptions extends LayerOptions {

@@ -6,7 +6,7 @@
  * follow what such a host shows (vLLM takes gpu_memory_utilization of the card; the driver keeps
  * about half a GiB); all of it is mock data, and the demo says so.
  */
-import type { Scenario, ScenarioDevice } from '../mock/scenario-schema.js';
+import type { Scenario, ScenarioDevice } from './scenario-schema.js';
 
 export const MiB = 1024 * 1024;
 export const TOTAL = 85_520_809_984; // 81559 MiB, an H100 80GB HBM3 as NVML reports it

@@ -4,7 +4,7 @@
  * way the write-up describes it. Sizes are MiB on an H100 80GB serving one vLLM model; each step
  * is one sample.
  */
-import type { DemoAllocator, DemoProcess } from '../demo/vllm-host.js';
+import type { DemoAllocator, DemoProcess } from './demo-host.js';
 import { seededNoise, type Incident, type IncidentServer, type IncidentState } from './incident.js';
 
 const START = Date.UTC(2026, 10, 25, 20, 0, 0);
