@@ -52,8 +52,8 @@ export {
   type FrameworkLayer,
   type SourceStatus,
 } from './layers/schema.js';
+export { openMonitor, Monitor, type MonitorOptions, type WatchOptions } from './monitor/monitor.js';
 export { MIN_WATCH_INTERVAL_MS } from './monitor/sampling-floor.js';
-export type { WatchOptions } from './monitor/watch.js';
 export { diagnose } from './diagnosis/diagnose.js';
 export { findingSchema, evidenceSchema, FINDING_IDS, SEVERITIES, type Finding, type FindingId, type Evidence, type Severity } from './diagnosis/finding-schema.js';
 export { readRecording, readRecordings, parseRecording, type Recording } from './recording/read-recording.js';

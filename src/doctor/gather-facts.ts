@@ -7,10 +7,10 @@ import { constants } from 'node:fs';
 import { access, readdir } from 'node:fs/promises';
 
 import { isGpuLayersError, GpuLayersError } from '../errors.js';
-import { readLayers, type LayerOptions } from '../layers/read-layers.js';
+import type { LayerOptions } from '../layers/read-layers.js';
 import { defaultAddonPath, loadAddon } from '../binding/addon.js';
+import { openMonitor } from '../monitor/monitor.js';
 import type { ProbeOptions } from '../probe/options.js';
-import { openProbe } from '../probe/probe.js';
 import type { DoctorFacts } from './doctor-checks.js';
 
 function asError(error: unknown): GpuLayersError {
@@ -45,12 +45,11 @@ export async function gatherFacts(probeOptions: ProbeOptions, layerOptions: Laye
   let probe: DoctorFacts['probe'] = null;
   if (addon.ok) {
     try {
-      const opened = await openProbe({ ...probeOptions, addonPath });
+      const monitor = await openMonitor({ probe: { ...probeOptions, addonPath }, layers: layerOptions });
       try {
-        const sample = await readLayers(await opened.sample(), layerOptions);
-        probe = { ok: true, info: opened.info, sample };
+        probe = { ok: true, info: monitor.probe.info, sample: await monitor.sample() };
       } finally {
-        await opened.close();
+        await monitor.close();
       }
     } catch (error) {
       probe = { ok: false, error: asError(error) };

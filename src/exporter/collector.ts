@@ -1,17 +1,17 @@
 /**
- * The exporter's sampling loop: every interval, one driver sample (NVML's process-list call, at
- * most once per device per interval whatever the scrape rate), the layers, the diagnosis over
- * the recent window (rate-limited by its own cost), and the metric families refilled. Scrapes
- * only read what the last collection left. A failed collection (a wedged GPU: the probe rejects at its deadline and
- * starts no second native call) keeps the last good series and sets collect_success to 0.
+ * The exporter's sampling loop: every interval (the monitor's fixed rate), one layered sample
+ * through the monitor (NVML's process-list call, at most once per device per interval whatever
+ * the scrape rate), the diagnosis over the recent window (rate-limited by its own cost), and the
+ * metric families refilled. Scrapes only read what the last collection left. A failed collection
+ * (a wedged GPU: the probe rejects at its deadline and starts no second native call) keeps the
+ * last good series and sets collect_success to 0.
  */
 import { diagnose } from '../diagnosis/diagnose.js';
 import type { Finding } from '../diagnosis/finding-schema.js';
-import { figuresOnly } from '../monitor/figures-only.js';
-import { readLayers, type LayerOptions } from '../layers/read-layers.js';
 import type { LayeredSample } from '../layers/schema.js';
-import type { Probe } from '../probe/probe.js';
-import { attachProcessCommands } from '../probe/process-commands.js';
+import { fixedRateTicks } from '../monitor/fixed-rate.js';
+import type { Monitor } from '../monitor/monitor.js';
+import { RollingWindow } from '../monitor/rolling-window.js';
 import { readHostMemory } from '../sources/host-memory.js';
 import { fillSampleMetrics, type ExporterMetrics } from './exporter-metrics.js';
 
@@ -19,17 +19,13 @@ export interface CollectorOptions {
   intervalMs: number;
   /** How far back the diagnosis looks (default one hour). */
   windowMs?: number;
-  layers?: LayerOptions;
   /** Told of each failed collection (the CLI prints it). */
   onError?: (error: unknown) => void;
 }
 
 /**
- * Samples kept for the diagnosis: past this many, the older half is thinned to every other
- * sample. Recent samples keep full resolution, the window keeps its length (120 samples of an
- * hour is one every 30 s, finer than any pattern the rules look for), and memory stays bounded:
- * a sample of 8 GPUs x 64 processes is ~0.6 MB of objects, ~0.3 MB as the window keeps it
- * (figuresOnly: without the reasons, which the diagnosis does not read).
+ * Samples kept for the diagnosis (the window thins its older half past this many): a sample of
+ * 8 GPUs x 64 processes is ~0.6 MB of objects, ~0.3 MB as the window keeps it (figuresOnly).
  */
 const MAX_WINDOW_SAMPLES = 120;
 
@@ -42,43 +38,34 @@ const MAX_WINDOW_SAMPLES = 120;
  */
 const DIAGNOSIS_MAX_SHARE = 0.002;
 
-function thin(window: LayeredSample[]): void {
-  const older = window.splice(0, window.length >> 1);
-  window.unshift(...older.filter((_, i) => i % 2 === 0));
-}
-
 export class Collector {
-  readonly #probe: Probe;
+  readonly #monitor: Monitor;
   readonly #metrics: ExporterMetrics;
   readonly #options: CollectorOptions;
-  readonly #window: LayeredSample[] = [];
-  #timer: NodeJS.Timeout | null = null;
+  readonly #window: RollingWindow;
+  readonly #stop = new AbortController();
+  #loop: Promise<void> = Promise.resolve();
   #running: Promise<void> | null = null;
-  #stopped = false;
   #lastError: unknown = null;
   #lastSuccessAt: number | null = null;
   #exposition: Buffer = Buffer.alloc(0);
   #findings: Finding[] = [];
   #lastDiagnosis = { at: Number.NEGATIVE_INFINITY, ms: 0 };
 
-  constructor(probe: Probe, metrics: ExporterMetrics, options: CollectorOptions) {
-    this.#probe = probe;
+  constructor(monitor: Monitor, metrics: ExporterMetrics, options: CollectorOptions) {
+    this.#monitor = monitor;
     this.#metrics = metrics;
     this.#options = options;
+    this.#window = new RollingWindow({ windowMs: options.windowMs ?? 3_600_000, maxSamples: MAX_WINDOW_SAMPLES });
   }
 
-  /** Collects now, then every interval from now on (fixed rate). */
+  /** Collects now, then every interval from now on (fixed rate); resolves after the first. */
   start(): Promise<void> {
-    const first = this.collect();
-    const started = Date.now();
-    const schedule = (tick: number): void => {
-      if (this.#stopped) return;
-      const next = Math.max(tick + 1, Math.ceil((Date.now() - started) / this.#options.intervalMs));
-      this.#timer = setTimeout(() => {
-        void this.collect().then(() => schedule(next));
-      }, started + next * this.#options.intervalMs - Date.now());
-    };
-    void first.then(() => schedule(0));
+    const ticks = fixedRateTicks(this.#options.intervalMs, this.#stop.signal);
+    const first = ticks.next().then(() => this.collect());
+    this.#loop = first.then(async () => {
+      for await (const _tick of ticks) await this.collect();
+    });
     return first;
   }
 
@@ -99,12 +86,12 @@ export class Collector {
   }
 
   get status(): { lastSuccessAt: number | null; lastError: unknown; samples: number } {
-    return { lastSuccessAt: this.#lastSuccessAt, lastError: this.#lastError, samples: this.#window.length };
+    return { lastSuccessAt: this.#lastSuccessAt, lastError: this.#lastError, samples: this.#window.samples.length };
   }
 
   async stop(): Promise<void> {
-    this.#stopped = true;
-    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#stop.abort();
+    await this.#loop;
     await this.#running;
   }
 
@@ -112,16 +99,9 @@ export class Collector {
     const started = performance.now();
     const m = this.#metrics;
     try {
-      const procRoot = this.#options.layers?.procRoot ?? '/proc';
-      const [sample, hostMemory] = await Promise.all([this.#probe.sample(), readHostMemory(procRoot)]);
-      await attachProcessCommands(sample, procRoot);
-      const layered = await readLayers(sample, this.#options.layers ?? {});
-      const window = this.#window;
-      window.push(figuresOnly(layered));
-      const cutoff = Date.parse(layered.takenAt) - (this.#options.windowMs ?? 3_600_000);
-      while (window.length > 1 && Date.parse(window[0]!.takenAt) < cutoff) window.shift();
-      if (window.length > MAX_WINDOW_SAMPLES) thin(window);
-      fillSampleMetrics(m, layered, this.#diagnose(window), hostMemory);
+      const [layered, hostMemory] = await Promise.all([this.#monitor.sample(), readHostMemory(this.#monitor.procRoot)]);
+      this.#window.push(layered);
+      fillSampleMetrics(m, layered, this.#diagnose(this.#window.samples), hostMemory);
       m.collectSuccess.set(1);
       m.lastCollect.set(Date.parse(layered.takenAt) / 1000);
       this.#lastSuccessAt = Date.now();
@@ -136,7 +116,7 @@ export class Collector {
     }
   }
 
-  #diagnose(window: LayeredSample[]): Finding[] {
+  #diagnose(window: readonly LayeredSample[]): Finding[] {
     const now = performance.now();
     if (now - this.#lastDiagnosis.at >= this.#lastDiagnosis.ms / DIAGNOSIS_MAX_SHARE) {
       this.#findings = diagnose(window);

@@ -1,15 +1,14 @@
 /**
- * createExporter(): the Prometheus exporter as a library. It opens a probe, collects on its own
- * interval (Collector) and serves the registry over HTTP when asked to listen. `gpu-layers
+ * createExporter(): the Prometheus exporter as a library. It opens a monitor, collects on its
+ * own interval (Collector) and serves the registry over HTTP when asked to listen. `gpu-layers
  * serve` is this plus flags and signals.
  */
 import type { AddressInfo } from 'node:net';
 
-import { GpuLayersError } from '../errors.js';
 import type { LayerOptions } from '../layers/read-layers.js';
-import { openProbe, type Probe } from '../probe/probe.js';
+import { openMonitor } from '../monitor/monitor.js';
+import { checkSamplingInterval } from '../monitor/sampling-floor.js';
 import type { ProbeOptions } from '../probe/options.js';
-import { MIN_WATCH_INTERVAL_MS } from '../monitor/sampling-floor.js';
 import { Collector } from './collector.js';
 import { createExporterMetrics } from './exporter-metrics.js';
 import { createMetricsServer } from './metrics-server.js';
@@ -38,16 +37,12 @@ export interface Exporter {
 }
 
 export async function createExporter(options: ExporterOptions = {}): Promise<Exporter> {
-  const intervalMs = options.intervalMs ?? DEFAULT_EXPORTER_INTERVAL_MS;
-  if (!Number.isInteger(intervalMs) || intervalMs < MIN_WATCH_INTERVAL_MS) {
-    throw new GpuLayersError('INVALID_OPTIONS', `exporter: intervalMs must be a whole number of at least ${MIN_WATCH_INTERVAL_MS}, not ${intervalMs}`);
-  }
-  const probe: Probe = await openProbe(options.probe);
+  const intervalMs = checkSamplingInterval(options.intervalMs ?? DEFAULT_EXPORTER_INTERVAL_MS, 'exporter');
+  const monitor = await openMonitor({ probe: options.probe ?? {}, layers: options.layers ?? {} });
   const metrics = createExporterMetrics();
-  const collector = new Collector(probe, metrics, {
+  const collector = new Collector(monitor, metrics, {
     intervalMs,
     ...(options.diagnosisWindowMs !== undefined ? { windowMs: options.diagnosisWindowMs } : {}),
-    ...(options.layers !== undefined ? { layers: options.layers } : {}),
     ...(options.onCollectError !== undefined ? { onError: options.onCollectError } : {}),
   });
   await collector.start();
@@ -82,7 +77,7 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
         server.close(() => resolve());
         server.closeAllConnections();
       });
-      await probe.close();
+      await monitor.close();
     },
   };
 }

@@ -7,7 +7,8 @@
 import { lookupContextBytes, type CalibrationEntry } from '../sources/calibration-cache.js';
 import { sourceError } from '../sample/field-errors.js';
 import type { Device, FieldError, FieldErrors, GpuProcess, MigDevice, Sample } from '../sample/schema.js';
-import { allocatorLayerOf, type CompanionResult } from '../sources/companion.js';
+import type { CompanionResult } from '../sources/companion.js';
+import { allocatorLayerOf } from './allocator-layer.js';
 import { computeGaps } from './gaps.js';
 import type { AllocatorLayer, HostLayer, LayeredDevice, LayeredMigDevice, LayeredProcess, LayeredSample } from './schema.js';
 import type { FrameworkResult } from './vllm-attribution.js';

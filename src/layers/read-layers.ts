@@ -10,8 +10,10 @@ import { calibrationCacheFile, moduleLoadingOf, readCalibrationCache } from '../
 import { sourceError } from '../sample/field-errors.js';
 import type { Sample } from '../sample/schema.js';
 import { missingCompanion, readCompanion, type CompanionResult } from '../sources/companion.js';
-import { invisibleHostLayer, readHostReading, type HostReading } from '../sources/host-layer.js';
+import { invisibleProcessHost, readProcessHost, type ProcessHostReading } from '../sources/process-host.js';
 import { readProcessIdentity, type ProcessIdentity } from '../sources/process-identity.js';
+import type { VllmLogFollower } from '../sources/vllm-log.js';
+import { hostLayerOf } from './host-layer.js';
 import { joinLayers } from './join.js';
 import type { FrameworkReading } from './read-framework.js';
 import type { LayeredSample } from './schema.js';
@@ -48,13 +50,13 @@ function pidsOf(sample: Sample): number[] {
  * The framework sources, when any vLLM source is given. Without one there is nothing to read and
  * no process tree to walk, and the parsers (the Prometheus one among them) are not even loaded.
  */
-async function readFrameworkSources(pids: number[], options: LayerOptions, procRoot: string): Promise<FrameworkReading> {
+async function readFrameworkSources(pids: number[], options: LayerOptions, procRoot: string, readers: LayerReaders): Promise<FrameworkReading> {
   if ((options.vllm ?? []).length === 0 && options.vllmLog === undefined) {
     const hf = options.hfConfig === undefined ? null : sourceStatus(options.hfConfig, sourceError('INPUT_MISSING', 'a model config is used with a vLLM source (--vllm or --vllm-log)'));
     return { results: new Map(), metrics: [], log: null, hf };
   }
   const { readFramework } = await import('./read-framework.js');
-  return readFramework(pids, options, procRoot);
+  return readFramework(pids, options, procRoot, readers);
 }
 
 /** The names in a folder, or an empty set when it cannot be listed. */
@@ -63,13 +65,11 @@ async function listing(directory: string): Promise<Set<string>> {
 }
 
 /** Who each process is, from the host layer's reading or, without one, from two small reads. */
-function identityOf(pid: number, host: ReadonlyMap<number, HostReading> | null, procRoot: string): ProcessIdentity | Promise<ProcessIdentity> {
-  const reading = host?.get(pid);
-  if (reading === undefined) return readProcessIdentity(pid, procRoot);
-  return { startTimeTicks: reading.layer.startTimeTicks, nspid: reading.layer.nspid, writerUids: reading.writerUids };
+function identityOf(pid: number, host: ReadonlyMap<number, ProcessHostReading> | null, procRoot: string): ProcessIdentity | Promise<ProcessIdentity> {
+  return host?.get(pid) ?? readProcessIdentity(pid, procRoot);
 }
 
-async function readCompanions(directory: string, pids: number[], host: ReadonlyMap<number, HostReading> | null, procRoot: string, now: number) {
+async function readCompanions(directory: string, pids: number[], host: ReadonlyMap<number, ProcessHostReading> | null, procRoot: string, now: number) {
   const results = new Map<number, CompanionResult>();
   // One listing instead of a failing open per GPU process without a companion.
   const present = await listing(directory);
@@ -87,7 +87,16 @@ async function readCompanions(directory: string, pids: number[], host: ReadonlyM
   return results;
 }
 
-export async function readLayers(sample: Sample, options: LayerOptions = {}): Promise<LayeredSample> {
+/**
+ * What a monitor keeps between samples so that each reads only what changed: the vLLM log's
+ * follower, made at the first read, parses only the bytes appended since. Without it (a fresh
+ * object each call) the log is read whole.
+ */
+export interface LayerReaders {
+  vllmLog?: VllmLogFollower;
+}
+
+export async function readLayers(sample: Sample, options: LayerOptions = {}, readers: LayerReaders = {}): Promise<LayeredSample> {
   const env = options.env ?? process.env;
   const procRoot = options.procRoot ?? '/proc';
   const now = (options.now ?? Date.now)();
@@ -100,12 +109,12 @@ export async function readLayers(sample: Sample, options: LayerOptions = {}): Pr
       ? Promise.resolve(null)
       : listing(procRoot).then((visible) =>
           Promise.all(
-            pids.map(async (pid) => [pid, visible.has(String(pid)) ? await readHostReading(pid, procRoot) : { layer: invisibleHostLayer(pid), writerUids: null }] as const),
+            pids.map(async (pid) => [pid, visible.has(String(pid)) ? await readProcessHost(pid, procRoot) : invisibleProcessHost(pid)] as const),
           ),
         ).then((entries) => new Map(entries));
   const [host, framework, statsDirError] = await Promise.all([
     hostPromise,
-    readFrameworkSources(pids, options, procRoot),
+    readFrameworkSources(pids, options, procRoot, readers),
     statsDir === null
       ? null
       : stat(statsDir).then(
@@ -120,7 +129,7 @@ export async function readLayers(sample: Sample, options: LayerOptions = {}): Pr
   const calibrationError = cache.ok ? null : sourceError(cache.missing ? 'NOT_CALIBRATED' : 'CALIBRATION_CACHE_INVALID', cache.message);
 
   return joinLayers(sample, {
-    host: host === null ? null : new Map([...host].map(([pid, reading]) => [pid, reading.layer])),
+    host: host === null ? null : new Map([...host].map(([pid, reading]) => [pid, hostLayerOf(reading)])),
     companion,
     framework: framework.results,
     calibration: { entries: cache.ok ? cache.entries : [], moduleLoading: moduleLoadingOf(env), error: calibrationError },

@@ -9,6 +9,7 @@
 import { sourceError } from '../sample/field-errors.js';
 import type { FieldError, FieldErrors } from '../sample/schema.js';
 import type { KvGeometryResult } from '../sources/hf-config.js';
+import type { VllmEndpoint } from '../sources/vllm-endpoint.js';
 import type { VllmLog, VllmLogFigures } from '../sources/vllm-log.js';
 import type { VllmEngineMetrics, VllmMetricsResult } from '../sources/vllm-metrics.js';
 import type { FrameworkLayer } from './schema.js';
@@ -19,12 +20,6 @@ export interface GpuProcessInfo {
   ancestry: number[];
   /** Their command lines (null where not readable), same order. */
   commands: (string | null)[];
-}
-
-export interface VllmEndpoint {
-  metrics: VllmMetricsResult;
-  /** Processes listening on the URL's port, when the server is local and visible; else null. */
-  listeners: number[] | null;
 }
 
 export interface FrameworkInputs {

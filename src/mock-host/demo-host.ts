@@ -1,11 +1,13 @@
 /**
  * The built-in demo host: eight H100 80GB GPUs serving LLMs with vLLM (a 70B model with tensor
  * parallelism 4, a 7B chat model, an embedding model), a fine-tuning job and one idle GPU, with
- * everything gpu-layers reads about it: the NVML scenario, /proc, the companion files, two vLLM
- * servers' /metrics, the 70B server's startup log and a calibrated context size. The figures
- * follow what such a host shows (vLLM takes gpu_memory_utilization of the card; the driver keeps
- * about half a GiB); all of it is mock data, and the demo says so.
+ * everything gpu-layers reads about it, as a FakeHost lays it out: the NVML scenario (with the
+ * context size `calibrate` would measure), the processes, two vLLM servers and the 70B server's
+ * startup log. The figures follow what such a host shows (vLLM takes gpu_memory_utilization of
+ * the card; the driver keeps about half a GiB); all of it is mock data, and the demo says so.
  */
+import type { FakeProcess } from './fake-host.js';
+import type { FakeVllmServer } from './fake-vllm-server.js';
 import type { Scenario, ScenarioDevice } from './scenario-schema.js';
 
 export const MiB = 1024 * 1024;
@@ -15,36 +17,12 @@ const BAR1_TOTAL = 137_438_953_472;
 export const CONTEXT_MIB = 532; // a bare context on this driver, as `gpu-layers calibrate` measures it
 export const DRIVER_VERSION = '550.127.05';
 
-export interface DemoAllocator {
-  reservedMiB: number;
-  allocatedMiB: number;
-  privatePoolMiB: number;
-  inactiveSplitMiB: number;
-  retries: number;
-  ooms?: number;
-  /** The largest free block (only when the companion reports segments). */
-  largestFreeMiB?: number;
-}
-
-export interface DemoProcess {
-  pid: number;
-  ppid: number;
-  command: string;
-  startTicks: number;
-  /** The GPU it holds memory on, or null for a process without a context (a vLLM API server). */
-  gpu: number | null;
-  /** NVML's figure: the allocator's reserved bytes plus what lies outside it. */
-  driverMiB: number;
-  allocator: DemoAllocator | null;
-  host: { anonMiB: number; fileMiB: number; shmemMiB: number; driverMappedMiB: number; container: string | null };
-}
-
 const POD_70B = '5b1e9f3c7a2d4e6f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7';
 const POD_7B = '9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d';
 const POD_EMBED = 'e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7a';
 const VLLM_HOST = { anonMiB: 6656, fileMiB: 2150, shmemMiB: 410, driverMappedMiB: 70 };
 
-function worker(tp: number, pid: number, outsideMiB: number): DemoProcess {
+function worker(tp: number, pid: number, outsideMiB: number): FakeProcess {
   const allocator = { reservedMiB: 69632, allocatedMiB: 68608, privatePoolMiB: 760, inactiveSplitMiB: 120, retries: 0 };
   return {
     pid,
@@ -58,7 +36,7 @@ function worker(tp: number, pid: number, outsideMiB: number): DemoProcess {
   };
 }
 
-export const DEMO_PROCESSES: DemoProcess[] = [
+export const DEMO_PROCESSES: FakeProcess[] = [
   { pid: 48100, ppid: 1, command: 'vllm serve meta-llama/Llama-3.1-70B-Instruct --tensor-parallel-size 4 --port 8000', startTicks: 91_203_100, gpu: null, driverMiB: 0, allocator: null, host: { anonMiB: 1200, fileMiB: 640, shmemMiB: 96, driverMappedMiB: 0, container: POD_70B } },
   { pid: 48150, ppid: 48100, command: 'VLLM::EngineCore', startTicks: 91_203_900, gpu: null, driverMiB: 0, allocator: null, host: { anonMiB: 900, fileMiB: 610, shmemMiB: 96, driverMappedMiB: 0, container: POD_70B } },
   // TP0 holds 6.4 GiB outside the allocator, twice its peers: what CUDA graph creep looks like.
@@ -127,29 +105,10 @@ export const DEMO_SCENARIO: Scenario = {
 };
 
 /** The two servers the demo points gpu-layers at, with what their /metrics say. */
-export const DEMO_SERVERS = [
+export const DEMO_SERVERS: FakeVllmServer[] = [
   { listenerPid: 48100, model: 'meta-llama/Llama-3.1-70B-Instruct', kvCacheUsage: 0.63, running: 18, waiting: 4, numGpuBlocks: 26951 },
   { listenerPid: 51000, model: 'Qwen/Qwen2.5-7B-Instruct', kvCacheUsage: 0.31, running: 3, waiting: 0, numGpuBlocks: 30512 },
 ];
-
-export function demoMetricsText(server: (typeof DEMO_SERVERS)[number]): string {
-  const labels = `engine="0",model_name="${server.model}"`;
-  return [
-    '# HELP vllm:num_requests_running Number of requests in model execution batches.',
-    '# TYPE vllm:num_requests_running gauge',
-    `vllm:num_requests_running{${labels}} ${server.running}.0`,
-    '# HELP vllm:num_requests_waiting Number of requests waiting to be processed.',
-    '# TYPE vllm:num_requests_waiting gauge',
-    `vllm:num_requests_waiting{${labels}} ${server.waiting}.0`,
-    '# HELP vllm:kv_cache_usage_perc KV-cache usage. 1 means 100 percent usage.',
-    '# TYPE vllm:kv_cache_usage_perc gauge',
-    `vllm:kv_cache_usage_perc{${labels}} ${server.kvCacheUsage}`,
-    '# HELP vllm:cache_config_info Information of the LLMEngine CacheConfig',
-    '# TYPE vllm:cache_config_info gauge',
-    `vllm:cache_config_info{block_size="16",cache_dtype="auto",enable_prefix_caching="True",engine="0",gpu_memory_utilization="0.9",num_gpu_blocks="${server.numGpuBlocks}"} 1.0`,
-    '',
-  ].join('\n');
-}
 
 /** The 70B server's startup log, worker lines tagged with their pids as vLLM V1 writes them. */
 export const DEMO_LOG = [

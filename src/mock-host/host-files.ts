@@ -1,23 +1,25 @@
 /**
- * Lays a mock host's outside inputs out on disk, the way a real host would show them: a /proc
- * stand-in (command lines, parents, start times, memory split, driver mappings, containers, the
- * sockets the vLLM servers listen on), the companion files, the startup log and the calibration
- * cache. gpu-layers then reads them with the same code as on a real host. Used by the demo host
- * and by the incident scenarios, which rewrite them at every step.
+ * The files of a fake host, the way a real host would show them: a /proc stand-in (command
+ * lines, parents, start times, owners, memory split, driver mappings, containers, the sockets the
+ * vLLM servers listen on), the companion files and the calibration cache. gpu-layers then reads
+ * them with the same code as on a real host. FakeHost rewrites them at every step.
  */
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { writeCalibrationCache } from '../sources/calibration-cache.js';
-import { CONTEXT_MIB, DEMO_GPU_UUIDS, DEMO_LOG, DRIVER_VERSION, MiB, type DemoProcess } from './demo-host.js';
+import type { FakeProcess } from './fake-host.js';
+import type { Scenario } from './scenario-schema.js';
 
-function stat(p: DemoProcess): string {
+const MiB = 1024 * 1024;
+
+function stat(p: FakeProcess): string {
   // Fields 4 (ppid) to 22 (start time) of /proc/<pid>/stat; the rest is not read.
   const comm = p.command.split(' ')[0]!.split('/').pop()!.slice(0, 15);
   return `${p.pid} (${comm}) S ${p.ppid} ${p.pid} ${p.pid} 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 ${p.startTicks} 0 0\n`;
 }
 
-function status(p: DemoProcess): string {
+function status(p: FakeProcess): string {
   const uid = process.geteuid?.() ?? 0;
   const kb = (mib: number) => `${mib * 1024} kB`;
   const { anonMiB, shmemMiB, driverMappedMiB } = p.host;
@@ -38,7 +40,7 @@ function status(p: DemoProcess): string {
   ].join('\n');
 }
 
-function smaps(p: DemoProcess): string {
+function smaps(p: FakeProcess): string {
   return [
     '7f2a40000000-7f2a80000000 rw-s 00000000 00:05 1024                       /dev/nvidiactl',
     `Rss:            ${p.host.driverMappedMiB * 1024} kB`,
@@ -48,7 +50,7 @@ function smaps(p: DemoProcess): string {
   ].join('\n');
 }
 
-function cgroup(p: DemoProcess): string {
+function cgroup(p: FakeProcess): string {
   return p.host.container === null
     ? '0::/user.slice/user-1000.slice/session-4.scope\n'
     : `0::/kubepods.slice/kubepods-burstable.slice/cri-containerd-${p.host.container}.scope\n`;
@@ -58,7 +60,7 @@ function cgroup(p: DemoProcess): string {
  * /proc stand-in for `processes` (replacing what `root` held); `listening` maps a server's pid to
  * the loopback port it listens on.
  */
-export function writeProcStandIn(root: string, processes: readonly DemoProcess[], listening: ReadonlyMap<number, number>): void {
+export function writeProcStandIn(root: string, processes: readonly FakeProcess[], listening: ReadonlyMap<number, number>): void {
   rmSync(root, { recursive: true, force: true });
   let inode = 4_000_000;
   const tcp = ['  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode'];
@@ -83,7 +85,7 @@ export function writeProcStandIn(root: string, processes: readonly DemoProcess[]
 }
 
 /** What the companion would have written in each PyTorch process, a moment before `nowMs`. */
-export function writeCompanionFiles(dir: string, processes: readonly DemoProcess[], gpuUuids: readonly string[], nowMs: number): void {
+export function writeCompanionFiles(dir: string, processes: readonly FakeProcess[], gpuUuids: readonly string[], nowMs: number): void {
   mkdirSync(dir, { recursive: true });
   for (const p of processes) {
     if (p.allocator === null || p.gpu === null) continue;
@@ -121,21 +123,18 @@ export function writeCompanionFiles(dir: string, processes: readonly DemoProcess
   }
 }
 
-export function writeDemoLog(file: string): void {
-  writeFileSync(file, DEMO_LOG);
-}
-
-/** As if `gpu-layers calibrate` had run on this host. */
-export function writeDemoCalibration(cacheFile: string): void {
+/**
+ * As if `gpu-layers calibrate` had run on this host: each scenario device with a UUID that says
+ * what a bare context costs on it has an entry for the scenario's driver.
+ */
+export function writeCalibrationFor(cacheFile: string, scenario: Scenario, moduleLoading: string): void {
+  const driverVersion = scenario.driverVersion;
   writeCalibrationCache(
     cacheFile,
-    DEMO_GPU_UUIDS.map((uuid) => ({
-      uuid,
-      name: 'NVIDIA H100 80GB HBM3',
-      driverVersion: DRIVER_VERSION,
-      moduleLoading: 'LAZY',
-      contextBytes: CONTEXT_MIB * MiB,
-      measuredAt: '2026-11-26T07:50:00.000Z',
-    })),
+    scenario.devices.flatMap((device) =>
+      driverVersion === undefined || device.uuid === undefined || typeof device.contextBytes !== 'number'
+        ? []
+        : [{ uuid: device.uuid, name: device.name ?? null, driverVersion, moduleLoading, contextBytes: device.contextBytes, measuredAt: '2026-11-26T07:50:00.000Z' }],
+    ),
   );
 }

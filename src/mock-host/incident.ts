@@ -3,22 +3,13 @@
  * the allocator's, the host memory split, what each vLLM server's /metrics says), to be played
  * through the real pipeline and recorded. `expect` is what `diagnose` must name, exactly.
  */
-import type { DemoProcess } from './demo-host.js';
 import type { FindingId } from '../diagnosis/finding-schema.js';
-
-export interface IncidentServer {
-  /** The pid that listens on the server's port (an ancestor of its GPU workers). */
-  listenerPid: number;
-  model: string;
-  running: number;
-  waiting: number;
-  kvCacheUsage: number;
-  numGpuBlocks: number;
-}
+import type { FakeProcess } from './fake-host.js';
+import type { FakeVllmServer } from './fake-vllm-server.js';
 
 export interface IncidentState {
-  processes: DemoProcess[];
-  servers: IncidentServer[];
+  processes: FakeProcess[];
+  servers: FakeVllmServer[];
 }
 
 export interface Incident {

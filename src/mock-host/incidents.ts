@@ -4,8 +4,9 @@
  * way the write-up describes it. Sizes are MiB on an H100 80GB serving one vLLM model; each step
  * is one sample.
  */
-import type { DemoAllocator, DemoProcess } from './demo-host.js';
-import { seededNoise, type Incident, type IncidentServer, type IncidentState } from './incident.js';
+import type { FakeAllocator, FakeProcess } from './fake-host.js';
+import type { FakeVllmServer } from './fake-vllm-server.js';
+import { seededNoise, type Incident, type IncidentState } from './incident.js';
 
 const START = Date.UTC(2026, 10, 25, 20, 0, 0);
 const MINUTE = 60_000;
@@ -13,14 +14,14 @@ const MINUTE = 60_000;
 const OUTSIDE_MIB = 1180;
 
 interface WorkerShape {
-  allocator?: Partial<DemoAllocator>;
+  allocator?: Partial<FakeAllocator>;
   outsideMiB?: number;
-  host?: Partial<DemoProcess['host']>;
+  host?: Partial<FakeProcess['host']>;
 }
 
 /** A vLLM server on one GPU: the API server (listening, no GPU memory) and its GPU worker. */
-function server(base: number, gpu: number, model: string, shape: WorkerShape, load: Omit<IncidentServer, 'listenerPid' | 'model' | 'numGpuBlocks'>): IncidentState {
-  const allocator: DemoAllocator = { reservedMiB: 66_048, allocatedMiB: 65_420, privatePoolMiB: 412, inactiveSplitMiB: 96, retries: 0, ...shape.allocator };
+function server(base: number, gpu: number, model: string, shape: WorkerShape, load: Omit<FakeVllmServer, 'listenerPid' | 'model' | 'numGpuBlocks'>): IncidentState {
+  const allocator: FakeAllocator = { reservedMiB: 66_048, allocatedMiB: 65_420, privatePoolMiB: 412, inactiveSplitMiB: 96, retries: 0, ...shape.allocator };
   const host = { anonMiB: 3_400, fileMiB: 1_900, shmemMiB: 380, driverMappedMiB: 72, container: null, ...shape.host };
   return {
     processes: [

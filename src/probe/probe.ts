@@ -1,5 +1,5 @@
 /**
- * openProbe() and the Probe it returns: the library entry point for the driver layer. A probe
+ * openProbe() and the Probe it returns: the driver layer, and nothing above it. A probe
  * loads NVML (and CUDA, context-free) once, on its own native worker thread, and takes samples
  * there; every call has a deadline, at most one native call is in flight, and a call that never
  * returns (a wedged GPU) makes sample() reject at the deadline instead of hanging the caller.
@@ -14,12 +14,10 @@ import { readSampleLayout, type SampleLayout } from '../binding/sample-layout.js
 import { buildSample, type SampleContext } from '../sample/build-sample.js';
 import type { Sample } from '../sample/schema.js';
 import { validate } from '../validation.js';
-import type { LayeredSample } from '../layers/schema.js';
 import { withDeadline } from './deadline.js';
 import { interpretOpen, type ProbeInfo } from './open-result.js';
 import { resolveProbeOptions, type ProbeOptions, type ResolvedProbeOptions } from './options.js';
 import { attachProcessCommands } from './process-commands.js';
-import { watchLayers, type WatchOptions } from '../monitor/watch.js';
 
 /** A native call that outlived its deadline and has not returned yet. */
 interface StuckCall {
@@ -101,15 +99,6 @@ export class Probe {
     } catch {
       this.#native.unref();
     }
-  }
-
-  /**
-   * Layered samples every `intervalMs` (at least 250) until the loop breaks, `signal` aborts or
-   * the probe closes; `onError` keeps it going past a failed sample. The options also name the
-   * layer sources, as readLayers() takes them.
-   */
-  watch(options: WatchOptions): AsyncGenerator<LayeredSample, void, undefined> {
-    return watchLayers(() => this.sample(), options);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -5,15 +5,14 @@
  * name, not reached through a link: another user can copy a pid and start time from /proc into a
  * file of their own), it is valid, was written by the same process (pid and start time: pids are
  * reused) and is fresh (younger than three of its own intervals, and not from the future);
- * otherwise the reason says which check failed, without quoting the file.
+ * otherwise the reason says which check failed, without quoting the file. layers/allocator-layer.ts
+ * makes the allocator layer of a file that counts.
  */
 import path from 'node:path';
 import * as z from 'zod/mini';
 
-import type { AllocatorLayer } from '../layers/schema.js';
 import { sourceError } from '../sample/field-errors.js';
 import type { FieldError } from '../sample/schema.js';
-import { normalizeUuid } from '../sample/uuid.js';
 import { validateQuietly } from '../validation.js';
 import { FileRefusedError, readTextFile } from './read-text-file.js';
 
@@ -146,48 +145,4 @@ export async function readCompanion(directory: string, pid: number, owner: Compa
     return { ok: false, file, error: sourceError('COMPANION_UNREADABLE', `${file}: ${code ?? String(error)}`) };
   }
   return checkCompanion(file, text, pid, owner.startTimeTicks, nowMs);
-}
-
-function stat(device: CompanionDevice, key: string): number | null {
-  const value = device.stats[key];
-  return value !== undefined && Number.isSafeInteger(value) && value >= 0 ? value : null;
-}
-
-/**
- * The allocator layer on the device with `uuid`. When the companion could not give UUIDs (old
- * torch), a device is matched only if it is the one device the allocator uses.
- */
-function wholeBytes(value: number | null | undefined): number | null {
-  return value !== null && value !== undefined && Number.isSafeInteger(value) && value >= 0 ? value : null;
-}
-
-export function allocatorLayerOf(result: Extract<CompanionResult, { ok: true }>, uuid: string | null): AllocatorLayer | FieldError {
-  const { document } = result;
-  const want = normalizeUuid(uuid);
-  let device = document.devices.find((d) => want !== null && normalizeUuid(d.uuid) === want);
-  if (device === undefined && document.devices.every((d) => d.uuid === null)) {
-    const used = document.devices.filter((d) => (stat(d, 'reserved_bytes.all.current') ?? 0) > 0);
-    if (used.length === 1) device = used[0];
-  }
-  if (device === undefined) {
-    return sourceError('COMPANION_NO_DEVICE', `the companion reports no allocator on device ${uuid ?? '(unknown UUID)'} (${document.devices.length} device(s) in ${result.file})`);
-  }
-  return {
-    reservedBytes: stat(device, 'reserved_bytes.all.current'),
-    allocatedBytes: stat(device, 'allocated_bytes.all.current'),
-    activeBytes: stat(device, 'active_bytes.all.current'),
-    inactiveSplitBytes: stat(device, 'inactive_split_bytes.all.current'),
-    requestedBytes: stat(device, 'requested_bytes.all.current'),
-    numAllocRetries: stat(device, 'num_alloc_retries'),
-    numOoms: stat(device, 'num_ooms'),
-    privatePoolBytes: wholeBytes(device.privatePoolBytes),
-    largestFreeBlockBytes: wholeBytes(device.largestFreeBlockBytes),
-    privatePoolAllocatedBytes: wholeBytes(device.privatePoolAllocatedBytes),
-    source: {
-      file: result.file,
-      writtenAt: new Date(document.writtenAt * 1000).toISOString(),
-      ageSeconds: Math.round(result.ageSeconds * 1000) / 1000,
-      torchVersion: document.torchVersion,
-    },
-  };
 }

@@ -2,10 +2,14 @@
  * KV-cache bytes per block from a Hugging Face config.json, the way vLLM sizes its pages
  * (shared/reference/frameworks.md section 6): per layer and block, K and V for each KV head,
  * times the layers a GPU holds. MLA models (DeepSeek) keep one compressed latent instead.
+ * readHfConfig() reads the file (bounded) and checks it gives a geometry at all.
  */
 import * as z from 'zod/mini';
 
+import { sourceError } from '../sample/field-errors.js';
+import type { FieldError } from '../sample/schema.js';
 import { validate } from '../validation.js';
+import { FileRefusedError, readTextFile } from './read-text-file.js';
 
 /** Far more than any model's config.json (tens of KiB): a larger file is not read. */
 export const MAX_HF_CONFIG_BYTES = 16 * 1024 * 1024;
@@ -110,4 +114,28 @@ export function kvGeometry(configJson: unknown, options: KvOptions): KvGeometryR
     ok: true,
     geometry: { numLayers, numKvHeads, headSize: headSize!, dtypeBytes: bytes!, blockSize: options.blockSize, kvFactor, bytesPerBlock: perLayer * numLayers },
   };
+}
+
+/** The geometry for a tensor-parallel size, block size and cache dtype, as each engine runs it. */
+export type KvGeometryOf = (tensorParallel: number, blockSize: number, cacheDtype: string) => KvGeometryResult;
+
+export type HfConfigReading = { ok: true; geometry: KvGeometryOf } | { ok: false; error: FieldError };
+
+export async function readHfConfig(file: string): Promise<HfConfigReading> {
+  let text: string;
+  try {
+    text = await readTextFile(file, MAX_HF_CONFIG_BYTES);
+  } catch (error) {
+    if (error instanceof FileRefusedError) return { ok: false, error: sourceError('HF_CONFIG_INVALID', `${error.message}: not a model config.json`) };
+    return { ok: false, error: sourceError('HF_CONFIG_UNREADABLE', `${file}: ${(error as Error).message}`) };
+  }
+  let config: unknown;
+  try {
+    config = JSON.parse(text);
+  } catch (error) {
+    return { ok: false, error: sourceError('HF_CONFIG_INVALID', `${file} is not JSON: ${(error as Error).message}`) };
+  }
+  const geometry: KvGeometryOf = (tensorParallel, blockSize, cacheDtype) => kvGeometry(config, { tensorParallel, blockSize, cacheDtype });
+  const check = geometry(1, 16, 'auto');
+  return check.ok ? { ok: true, geometry } : { ok: false, error: sourceError(check.code, `${file}: ${check.message}`) };
 }

@@ -14,7 +14,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { computeGaps } from '../../src/layers/gaps.js';
 import { allocatorLayerSchema, gapsSchema, type AllocatorLayer } from '../../src/layers/schema.js';
-import { allocatorLayerOf, checkCompanion, readCompanion, type CompanionFile, type CompanionResult } from '../../src/sources/companion.js';
+import { allocatorLayerOf } from '../../src/layers/allocator-layer.js';
+import { checkCompanion, readCompanion, type CompanionFile, type CompanionResult } from '../../src/sources/companion.js';
 import { repoRoot } from '../helpers/paths.js';
 import { assertNoPollution, CALL_BOUND_MS, FUZZ_TIMEOUT_MS, fuzzParams, mutatedJsonText, mutatedOrRandom, timed, timedAsync } from './fuzz-support.js';
 

@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { rekeyLogPids } from '../../src/layers/log-pid-namespaces.js';
 import { hostLayerSchema } from '../../src/layers/schema.js';
-import { readHostLayer } from '../../src/sources/host-layer.js';
+import { readHostLayer } from '../../src/layers/host-layer.js';
 import { parseMeminfo } from '../../src/sources/host-memory.js';
 import { parseCgroupContainerId, parseCgroupPodUid, parseSmapsDriverRss, parseStatStartTime, parseStatus } from '../../src/sources/proc-files.js';
 import { parseListeningSockets, parseParentPid } from '../../src/sources/process-tree.js';

@@ -1,17 +1,13 @@
 /**
- * A mock GPU host for one test file: a scenario file in a temporary folder, named in the real
- * process environment (the mock libraries read GPU_LAYERS_MOCK_SCENARIO with getenv), rewritten
- * atomically to move time forward.
+ * A mock GPU host for one test file: the product's FakeHost with only its NVML scenario written
+ * (the mock libraries read GPU_LAYERS_MOCK_SCENARIO with getenv), rewritten atomically to move
+ * time forward, and the helper that takes one driver sample of a scenario.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-
-import { writeScenario } from '../../src/mock-host/scenario-text.js';
-import { openProbe } from '../../src/probe/probe.js';
-import type { ProbeOptions } from '../../src/probe/options.js';
-import type { Sample } from '../../src/sample/schema.js';
+import { FakeHost } from '../../src/mock-host/fake-host.js';
 import type { Scenario } from '../../src/mock-host/scenario-schema.js';
+import type { ProbeOptions } from '../../src/probe/options.js';
+import { openProbe } from '../../src/probe/probe.js';
+import type { Sample } from '../../src/sample/schema.js';
 
 export interface MockHost {
   dir: string;
@@ -20,29 +16,19 @@ export interface MockHost {
   write(scenario: Scenario): void;
   /** Lines of the call trace, when the file enabled tracing before the first mock call. */
   trace(): string[];
-  remove(): void;
+  remove(): Promise<void>;
 }
 
 export function createMockHost(scenario: Scenario, options: { trace?: boolean } = {}): MockHost {
-  const dir = mkdtempSync(path.join(tmpdir(), 'gpu-layers-test-'));
-  const scenarioFile = path.join(dir, 'host.scenario');
-  const traceFile = path.join(dir, 'trace.log');
-  writeScenario(scenarioFile, scenario);
-  process.env.GPU_LAYERS_MOCK_SCENARIO = scenarioFile;
-  if (options.trace === true) process.env.GPU_LAYERS_MOCK_TRACE = traceFile;
+  const host = new FakeHost(options);
+  host.writeScenario(scenario);
   return {
-    dir,
-    scenarioFile,
-    traceFile,
-    write: (next) => writeScenario(scenarioFile, next),
-    trace: () => {
-      try {
-        return readFileSync(traceFile, 'utf8').split('\n').filter((line) => line !== '');
-      } catch {
-        return [];
-      }
-    },
-    remove: () => rmSync(dir, { recursive: true, force: true }),
+    dir: host.dir,
+    scenarioFile: host.scenarioFile,
+    traceFile: host.traceFile,
+    write: (next) => host.writeScenario(next),
+    trace: () => host.trace(),
+    remove: () => host.close(),
   };
 }
 

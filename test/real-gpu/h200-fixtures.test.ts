@@ -15,7 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeGaps } from '../../src/layers/gaps.js';
 import { openProbe } from '../../src/probe/probe.js';
 import { analyzeSnapshot } from '../../src/snapshot/analyze-snapshot.js';
-import { allocatorLayerOf, companionFileSchema } from '../../src/sources/companion.js';
+import { allocatorLayerOf } from '../../src/layers/allocator-layer.js';
+import { companionFileSchema } from '../../src/sources/companion.js';
 import { nodeGypBuild, python, repoRoot } from '../helpers/paths.js';
 
 const real = (name: string) => path.join(repoRoot, 'test/fixtures/real', name);

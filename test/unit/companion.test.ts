@@ -5,7 +5,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { allocatorLayerSchema } from '../../src/layers/schema.js';
-import { allocatorLayerOf, checkCompanion, readCompanion, type CompanionFile } from '../../src/sources/companion.js';
+import { allocatorLayerOf } from '../../src/layers/allocator-layer.js';
+import { checkCompanion, readCompanion, type CompanionFile } from '../../src/sources/companion.js';
 
 const NOW = Date.UTC(2026, 10, 26, 12, 0, 0);
 const dir = mkdtempSync(path.join(tmpdir(), 'gpu-layers-companion-unit-'));

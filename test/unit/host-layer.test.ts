@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { hostLayerSchema } from '../../src/layers/schema.js';
-import { readHostLayer } from '../../src/sources/host-layer.js';
+import { readHostLayer } from '../../src/layers/host-layer.js';
 import { parseCgroupContainerId, parseCgroupPodUid, parseSmapsDriverRss, parseStatStartTime, parseStatus } from '../../src/sources/proc-files.js';
 
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/proc');

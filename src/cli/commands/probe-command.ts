@@ -3,9 +3,7 @@
  * every layer source given: the companion files, vLLM servers and logs, the model config, /proc
  * and the calibration cache.
  */
-import { readLayers } from '../../layers/read-layers.js';
-import { openProbe } from '../../probe/probe.js';
-import { attachProcessCommands } from '../../probe/process-commands.js';
+import { openMonitor } from '../../monitor/monitor.js';
 import type { CliIo } from '../cli-io.js';
 import { EXIT_OK } from '../exit-codes.js';
 import { LAYER_SOURCE_FLAGS, layerOptionsFromFlags } from '../layer-source-flags.js';
@@ -27,21 +25,14 @@ export async function probeCommand(args: string[], io: CliIo): Promise<number> {
     io.stdout.write(MAIN_HELP);
     return EXIT_OK;
   }
-  const probe = await openProbe({
-    ...libraryOptionsFromFlags(flags),
-    ...(flags['no-cuda'] === true ? { cudaLibrary: false as const } : {}),
-    // With --proc-root the commands come from that /proc (below), not from this one.
-    processCommands: flags['proc-root'] === undefined,
-    env: io.env,
+  const monitor = await openMonitor({
+    probe: { ...libraryOptionsFromFlags(flags), ...(flags['no-cuda'] === true ? { cudaLibrary: false as const } : {}), env: io.env },
+    layers: { ...layerOptionsFromFlags(flags, io.env), host: flags['no-host'] !== true },
   });
   try {
-    const sample = await probe.sample();
-    const layerOptions = { ...layerOptionsFromFlags(flags, io.env), host: flags['no-host'] !== true };
-    if (layerOptions.procRoot !== undefined) await attachProcessCommands(sample, layerOptions.procRoot);
-    const layered = await readLayers(sample, layerOptions);
-    writeSample(layered, flags.json === true, io);
+    writeSample(await monitor.sample(), flags.json === true, io);
   } finally {
-    await probe.close();
+    await monitor.close();
   }
   return EXIT_OK;
 }

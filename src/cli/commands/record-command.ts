@@ -6,7 +6,7 @@
 import { hostname } from 'node:os';
 
 import { isGpuLayersError } from '../../errors.js';
-import { openProbe } from '../../probe/probe.js';
+import { openMonitor } from '../../monitor/monitor.js';
 import { recordingHeaderFor } from '../../recording/recording-header.js';
 import { checkRecordingTarget, RecordingWriter } from '../../recording/write-recording.js';
 import type { CliIo } from '../cli-io.js';
@@ -46,15 +46,13 @@ export async function recordCommand(args: string[], io: CliIo): Promise<number> 
   const layerOptions = { ...layerOptionsFromFlags(flags, io.env), host: flags['no-host'] !== true };
 
   checkRecordingTarget(flags.out);
-  // With --proc-root the commands come from that /proc (watch.ts), not from this one.
-  const probe = await openProbe({ ...libraryOptionsFromFlags(flags), processCommands: flags['proc-root'] === undefined, env: io.env });
+  const monitor = await openMonitor({ probe: { ...libraryOptionsFromFlags(flags), env: io.env }, layers: layerOptions });
   const stop = stopSignal(durationMs);
   let writer: RecordingWriter | null = null;
   let samples = 0;
   let failures = 0;
   try {
-    const watch = probe.watch({
-      ...layerOptions,
+    const watch = monitor.watch({
       intervalMs,
       signal: stop.signal,
       onError: (error) => {
@@ -76,7 +74,7 @@ export async function recordCommand(args: string[], io: CliIo): Promise<number> 
   } finally {
     stop.dispose();
     writer?.close();
-    await probe.close();
+    await monitor.close();
   }
   const why = stop.reason() === 'interrupted' ? ' (interrupted)' : '';
   io.stderr.write(`gpu-layers record: ${samples} sample(s) written to ${flags.out}${failures > 0 ? `, ${failures} skipped` : ''}${why}\n`);

@@ -7,9 +7,8 @@
 import { diagnose } from '../../diagnosis/diagnose.js';
 import type { Finding } from '../../diagnosis/finding-schema.js';
 import { isGpuLayersError } from '../../errors.js';
-import { figuresOnly } from '../../monitor/figures-only.js';
-import type { LayeredSample } from '../../layers/schema.js';
-import { openProbe } from '../../probe/probe.js';
+import { openMonitor } from '../../monitor/monitor.js';
+import { RollingWindow } from '../../monitor/rolling-window.js';
 import { useColor, type CliIo } from '../cli-io.js';
 import { EXIT_OK } from '../exit-codes.js';
 import { LAYER_SOURCE_FLAGS, layerOptionsFromFlags } from '../layer-source-flags.js';
@@ -23,7 +22,7 @@ import { WATCH_HELP } from '../usage.js';
 
 const DEFAULT_INTERVAL_MS = 2000;
 const DEFAULT_WINDOW_MS = 15 * 60_000;
-/** Samples kept for the sparklines and the diagnosis window, whatever the window says. */
+/** Past this many samples in the window, its older half is thinned (a long window at a short interval). */
 const MAX_HISTORY = 5000;
 
 // Cursor home, clear to the end of each line and below the frame, hide and show the cursor.
@@ -57,18 +56,18 @@ export async function watchCommand(args: string[], io: CliIo): Promise<number> {
   const live = io.stdout.isTTY === true && flags.json !== true;
   const style = makeStyle(useColor(io));
 
-  // With --proc-root the commands come from that /proc (watch.ts), not from this one.
-  const probe = await openProbe({ ...libraryOptionsFromFlags(flags), processCommands: flags['proc-root'] === undefined, env: io.env });
+  const monitor = await openMonitor({
+    probe: { ...libraryOptionsFromFlags(flags), env: io.env },
+    layers: { ...layerOptionsFromFlags(flags, io.env), host: flags['no-host'] !== true },
+  });
   const stop = stopSignal(null);
-  const history: LayeredSample[] = [];
+  const window = new RollingWindow({ windowMs, maxSamples: MAX_HISTORY });
   const reported = new Set<string>();
   let status: string | undefined;
   let samples = 0;
   if (live) io.stdout.write(`${HIDE_CURSOR}\u001b[2J`);
   try {
-    const watch = probe.watch({
-      ...layerOptionsFromFlags(flags, io.env),
-      host: flags['no-host'] !== true,
+    const watch = monitor.watch({
       intervalMs,
       signal: stop.signal,
       onError: (error) => {
@@ -79,12 +78,8 @@ export async function watchCommand(args: string[], io: CliIo): Promise<number> {
     for await (const sample of watch) {
       status = undefined;
       samples++;
-      // Older samples feed only the sparklines and the diagnosis, which read figures: they are kept
-      // without their reasons (about half of a sample's memory); the newest keeps them for its table.
-      if (history.length > 0) history[history.length - 1] = figuresOnly(history[history.length - 1]!);
-      history.push(sample);
-      const cutoff = Date.parse(sample.takenAt) - windowMs;
-      while (history.length > MAX_HISTORY || (history.length > 1 && Date.parse(history[0]!.takenAt) < cutoff)) history.shift();
+      window.push(sample);
+      const history = window.samples;
       const findings = flags.diagnose === true ? diagnose(history) : undefined;
       if (flags.json === true) {
         io.stdout.write(`${JSON.stringify(sample)}\n`);
@@ -108,7 +103,7 @@ export async function watchCommand(args: string[], io: CliIo): Promise<number> {
   } finally {
     stop.dispose();
     if (live) io.stdout.write(SHOW_CURSOR);
-    await probe.close();
+    await monitor.close();
   }
   return EXIT_OK;
 }

@@ -1,20 +1,32 @@
 /**
- * The host layer of a GPU process from /proc: its RSS split into anonymous, file-backed, shmem and
- * the NVIDIA driver's mappings, its container and PID namespace ids, and its start time. A process
- * that is not visible (exited, or another PID namespace) or not readable gives nulls with the
- * reason; a file that vanishes between two reads (the process exited meanwhile) too.
+ * What /proc says of a GPU process on the host: its RSS split into anonymous, file-backed, shmem
+ * and the NVIDIA driver's mappings, its container and PID namespace ids, its start time and the
+ * users it writes files as. A process that is not visible (exited, or another PID namespace) or
+ * not readable gives nulls with the reason; a file that vanishes between two reads (the process
+ * exited meanwhile) too. layers/host-layer.ts makes the host layer of it.
  */
 import { readFile } from 'node:fs/promises';
 
-import type { HostLayer } from '../layers/schema.js';
 import type { FieldError, FieldErrors } from '../sample/schema.js';
 import { parseCgroupContainerId, parseCgroupPodUid, parseSmapsDriverRss, parseStatStartTime, parseStatus, parseStatusWriterUids } from './proc-files.js';
 
-/** The host layer, and who the process writes files as (for the companion's trust check). */
-export interface HostReading {
-  layer: HostLayer;
-  /** Effective and fs uid from /proc/<pid>/status; null when not readable. */
+export interface ProcessHostReading {
+  rssBytes: number | null;
+  anonBytes: number | null;
+  fileBytes: number | null;
+  shmemBytes: number | null;
+  /** Resident in mappings of /dev/nvidia*. */
+  driverMappedBytes: number | null;
+  containerId: string | null;
+  podUid: string | null;
+  /** The pid in each nested PID namespace, outermost first. */
+  nspid: number[] | null;
+  /** Clock ticks since boot (field 22 of /proc/<pid>/stat). */
+  startTimeTicks: number | null;
+  /** Effective and fs uid from /proc/<pid>/status (the companion's trust check); null: unknown. */
   writerUids: number[] | null;
+  /** Why a null figure is null, by figure name; `host` when nothing could be read. */
+  errors: FieldErrors;
 }
 
 function notVisible(pid: number, file: string): FieldError {
@@ -38,7 +50,7 @@ async function read(path: string): Promise<{ text: string } | { error: unknown }
   }
 }
 
-function emptyLayer(errors: FieldErrors): HostLayer {
+function emptyReading(errors: FieldErrors): ProcessHostReading {
   return {
     rssBytes: null,
     anonBytes: null,
@@ -49,22 +61,19 @@ function emptyLayer(errors: FieldErrors): HostLayer {
     podUid: null,
     nspid: null,
     startTimeTicks: null,
+    writerUids: null,
     errors,
   };
 }
 
-/** The layer of a pid /proc does not list (exited, or another PID namespace): no reads made. */
-export function invisibleHostLayer(pid: number): HostLayer {
-  return emptyLayer({ host: notVisible(pid, 'status') });
+/** A pid /proc does not list (exited, or another PID namespace): no reads made. */
+export function invisibleProcessHost(pid: number): ProcessHostReading {
+  return emptyReading({ host: notVisible(pid, 'status') });
 }
 
-export async function readHostLayer(pid: number, procRoot = '/proc'): Promise<HostLayer> {
-  return (await readHostReading(pid, procRoot)).layer;
-}
-
-export async function readHostReading(pid: number, procRoot = '/proc'): Promise<HostReading> {
+export async function readProcessHost(pid: number, procRoot = '/proc'): Promise<ProcessHostReading> {
   const errors: FieldErrors = {};
-  const layer = emptyLayer(errors);
+  const reading = emptyReading(errors);
   const dir = `${procRoot}/${pid}`;
   const [status, smaps, cgroup, stat] = await Promise.all([
     read(`${dir}/status`),
@@ -74,29 +83,30 @@ export async function readHostReading(pid: number, procRoot = '/proc'): Promise<
   ]);
   if ('error' in status) {
     errors.host = reason(status.error, pid, 'status');
-    return { layer, writerUids: null };
+    return reading;
   }
   const figures = parseStatus(status.text);
   const missing: FieldError = { code: 'NOT_REPORTED', nvmlReturn: null, message: `this kernel's /proc/${pid}/status has no such line (or a figure too large to be true)` };
   for (const key of ['rssBytes', 'anonBytes', 'fileBytes', 'shmemBytes'] as const) {
-    layer[key] = figures[key];
+    reading[key] = figures[key];
     if (figures[key] === null) errors[key] = missing;
   }
-  layer.nspid = figures.nspid;
+  reading.nspid = figures.nspid;
   if (figures.nspid === null) errors.nspid = missing;
   if ('error' in smaps) errors.driverMappedBytes = reason(smaps.error, pid, 'smaps');
   else {
-    layer.driverMappedBytes = parseSmapsDriverRss(smaps.text);
-    if (layer.driverMappedBytes === null) errors.driverMappedBytes = { code: 'VALUE_OUT_OF_RANGE', nvmlReturn: null, message: `/proc/${pid}/smaps gives an Rss too large to be true` };
+    reading.driverMappedBytes = parseSmapsDriverRss(smaps.text);
+    if (reading.driverMappedBytes === null) errors.driverMappedBytes = { code: 'VALUE_OUT_OF_RANGE', nvmlReturn: null, message: `/proc/${pid}/smaps gives an Rss too large to be true` };
   }
   if ('error' in cgroup) {
     errors.containerId = reason(cgroup.error, pid, 'cgroup');
   } else {
-    layer.containerId = parseCgroupContainerId(cgroup.text);
-    layer.podUid = parseCgroupPodUid(cgroup.text);
-    if (layer.containerId === null) errors.containerId = { code: 'NO_CONTAINER', nvmlReturn: null, message: 'its cgroup path names no container' };
+    reading.containerId = parseCgroupContainerId(cgroup.text);
+    reading.podUid = parseCgroupPodUid(cgroup.text);
+    if (reading.containerId === null) errors.containerId = { code: 'NO_CONTAINER', nvmlReturn: null, message: 'its cgroup path names no container' };
   }
   if ('error' in stat) errors.startTimeTicks = reason(stat.error, pid, 'stat');
-  else layer.startTimeTicks = parseStatStartTime(stat.text);
-  return { layer, writerUids: parseStatusWriterUids(status.text) };
+  else reading.startTimeTicks = parseStatStartTime(stat.text);
+  reading.writerUids = parseStatusWriterUids(status.text);
+  return reading;
 }

@@ -1,0 +1,165 @@
+/**
+ * A whole GPU host made of files, as gpu-layers reads a real one: the scenario the mock NVML and
+ * CUDA libraries read (named in this process's environment, where they look it up), a /proc
+ * stand-in, the companion files, vLLM servers' /metrics on loopback, a startup log and the
+ * calibration cache. `set()` rewrites all of it for the next moment; `monitorOptions()` points a
+ * monitor at it. The demo, the incident recorder and the tests build their hosts with it, and an
+ * agent built on gpu-layers can test itself against one (`gpu-layers/mock`).
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+import type { MonitorOptions } from '../monitor/monitor.js';
+import { calibrationCacheFile } from '../sources/calibration-cache.js';
+import { serveMetrics, vllmMetricsText, type FakeVllmServer, type MetricsServer } from './fake-vllm-server.js';
+import { writeCalibrationFor, writeCompanionFiles, writeProcStandIn } from './host-files.js';
+import { mockLibraries } from './mock-libraries.js';
+import type { Scenario } from './scenario-schema.js';
+import { writeScenario } from './scenario-text.js';
+
+/** PyTorch's caching allocator in a fake process, as its companion file reports it. */
+export interface FakeAllocator {
+  reservedMiB: number;
+  allocatedMiB: number;
+  privatePoolMiB: number;
+  inactiveSplitMiB: number;
+  retries: number;
+  ooms?: number;
+  /** The largest free block (only when the companion reports segments). */
+  largestFreeMiB?: number;
+}
+
+/** A process of the fake host: its /proc entry, and its companion file when it has an allocator. */
+export interface FakeProcess {
+  pid: number;
+  ppid: number;
+  command: string;
+  startTicks: number;
+  /** The GPU (scenario device index) it holds memory on, or null for a process without one. */
+  gpu: number | null;
+  /** NVML's figure: the allocator's reserved bytes plus what lies outside it. */
+  driverMiB: number;
+  allocator: FakeAllocator | null;
+  host: { anonMiB: number; fileMiB: number; shmemMiB: number; driverMappedMiB: number; container: string | null };
+}
+
+export interface FakeHostState {
+  /** What the mock NVML and CUDA libraries report; devices with contextBytes are calibrated. */
+  scenario: Scenario;
+  processes?: readonly FakeProcess[];
+  servers?: readonly FakeVllmServer[];
+  /** A vLLM startup log's text. */
+  vllmLog?: string;
+  /** The moment this state stands for (default now): companion files are written just before it. */
+  nowMs?: number;
+}
+
+export interface FakeHostOptions {
+  /** Have the mock libraries log every call to `traceFile` (GPU_LAYERS_MOCK_TRACE). */
+  trace?: boolean;
+  /** What CUDA_MODULE_LOADING the host's workloads run with (the calibration's key; default LAZY). */
+  moduleLoading?: string;
+}
+
+const NAMES = ['GPU_LAYERS_MOCK_SCENARIO', 'GPU_LAYERS_MOCK_TRACE'] as const;
+
+export class FakeHost {
+  readonly dir: string;
+  readonly scenarioFile: string;
+  readonly traceFile: string;
+  readonly procRoot: string;
+  readonly statsDir: string;
+  readonly vllmLogFile: string;
+  /** The environment gpu-layers reads on this host (its calibration cache's folder). */
+  readonly env: Record<string, string>;
+  readonly #saved = new Map<string, string | undefined>();
+  readonly #servers: MetricsServer[] = [];
+  #nowMs: number | null = null;
+  #hasLog = false;
+  #closed = false;
+
+  /** Makes the host's folder and points the mock libraries at its scenario (written by set()). */
+  constructor(options: FakeHostOptions = {}) {
+    this.dir = mkdtempSync(path.join(tmpdir(), 'gpu-layers-fake-host-'));
+    this.scenarioFile = path.join(this.dir, 'host.scenario');
+    this.traceFile = path.join(this.dir, 'trace.log');
+    this.procRoot = path.join(this.dir, 'proc');
+    this.statsDir = path.join(this.dir, 'stats');
+    this.vllmLogFile = path.join(this.dir, 'vllm.log');
+    this.env = { GPU_LAYERS_CACHE_DIR: path.join(this.dir, 'cache'), CUDA_MODULE_LOADING: options.moduleLoading ?? 'LAZY' };
+    for (const name of NAMES) this.#saved.set(name, process.env[name]);
+    // The mock libraries read these with getenv(), so they live in the real environment.
+    process.env.GPU_LAYERS_MOCK_SCENARIO = this.scenarioFile;
+    if (options.trace === true) process.env.GPU_LAYERS_MOCK_TRACE = this.traceFile;
+  }
+
+  /** Rewrites the NVML scenario alone (atomically: a sample in flight sees the old or the new). */
+  writeScenario(scenario: Scenario): void {
+    writeScenario(this.scenarioFile, scenario);
+  }
+
+  /** Lays out every file of `state`, and serves each server's /metrics (started at the first call). */
+  async set(state: FakeHostState): Promise<void> {
+    const servers = state.servers ?? [];
+    while (this.#servers.length < servers.length) this.#servers.push(await serveMetrics(''));
+    while (this.#servers.length > servers.length) await this.#servers.pop()!.close();
+    servers.forEach((server, i) => this.#servers[i]!.set(vllmMetricsText(server)));
+    this.#nowMs = state.nowMs ?? null;
+    const processes = state.processes ?? [];
+    writeProcStandIn(this.procRoot, processes, new Map(servers.map((s, i) => [s.listenerPid, this.#servers[i]!.port])));
+    writeCompanionFiles(this.statsDir, processes, state.scenario.devices.map((d) => d.uuid ?? ''), state.nowMs ?? Date.now());
+    writeCalibrationFor(calibrationCacheFile(this.env), state.scenario, this.env.CUDA_MODULE_LOADING!);
+    if (state.vllmLog !== undefined) writeFileSync(this.vllmLogFile, state.vllmLog);
+    this.#hasLog ||= state.vllmLog !== undefined;
+    this.writeScenario(state.scenario);
+  }
+
+  /** The base URLs of the vLLM servers, in the order set() was given them. */
+  get vllmUrls(): string[] {
+    return this.#servers.map((s) => s.url);
+  }
+
+  /** A monitor reading this host: the mock libraries, and every source set() laid out. */
+  monitorOptions(): MonitorOptions {
+    const libraries = mockLibraries();
+    return {
+      probe: { nvmlLibrary: libraries.nvml, cudaLibrary: libraries.cuda },
+      layers: {
+        env: this.env,
+        procRoot: this.procRoot,
+        statsDir: this.statsDir,
+        vllm: this.vllmUrls,
+        ...(this.#hasLog ? { vllmLog: this.vllmLogFile } : {}),
+        now: () => this.#nowMs ?? Date.now(),
+      },
+    };
+  }
+
+  /** The mock libraries' call trace, one call a line (with `trace: true`). */
+  trace(): string[] {
+    try {
+      return readFileSync(this.traceFile, 'utf8').split('\n').filter((line) => line !== '');
+    } catch {
+      return [];
+    }
+  }
+
+  /** Stops the servers, gives the environment back and removes the host's folder. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    // The environment and the folder first, synchronously: a caller that does not wait may set
+    // up the next host at once.
+    for (const [name, value] of this.#saved) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+    await Promise.all(this.#servers.splice(0).map((s) => s.close()));
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
