@@ -1,10 +1,18 @@
 /**
  * The one error class gpu-layers throws or rejects with. `code` is a stable string callers can
- * switch on; `nvmlReturn` keeps NVML's number where there is one; `hints` say what to do.
+ * switch on; `category` says what kind of failure it is (the CLI's exit code follows from it);
+ * `nvmlReturn` keeps NVML's number where there is one; `hints` say what to do.
  */
 import { describeNvmlReturn } from './return-codes.js';
 
-export type GpuLayersErrorCode =
+/**
+ * What kind of failure an error is: the caller asked for something invalid (`usage`), the GPUs
+ * cannot be read through this driver, library or addon (`gpu`), or a file given as input (or
+ * asked to be written) is unreadable or not what it should be (`input`).
+ */
+export type ErrorCategory = 'usage' | 'gpu' | 'input';
+
+type FixedCode =
   | 'INVALID_OPTIONS'
   | 'CUDA_UNAVAILABLE'
   | 'NATIVE_ADDON_UNAVAILABLE'
@@ -23,10 +31,33 @@ export type GpuLayersErrorCode =
   | 'SNAPSHOT_UNREADABLE'
   | 'SNAPSHOT_INVALID'
   // A file gpu-layers was asked to write (a recording, a report) that it cannot write.
-  | 'OUTPUT_UNWRITABLE'
+  | 'OUTPUT_UNWRITABLE';
+
+export type GpuLayersErrorCode =
+  | FixedCode
   // nvmlInit failures: 'NVML_' + the return code's name without 'NVML_ERROR_',
   // e.g. NVML_DRIVER_NOT_LOADED, NVML_NO_PERMISSION, NVML_LIB_RM_VERSION_MISMATCH.
   | `NVML_${string}`;
+
+/** Every code's category (the NVML_ ones are `gpu`): adding a code without one does not compile. */
+const CATEGORIES: Record<FixedCode, ErrorCategory> = {
+  INVALID_OPTIONS: 'usage',
+  PROBE_CLOSED: 'usage',
+  CUDA_UNAVAILABLE: 'gpu',
+  NATIVE_ADDON_UNAVAILABLE: 'gpu',
+  NATIVE_OUTPUT_INVALID: 'gpu',
+  NATIVE_FAILURE: 'gpu',
+  NVML_LIBRARY_NOT_FOUND: 'gpu',
+  NVML_LIBRARY_INVALID: 'gpu',
+  NVML_TIMEOUT: 'gpu',
+  SCENARIO_INVALID: 'input',
+  RECORDING_UNREADABLE: 'input',
+  RECORDING_INVALID: 'input',
+  RECORDING_TOO_NEW: 'input',
+  SNAPSHOT_UNREADABLE: 'input',
+  SNAPSHOT_INVALID: 'input',
+  OUTPUT_UNWRITABLE: 'input',
+};
 
 /** What the CUDA driver said while the probe opened (part of the story when NVML fails). */
 export interface CudaStatus {
@@ -60,6 +91,10 @@ export class GpuLayersError extends Error {
     this.hints = details.hints ?? [];
     this.library = details.library ?? null;
     this.cuda = details.cuda ?? null;
+  }
+
+  get category(): ErrorCategory {
+    return (CATEGORIES as Record<string, ErrorCategory | undefined>)[this.code] ?? 'gpu';
   }
 }
 

@@ -25,7 +25,7 @@ export {
   type LibraryInfo,
 } from './sample/schema.js';
 export type { CudaDevice } from './sample/cuda-ordinals.js';
-export { GpuLayersError, isGpuLayersError, type GpuLayersErrorCode, type CudaStatus } from './errors.js';
+export { GpuLayersError, isGpuLayersError, type GpuLayersErrorCode, type ErrorCategory, type CudaStatus } from './errors.js';
 export { describeNvmlReturn, type NvmlReturnCode } from './return-codes.js';
 
 export { readLayers, type LayerOptions } from './layers/read-layers.js';

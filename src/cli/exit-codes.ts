@@ -1,4 +1,6 @@
 /** The CLI's exit codes (DESIGN.md): scripts and alerting depend on them. */
+import type { ErrorCategory } from '../errors.js';
+
 export const EXIT_OK = 0;
 /** A diagnosis finding at or above --fail-on. */
 export const EXIT_FINDING = 1;
@@ -7,3 +9,14 @@ export const EXIT_USAGE = 2;
 export const EXIT_NVML_UNAVAILABLE = 3;
 /** An input file is unreadable or invalid. */
 export const EXIT_BAD_INPUT = 4;
+
+/**
+ * The exit code of each kind of failure. An error gpu-layers did not foresee (a bug) exits as
+ * the GPUs unreadable would: whatever ran, it did not give the user the reading they asked for.
+ */
+export const EXIT_CODE_OF: Record<ErrorCategory | 'internal', number> = {
+  usage: EXIT_USAGE,
+  gpu: EXIT_NVML_UNAVAILABLE,
+  input: EXIT_BAD_INPUT,
+  internal: EXIT_NVML_UNAVAILABLE,
+};

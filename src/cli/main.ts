@@ -5,7 +5,7 @@
  */
 import { isGpuLayersError } from '../errors.js';
 import type { CliIo } from './cli-io.js';
-import { EXIT_BAD_INPUT, EXIT_NVML_UNAVAILABLE, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
+import { EXIT_CODE_OF, EXIT_OK } from './exit-codes.js';
 import { nvmlUnavailableParagraph } from './nvml-unavailable.js';
 import { MAIN_HELP, UsageError } from './usage.js';
 import { packageVersion } from './version.js';
@@ -29,30 +29,20 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./commands/serve-command.js')).serveCommand,
 };
 
-/** Errors about a file the user gave (exit 4), not about the GPUs (exit 3). */
-const FILE_ERRORS = new Set(['RECORDING_UNREADABLE', 'RECORDING_INVALID', 'RECORDING_TOO_NEW', 'SNAPSHOT_UNREADABLE', 'SNAPSHOT_INVALID', 'OUTPUT_UNWRITABLE']);
-
+/** One message for the failure, told the way its category needs, and the exit code it carries. */
 function reportError(error: unknown, io: CliIo): number {
   if (error instanceof UsageError) {
     io.stderr.write(`gpu-layers: ${error.message}\nRun \`gpu-layers --help\` for usage.\n`);
-    return EXIT_USAGE;
+    return EXIT_CODE_OF[error.category];
   }
   if (isGpuLayersError(error)) {
-    if (error.code === 'INVALID_OPTIONS') {
-      io.stderr.write(`gpu-layers: ${error.message}\n`);
-      return EXIT_USAGE;
-    }
-    if (FILE_ERRORS.has(error.code)) {
-      io.stderr.write(`gpu-layers: ${error.message}\n`);
-      return EXIT_BAD_INPUT;
-    }
-    io.stderr.write(nvmlUnavailableParagraph(error));
-    return EXIT_NVML_UNAVAILABLE;
+    io.stderr.write(error.category === 'gpu' ? nvmlUnavailableParagraph(error) : `gpu-layers: ${error.message}\n`);
+    return EXIT_CODE_OF[error.category];
   }
   const message = error instanceof Error ? error.message : String(error);
   io.stderr.write(`gpu-layers: internal error: ${message}. Please report it with the command you ran.\n`);
   if (io.env.GPU_LAYERS_DEBUG === '1' && error instanceof Error) io.stderr.write(`${error.stack ?? ''}\n`);
-  return EXIT_NVML_UNAVAILABLE;
+  return EXIT_CODE_OF.internal;
 }
 
 export async function main(argv: string[], io: CliIo): Promise<number> {

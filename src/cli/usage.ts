@@ -2,7 +2,9 @@
  * Help text and the usage error: a bad flag or verb prints what is wrong and how to ask for help,
  * and exits 2.
  */
+/** A command line gpu-layers cannot run: its message says which part, and `--help` shows the rest. */
 export class UsageError extends Error {
+  readonly category = 'usage';
   constructor(message: string) {
     super(message);
     this.name = 'UsageError';
