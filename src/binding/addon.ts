@@ -4,12 +4,11 @@
  * the only place that casts the addon's untyped exports; everything it returns is checked by
  * the schemas in raw-schema.ts before use.
  */
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import path from 'node:path';
 
 import { GpuLayersError } from '../errors.js';
-import { packageRoot } from '../package-root.js';
+import { binaryFolders, locateAddon } from './binary-location.js';
+import { explainLoadFailure, loadFailureFacts } from './load-failure.js';
 
 export interface NativeOpenConfig {
   nvmlLibrary: string;
@@ -34,42 +33,32 @@ export interface NativeAddon {
   sampleLayout: unknown;
 }
 
-const loaded = new Map<string, NativeAddon>();
-
-/**
- * The source build when there is one (a checkout, `npm rebuild gpu-layers --build-from-source`, a
- * platform without prebuilds), else the prebuild the package ships (scripts/prebuilds.js). With
- * neither, the source build's path, which the load error then names.
- */
+/** The addon found by the one rule (binary-location.ts), or the source build's path when none is. */
 export function defaultAddonPath(): string {
-  const built = path.join(packageRoot(), 'build', 'Release', 'gpu_layers.node');
-  if (existsSync(built)) return built;
-  const prebuilt = path.join(packageRoot(), 'prebuilds', `${process.platform}-${process.arch}`, 'gpu-layers.napi.glibc.node');
-  return existsSync(prebuilt) ? prebuilt : built;
+  return locateAddon() ?? binaryFolders()[0]!.addon;
 }
 
-export function loadAddon(addonPath: string = defaultAddonPath()): NativeAddon {
-  const cached = loaded.get(addonPath);
-  if (cached !== undefined) return cached;
+function unavailable(file: string | null, error: unknown): GpuLayersError {
+  const { cause, hints } = explainLoadFailure(loadFailureFacts(file, binaryFolders().map((f) => f.addon), error));
+  const what = file === null ? 'the gpu-layers native addon could not be found' : `the gpu-layers native addon could not be loaded from ${file}`;
+  return new GpuLayersError('NATIVE_ADDON_UNAVAILABLE', `${what}: ${cause}`, { hints, ...(error !== null ? { cause: error } : {}) });
+}
+
+/**
+ * Loads the addon at `addonPath` (default: the one the package has). Node caches what it loaded,
+ * so a second call is a lookup. Throws NATIVE_ADDON_UNAVAILABLE with the cause and the fix.
+ */
+export function loadAddon(addonPath?: string): NativeAddon {
+  const file = addonPath ?? locateAddon();
+  if (file === null) throw unavailable(null, null);
   let addon: NativeAddon;
   try {
-    addon = createRequire(import.meta.url)(addonPath) as NativeAddon;
+    addon = createRequire(import.meta.url)(file) as NativeAddon;
   } catch (error) {
-    throw new GpuLayersError(
-      'NATIVE_ADDON_UNAVAILABLE',
-      `the gpu-layers native addon could not be loaded from ${addonPath}: ${(error as Error).message}`,
-      {
-        hints: [
-          'rebuild it with `npm rebuild gpu-layers` (needs python3, make and a C++17 compiler)',
-          'if npm skipped its install script (allowScripts), approve it first: `npm install-scripts approve gpu-layers`',
-        ],
-        cause: error,
-      },
-    );
+    throw unavailable(file, error);
   }
   if (typeof addon.NativeProbe !== 'function') {
-    throw new GpuLayersError('NATIVE_ADDON_UNAVAILABLE', `${addonPath} is not the gpu-layers addon (no NativeProbe export)`);
+    throw new GpuLayersError('NATIVE_ADDON_UNAVAILABLE', `${file} is not the gpu-layers addon (no NativeProbe export)`);
   }
-  loaded.set(addonPath, addon);
   return addon;
 }

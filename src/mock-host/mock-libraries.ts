@@ -2,11 +2,10 @@
  * Where the mock libnvidia-ml.so.1 and libcuda.so.1 are (built or prebuilt), and the environment
  * that points gpu-layers (or any NVML client, through LD_LIBRARY_PATH) at them.
  */
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 
+import { binaryFolders, locateMockLibraries } from '../binding/binary-location.js';
 import { GpuLayersError } from '../errors.js';
-import { packageRoot } from '../package-root.js';
 
 export interface MockLibraries {
   /** The folder holding both, for LD_LIBRARY_PATH (pynvml and other NVML clients). */
@@ -17,15 +16,13 @@ export interface MockLibraries {
 
 /** The source build's (build/Release/mock) when both are there, else the prebuilt ones the package ships. */
 export function mockLibraries(): MockLibraries {
-  const built = path.join(packageRoot(), 'build', 'Release', 'mock');
-  const prebuilt = path.join(packageRoot(), 'prebuilds', `${process.platform}-${process.arch}`, 'mock');
-  for (const directory of [built, prebuilt]) {
-    const libraries = { directory, nvml: path.join(directory, 'libnvidia-ml.so.1'), cuda: path.join(directory, 'libcuda.so.1') };
-    if (existsSync(libraries.nvml) && existsSync(libraries.cuda)) return libraries;
+  const directory = locateMockLibraries();
+  if (directory === null) {
+    throw new GpuLayersError('NATIVE_ADDON_UNAVAILABLE', `the mock libraries are neither built nor prebuilt (looked in ${binaryFolders().map((f) => f.mock).join(' and ')})`, {
+      hints: ['build them with `npm rebuild gpu-layers --build-from-source` (needs python3, make and a C compiler)'],
+    });
   }
-  throw new GpuLayersError('NATIVE_ADDON_UNAVAILABLE', `the mock libraries are neither built in ${built} nor prebuilt in ${prebuilt}`, {
-    hints: ['build them with `npm rebuild gpu-layers --build-from-source` (needs python3, make and a C compiler)'],
-  });
+  return { directory, nvml: path.join(directory, 'libnvidia-ml.so.1'), cuda: path.join(directory, 'libcuda.so.1') };
 }
 
 /** Environment variables that make gpu-layers read the mock with `scenarioFile`. */
