@@ -13,6 +13,12 @@ export function formatBytes(bytes: number | null): string {
   return `${value.toFixed(1)} ${UNITS[unit]}`;
 }
 
+/** A figure that can be negative (a gap): "1.2 GiB", "-300.0 MiB", "n/a" for unknown. */
+export function formatSignedBytes(bytes: number | null): string {
+  if (bytes === null) return 'n/a';
+  return bytes < 0 ? `-${formatBytes(-bytes)}` : formatBytes(bytes);
+}
+
 /** A change or a difference: "+1.2 GiB", "-300.0 MiB" ("+0 B" for none). */
 export function formatChange(bytes: number): string {
   const rounded = Math.round(bytes);

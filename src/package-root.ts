@@ -6,15 +6,12 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-let cached: string | undefined;
-
 export function packageRoot(): string {
-  if (cached !== undefined) return cached;
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (;;) {
     try {
       const manifest = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: unknown };
-      if (manifest.name === 'gpu-layers') return (cached = dir);
+      if (manifest.name === 'gpu-layers') return dir;
     } catch {
       // no package.json here: keep walking up
     }

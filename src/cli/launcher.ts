@@ -41,31 +41,38 @@ function usableCache(bundleHash: string): Buffer | undefined {
   return cache.subarray(0, newline + 1).equals(header(bundleHash, data)) ? data : undefined;
 }
 
-let source: Buffer;
-try {
-  source = readFileSync(bundle);
-} catch (error) {
-  process.stderr.write(`gpu-layers: the CLI is not built (${(error as Error).message}); run \`npm run build\`\n`);
-  process.exit(3);
+function readBundle(): Buffer {
+  try {
+    return readFileSync(bundle);
+  } catch (error) {
+    process.stderr.write(`gpu-layers: the CLI is not built (${(error as Error).message}); run \`npm run build\`\n`);
+    return process.exit(3);
+  }
 }
-const bundleHash = sha256(source);
-const text = source.toString('utf8').replace(/^#!.*/, '');
-// The CommonJS wrapper Node itself would put around the file.
-const script = new Script(`(function (exports, require, module, __filename, __dirname) {${text}\n})`, {
-  filename: bundle,
-  cachedData: usableCache(bundleHash),
-});
 
-// `npm run build` sets this to record the cache after a demo run: the compiled code then covers
-// the functions a probe runs, not only the top level.
-const recordTo = process.env.GPU_LAYERS_RECORD_CODE_CACHE;
-delete process.env.GPU_LAYERS_RECORD_CODE_CACHE; // not for the child processes a verb may start
-if (recordTo !== undefined && recordTo !== '') {
-  process.on('exit', () => {
-    const data = script.createCachedData();
-    writeFileSync(recordTo, Buffer.concat([header(bundleHash, data), data]));
+function launch(): void {
+  const source = readBundle();
+  const bundleHash = sha256(source);
+  const text = source.toString('utf8').replace(/^#!.*/, '');
+  // The CommonJS wrapper Node itself would put around the file.
+  const script = new Script(`(function (exports, require, module, __filename, __dirname) {${text}\n})`, {
+    filename: bundle,
+    cachedData: usableCache(bundleHash),
   });
+
+  // `npm run build` sets this to record the cache after a demo run: the compiled code then covers
+  // the functions a probe runs, not only the top level.
+  const recordTo = process.env.GPU_LAYERS_RECORD_CODE_CACHE;
+  delete process.env.GPU_LAYERS_RECORD_CODE_CACHE; // not for the child processes a verb may start
+  if (recordTo !== undefined && recordTo !== '') {
+    process.on('exit', () => {
+      const data = script.createCachedData();
+      writeFileSync(recordTo, Buffer.concat([header(bundleHash, data), data]));
+    });
+  }
+
+  const mainModule = { exports: {}, id: bundle, filename: bundle, loaded: false };
+  (script.runInThisContext() as (...args: unknown[]) => void)(mainModule.exports, createRequire(bundle), mainModule, bundle, path.dirname(bundle));
 }
 
-const mainModule = { exports: {}, id: bundle, filename: bundle, loaded: false };
-(script.runInThisContext() as (...args: unknown[]) => void)(mainModule.exports, createRequire(bundle), mainModule, bundle, path.dirname(bundle));
+launch();

@@ -3,12 +3,11 @@
  * (native/mock/README.md), and writes it to disk atomically (temporary file + rename), so a
  * mock re-reading it between samples never sees half a file.
  */
-import { renameSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import type * as z from 'zod/mini';
 
 import { GpuLayersError } from '../errors.js';
 import { validate } from '../validation.js';
+import { writeFileAtomic } from '../write-file-atomic.js';
 import { scenarioSchema, type Scenario } from './scenario-schema.js';
 
 type ParsedScenario = z.output<typeof scenarioSchema>;
@@ -97,8 +96,5 @@ export function formatScenario(scenario: Scenario): string {
 
 /** Writes the scenario to `file` atomically; a mock sees it at the client's next pass. */
 export function writeScenario(file: string, scenario: Scenario): void {
-  const text = formatScenario(scenario);
-  const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  writeFileSync(temporary, text);
-  renameSync(temporary, file);
+  writeFileAtomic(file, formatScenario(scenario));
 }

@@ -11,8 +11,9 @@ import { loadAddon, type NativeProbeHandle } from '../binding/addon.js';
 import { decodeSample } from '../binding/decode-sample.js';
 import { rawOpenSchema, sampleTransferSchema } from '../binding/raw-schema.js';
 import { readSampleLayout, type SampleLayout } from '../binding/sample-layout.js';
-import { buildSample, type SampleContext } from '../sample/build-sample.js';
+import { sampleBuilder, type SampleContext } from '../sample/build-sample.js';
 import type { Sample } from '../sample/schema.js';
+import type { RawSample } from '../binding/sample-reading-schema.js';
 import { validate } from '../validation.js';
 import { withDeadline } from './deadline.js';
 import { interpretOpen, type ProbeInfo } from './open-result.js';
@@ -47,7 +48,7 @@ export class Probe {
   /** What was loaded and how the CUDA driver sees the devices; fixed for the probe's life. */
   readonly info: ProbeInfo;
   readonly #native: NativeProbeHandle;
-  readonly #context: SampleContext;
+  readonly #build: (raw: RawSample) => Sample;
   readonly #layout: SampleLayout;
   readonly #options: ResolvedProbeOptions;
   #inFlight: Promise<Sample> | null = null;
@@ -58,7 +59,7 @@ export class Probe {
   constructor(native: NativeProbeHandle, info: ProbeInfo, context: SampleContext, layout: SampleLayout, options: ResolvedProbeOptions) {
     this.#native = native;
     this.info = info;
-    this.#context = context;
+    this.#build = sampleBuilder(context);
     this.#layout = layout;
     this.#options = options;
   }
@@ -73,7 +74,7 @@ export class Probe {
     if (this.#inFlight !== null) return this.#inFlight;
     const sampling = this.#call(() => this.#native.sample(), 'sample').then(async (raw) => {
       const reading = decodeSample(parseNative(sampleTransferSchema, raw, 'sample'), this.#layout);
-      const sample = buildSample(reading, this.#context);
+      const sample = this.#build(reading);
       if (this.#options.processCommands) await attachProcessCommands(sample);
       return sample;
     });

@@ -12,12 +12,12 @@
  * only this user's own regular files. Nothing planted there redirects a write or fails the writer
  * with anything but a clear OUTPUT_UNWRITABLE.
  */
-import { randomBytes } from 'node:crypto';
 import { accessSync, closeSync, constants, existsSync, fstatSync, ftruncateSync, lstatSync, openSync, readdirSync, readSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 
 import { GpuLayersError } from '../errors.js';
 import { fileErrorReason } from '../file-error-reason.js';
+import { writeFileAtomic } from '../write-file-atomic.js';
 import type { LayeredSample } from '../layers/schema.js';
 import { parseRecordingHeader } from './read-recording.js';
 import type { RecordingHeader } from './recording-header.js';
@@ -228,37 +228,16 @@ export class RecordingWriter {
   }
 
   /**
-   * A complete file appears at once: header written to a temporary name, then renamed. The
-   * temporary is hidden (.FILE.<pid>.<random>.tmp): a kill before the rename leaves it behind,
-   * empty or with a header only, and a FILE.<pid>.tmp would be among the `FILE*` parts a user
-   * hands to `diagnose`, which refuses an empty file. The next writer of FILE removes such
-   * leftovers. The random part and O_EXCL|O_NOFOLLOW: in a shared folder, whatever another user
-   * planted at a predictable name would be opened (a link: its target truncated).
+   * A complete file appears at once: header written to a temporary name, then renamed
+   * (writeFileAtomic). The temporary is hidden (.FILE.<pid>.<random>.tmp): a kill before the
+   * rename leaves it behind, empty or with a header only, and a FILE.<pid>.tmp would be among the
+   * `FILE*` parts a user hands to `diagnose`, which refuses an empty file. The next writer of
+   * FILE removes such leftovers.
    */
   #create(): void {
-    const stem = path.join(path.dirname(this.file), `.${path.basename(this.file)}.${process.pid}.`);
-    let temporary = '';
-    let fd: number | null = null;
-    for (let attempt = 0; fd === null; attempt++) {
-      temporary = `${stem}${randomBytes(8).toString('hex')}.tmp`;
-      try {
-        fd = openSync(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o666);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 16) throw unwritable(this.file, error);
-      }
-    }
     try {
-      writeSync(fd, `${JSON.stringify(this.#header())}\n`);
-      closeSync(fd);
-      fd = null;
-      renameSync(temporary, this.file);
+      writeFileAtomic(this.file, `${JSON.stringify(this.#header())}\n`);
     } catch (error) {
-      if (fd !== null) closeSync(fd);
-      try {
-        unlinkSync(temporary);
-      } catch {
-        // Already renamed, or replaced by someone else meanwhile: not ours to chase.
-      }
       throw unwritable(this.file, error);
     }
   }

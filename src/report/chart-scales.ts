@@ -109,9 +109,3 @@ export function formatDuration(ms: number): string {
   if (h < 48) return `${h} h ${String(m % 60).padStart(2, '0')} min`;
   return `${Math.floor(h / 24)} d ${h % 24} h`;
 }
-
-/** Bytes that may be negative (a gap whose inputs disagree). */
-export function formatSignedBytes(bytes: number | null): string {
-  if (bytes === null) return 'n/a';
-  return bytes < 0 ? `−${formatBytes(-bytes)}` : formatBytes(bytes);
-}

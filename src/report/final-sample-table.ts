@@ -2,10 +2,10 @@
  * The table of the recording's last sample: per device its memory, and per process each layer
  * and gap as the last reading gave it ("n/a" where unknown).
  */
-import { formatBytes } from '../format-bytes.js';
+import { formatBytes, formatSignedBytes } from '../format-bytes.js';
 import { processesOf } from '../layers/device-processes.js';
 import type { LayeredDevice, LayeredProcess, LayeredSample } from '../layers/schema.js';
-import { formatDateTime, formatSignedBytes } from './chart-scales.js';
+import { formatDateTime } from './chart-scales.js';
 import { escapeHtml } from './html-escape.js';
 
 const COLUMNS: { key: string; label: string; title: string; value: (p: LayeredProcess) => number | null }[] = [

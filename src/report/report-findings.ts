@@ -4,8 +4,8 @@
  */
 import type { Evidence, Finding, Severity } from '../diagnosis/finding-schema.js';
 import { SEVERITIES } from '../diagnosis/finding-schema.js';
-import { formatBytes } from '../format-bytes.js';
-import { formatDateTime, formatSignedBytes } from './chart-scales.js';
+import { formatChange, formatSignedBytes } from '../format-bytes.js';
+import { formatDateTime } from './chart-scales.js';
 import { escapeHtml } from './html-escape.js';
 import type { DeviceTrack, ProcessTrack, Timeline } from './report-series.js';
 
@@ -65,7 +65,7 @@ export function findingsSummary(findings: readonly Finding[]): string {
 }
 
 function signed(v: number, text: string): string {
-  return v > 0 ? `+${text}` : v < 0 ? `−${text}` : text;
+  return v > 0 ? `+${text}` : v < 0 ? `-${text}` : text;
 }
 
 function countText(v: number): string {
@@ -80,7 +80,7 @@ function evidenceValue(e: Evidence, v: number): string {
 
 function evidenceSlope(e: Evidence): string {
   const v = e.slopePerHour;
-  if (e.unit === 'bytes') return `${signed(v, formatBytes(Math.round(Math.abs(v))))}/h`;
+  if (e.unit === 'bytes') return `${formatChange(v)}/h`;
   if (e.unit === 'ratio') return `${signed(v, (Math.abs(v) * 100).toFixed(2))} pp/h`;
   return `${signed(v, countText(Math.abs(v)))}/h`;
 }

@@ -5,7 +5,8 @@
  * are breaks in a series, never zeros; readings further apart than `gapMs` are not joined.
  */
 import type { Severity } from '../diagnosis/finding-schema.js';
-import { byteScale, formatSignedBytes, timeTicks, type ValueScale } from './chart-scales.js';
+import { formatSignedBytes } from '../format-bytes.js';
+import { byteScale, timeTicks, type ValueScale } from './chart-scales.js';
 import { pickSamples } from './downsample.js';
 import { escapeHtml } from './html-escape.js';
 import { SEVERITY_COLORS } from './report-palette.js';

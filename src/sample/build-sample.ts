@@ -279,15 +279,21 @@ function cudaVersion(value: number | null, errors: FieldErrors): number | null {
   return checkedInteger(value, errors, 'driver.cudaDriverVersion');
 }
 
-/** One Reasons per probe context: its symbol lookups are the same for every sample. */
-const reasonsOf = new WeakMap<SampleContext, Reasons>();
+/**
+ * The builder of one probe's samples: its Reasons (the symbol lookups behind each failed call's
+ * reason) are the same for every sample, so they are made once, here.
+ */
+export function sampleBuilder(context: SampleContext): (raw: RawSample) => Sample {
+  const reasons = new Reasons(context);
+  return (raw) => build(raw, context, reasons);
+}
 
+/** One sample (tests and one-off readings; a probe keeps a sampleBuilder). */
 export function buildSample(raw: RawSample, context: SampleContext): Sample {
-  let reasons = reasonsOf.get(context);
-  if (reasons === undefined) {
-    reasons = new Reasons(context);
-    reasonsOf.set(context, reasons);
-  }
+  return build(raw, context, new Reasons(context));
+}
+
+function build(raw: RawSample, context: SampleContext, reasons: Reasons): Sample {
   const errors: FieldErrors = {};
   const sample: Sample = {
     schemaVersion: SAMPLE_SCHEMA_VERSION,

@@ -63,8 +63,8 @@ export interface PickleReaderOptions {
   totalBytes?: number | null;
 }
 
-const REFUSED = new Set(['GLOBAL', 'STACK_GLOBAL', 'REDUCE', 'BUILD', 'INST', 'OBJ', 'NEWOBJ', 'NEWOBJ_EX', 'EXT1', 'EXT2', 'EXT4', 'PERSID', 'BINPERSID', 'NEXT_BUFFER', 'READONLY_BUFFER']);
-const TEXT_PROTOCOL = new Set(['INT', 'LONG', 'FLOAT', 'STRING', 'UNICODE', 'GET', 'PUT']);
+const REFUSED: ReadonlySet<string> = new Set(['GLOBAL', 'STACK_GLOBAL', 'REDUCE', 'BUILD', 'INST', 'OBJ', 'NEWOBJ', 'NEWOBJ_EX', 'EXT1', 'EXT2', 'EXT4', 'PERSID', 'BINPERSID', 'NEXT_BUFFER', 'READONLY_BUFFER']);
+const TEXT_PROTOCOL: ReadonlySet<string> = new Set(['INT', 'LONG', 'FLOAT', 'STRING', 'UNICODE', 'GET', 'PUT']);
 
 const TWO_32 = 2 ** 32;
 

@@ -4,13 +4,14 @@
  * cache folder ($GPU_LAYERS_CACHE_DIR, else $XDG_CACHE_HOME/gpu-layers, else
  * ~/.cache/gpu-layers). Written by `gpu-layers calibrate`, read by every probe.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import * as z from 'zod/mini';
 
 import { normalizeUuid } from '../sample/uuid.js';
 import { validate } from '../validation.js';
+import { writeFileAtomic } from '../write-file-atomic.js';
 
 const entrySchema = z.object({
   uuid: z.string(),
@@ -67,9 +68,7 @@ export function writeCalibrationCache(file: string, measured: CalibrationEntry[]
   for (const entry of measured) merged.set(key(entry), entry);
   const entries = [...merged.values()];
   mkdirSync(path.dirname(file), { recursive: true });
-  const temporary = `${file}.${process.pid}.tmp`;
-  writeFileSync(temporary, JSON.stringify({ version: 1, entries }, null, 2) + '\n');
-  renameSync(temporary, file);
+  writeFileAtomic(file, JSON.stringify({ version: 1, entries }, null, 2) + '\n');
   return entries;
 }
 

@@ -52,7 +52,7 @@ export const companionFileSchema = z.object({
 });
 
 /** The schema's own field names: any other name in a failure's path came from the file. */
-const SCHEMA_KEYS = new Set([...Object.keys(companionFileSchema.shape), ...Object.keys(companionDeviceSchema.shape)]);
+const SCHEMA_KEYS: ReadonlySet<string> = new Set([...Object.keys(companionFileSchema.shape), ...Object.keys(companionDeviceSchema.shape)]);
 
 export type CompanionFile = z.infer<typeof companionFileSchema>;
 export type CompanionDevice = z.infer<typeof companionDeviceSchema>;

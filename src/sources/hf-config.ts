@@ -61,7 +61,7 @@ export interface KvOptions {
 
 // A Map, not an object: the names come from outside (a /metrics label, config.json), and
 // "constructor" or "__proto__" must not find something on Object.prototype.
-const DTYPE_BYTES = new Map([
+const DTYPE_BYTES: ReadonlyMap<string, number> = new Map([
   ['bfloat16', 2],
   ['float16', 2],
   ['half', 2],

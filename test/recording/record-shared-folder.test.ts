@@ -11,7 +11,10 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { isGpuLayersError } from '../../src/errors.js';
 import { RecordingWriter, checkRecordingTarget } from '../../src/recording/write-recording.js';
+import { readRecording } from '../../src/recording/read-recording.js';
+import { writeReport } from '../../src/report/write-report.js';
 import { giveToOtherUser, runningAsRoot } from '../helpers/other-user.js';
+import { repoRoot } from '../helpers/paths.js';
 import { recordingHeader } from '../helpers/report-recording.js';
 
 const work = mkdtempSync(path.join(tmpdir(), 'gpu-layers-record-shared-'));
@@ -62,6 +65,15 @@ describe.runIf(runningAsRoot).each(['root-sticky', 'other-user'] as const)('reco
     expect(readFileSync(victim, 'utf8')).toBe(VICTIM_TEXT);
     expect(lstatSync(path.join(folder, 'r.jsonl')).isFile()).toBe(true);
     expect(readFileSync(path.join(folder, 'r.jsonl'), 'utf8')).toBe(`${JSON.stringify(recordingHeader())}\n`);
+  });
+
+  it('report --html: links planted at the temporary names of this pid do not redirect the HTML', async () => {
+    const out = path.join(folder, 'night.html');
+    for (const name of [`night.html.${process.pid}.tmp`, `.night.html.${process.pid}.tmp`]) plantLink(path.join(folder, name), victim);
+    const recording = await readRecording(path.join(repoRoot, 'assets/overnight.recording.jsonl.gz'));
+    writeReport(recording, out);
+    expect(readFileSync(victim, 'utf8')).toBe(VICTIM_TEXT);
+    expect(readFileSync(out, 'utf8')).toMatch(/^<!doctype html>/i);
   });
 
   it('a folder planted at the temporary name is no internal error: the recording is made', () => {

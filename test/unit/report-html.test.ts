@@ -35,7 +35,7 @@ const html = renderReportHtml({ header, samples, findings });
 
 function signedBytes(v: number | null): string {
   if (v === null) return 'n/a';
-  return v < 0 ? `−${formatBytes(-v)}` : formatBytes(v);
+  return v < 0 ? `-${formatBytes(-v)}` : formatBytes(v);
 }
 
 // Boolean checks: a failing toContain on a whole report would print megabytes.

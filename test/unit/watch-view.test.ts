@@ -208,9 +208,9 @@ describe('renderWatchFrame', () => {
     const at = lines.indexOf('findings');
     expect(at).toBeGreaterThan(0);
     expect(lines.slice(at + 1, at + 5)).toEqual([
-      '  CRITICAL cuda-graph-creep  Driver memory creeps outside the allocator  gpu 0 pid 10 (python -m vllm.entrypoints.openai.api_server)',
+      '  CRITICAL cuda-graph-creep  Driver memory creeps outside the allocator  GPU 0 pid 10 (python -m vllm.entrypoints.openai.api_server)',
       '    pid 10 grew 2.0 GiB outside the PyTorch allocator while reserved stayed flat.',
-      '  INFO     lazy-init  Step at the first requests  gpu 1',
+      '  INFO     lazy-init  Step at the first requests  GPU 1',
       '    pid 10 grew 2.0 GiB outside the PyTorch allocator while reserved stayed flat.',
     ]);
   });

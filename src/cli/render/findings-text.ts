@@ -38,9 +38,13 @@ export function severityLabel(finding: Finding, style: Style): string {
   return finding.severity === 'info' ? style.dim(label) : finding.severity === 'critical' ? style.bold(style.warn(label)) : style.warn(label);
 }
 
+/** "GPU 0 pid 4242 (vllm serve ...)": the command cut at 48 characters, control characters blanked. */
 export function subjectText(finding: Finding): string {
   const { deviceIndex, pid, command } = finding.subject;
-  return `GPU ${deviceIndex}${pid === null ? '' : ` pid ${pid}${command === null ? '' : ` (${command.length > 48 ? `${command.slice(0, 47)}…` : command})`}`}`;
+  if (pid === null) return `GPU ${deviceIndex}`;
+  if (command === null) return `GPU ${deviceIndex} pid ${pid}`;
+  const shown = command.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
+  return `GPU ${deviceIndex} pid ${pid} (${shown.length > 48 ? `${shown.slice(0, 47)}…` : shown})`;
 }
 
 export function renderFindings(findings: readonly Finding[], style: Style, width: number): string {

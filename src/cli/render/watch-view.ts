@@ -5,7 +5,8 @@
  */
 import type { Finding, Severity } from '../../diagnosis/finding-schema.js';
 import type { LayeredDevice, LayeredProcess, LayeredSample } from '../../layers/schema.js';
-import { formatBytes } from '../../format-bytes.js';
+import { formatBytes, formatChange, formatSignedBytes } from '../../format-bytes.js';
+import { subjectText } from './findings-text.js';
 import { layerLines } from './layer-lines.js';
 import { sparkline } from './sparkline.js';
 import type { Style } from './style.js';
@@ -138,10 +139,6 @@ function clean(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
 }
 
-function signedBytes(bytes: number | null): string {
-  if (bytes === null) return 'n/a';
-  return bytes < 0 ? `-${formatBytes(-bytes)}` : formatBytes(bytes);
-}
 
 function change(values: readonly (number | null)[]): number | null {
   const known = values.filter((v): v is number => v !== null);
@@ -152,7 +149,7 @@ function change(values: readonly (number | null)[]): number | null {
 function changeText(delta: number | null): string {
   if (delta === null) return '';
   if (delta === 0) return '±0 B';
-  return delta > 0 ? `+${formatBytes(delta)}` : `-${formatBytes(-delta)}`;
+  return formatChange(delta);
 }
 
 function duration(ms: number): string {
@@ -201,7 +198,7 @@ function seriesLine(series: Series, placed: Placed, shown: readonly Map<string, 
     DETAIL_INDENT + series.label.padEnd(LABEL_WIDTH),
     // Padded to the samples drawn, so a series that starts late still ends at the newest column.
     style.used(sparkline(values, shown.length).padStart(shown.length)),
-    signedBytes(series.value(placed.process)).padStart(FIGURE_WIDTH),
+    formatSignedBytes(series.value(placed.process)).padStart(FIGURE_WIDTH),
     delta !== null && delta > 0 ? style.warn(deltaText) : deltaText,
   ].join(' ');
 }
@@ -229,11 +226,6 @@ function groupLines(device: LayeredDevice, group: ProcessGroup, shown: readonly 
   return lines;
 }
 
-function subjectText(finding: Finding): string {
-  const { deviceIndex, pid, command } = finding.subject;
-  if (pid === null) return `gpu ${deviceIndex}`;
-  return `gpu ${deviceIndex} pid ${pid}${command !== null ? ` (${clean(command)})` : ''}`;
-}
 
 function findingLines(findings: readonly Finding[], style: Style): string[] {
   if (findings.length === 0) return [style.dim('no findings')];
