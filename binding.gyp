@@ -3,7 +3,7 @@
 {
   # native/glibc_compat.h first in every unit (C and C++): the binaries then need at most
   # GLIBC_2.17 and GLIBCXX_3.4.22, so one prebuilt build loads on Ubuntu 20.04 and RHEL 8
-  # (scripts/check-glibc.sh checks it).
+  # (scripts/build/check-glibc.sh checks it).
   "target_defaults": {
     "cflags": ["-include", "<(module_root_dir)/native/glibc_compat.h"]
   },

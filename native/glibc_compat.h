@@ -5,7 +5,7 @@
  * GLIBCXX_3.4.28), RHEL/Rocky 8 (glibc 2.28, GLIBCXX_3.4.25), even glibc 2.17. The linker binds
  * each undefined symbol to the newest (default) version the build machine's libraries define; the
  * directives below bind the few that moved or appeared recently to the oldest version that has the
- * same behaviour, or avoid them. scripts/check-glibc.sh checks the result on the built files; a
+ * same behaviour, or avoid them. scripts/build/check-glibc.sh checks the result on the built files; a
  * symbol it reports as too new gets a line here.
  */
 #ifndef GPU_LAYERS_GLIBC_COMPAT_H

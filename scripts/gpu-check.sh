@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The real-GPU check (issue 4) in one command: gpu-check.sh OUTDIR [--simulate].
-# On the GPU machine (no Node.js, no network) it unpacks what scripts/prepare-gpu-check.sh put in
+# On the GPU machine (no Node.js, no network) it unpacks what scripts/gpu-check/prepare-gpu-check.sh put in
 # .gpu-check/ (a gzipped node binary; the built package: dist/, build/Release/ and the runtime
-# node_modules) and runs scripts/gpu_check.py, which writes everything under OUTDIR.
+# node_modules) and runs scripts/gpu-check/gpu_check.py, which writes everything under OUTDIR.
 # --simulate runs it here against the mock NVML instead.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -16,4 +16,4 @@ if [[ -f .gpu-check/node.gz ]] && ! command -v node >/dev/null 2>&1; then
   rm -rf dist build/Release
   tar -xzf .gpu-check/package.tar.gz
 fi
-exec python3 scripts/gpu_check.py "$out" "${@:2}"
+exec python3 scripts/gpu-check/gpu_check.py "$out" "${@:2}"

@@ -1,5 +1,5 @@
 /*
- * Preloaded after libasan and libubsan by scripts/check-native-memory.sh, only in the sanitizer
+ * Preloaded after libasan and libubsan by scripts/hardening/check-native-memory.sh, only in the sanitizer
  * test run (built by CMakeLists.txt with GPU_LAYERS_SANITIZE=ON; never part of the addon). It makes
  * UBSan honour the log_path of UBSAN_OPTIONS.
  *

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Benchmark part "companion": one write of the Python companion's allocator file (8 devices,
-// scripts/companion_write_bench.py) against a plain write of the same document, on this machine's
+// scripts/bench/companion_write_bench.py) against a plain write of the same document, on this machine's
 // temporary folder and on tmpfs (/dev/shm) where there is one. Results as JSON (--json FILE).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -20,7 +20,7 @@ function filesystemOf(folder) {
 const folders = [];
 for (const parent of [os.tmpdir(), '/dev/shm']) {
   if (!existsSync(parent)) continue;
-  const run = spawnSync(python, [path.join(root, 'scripts/companion_write_bench.py'), String(DEVICES), String(WRITES), parent], { encoding: 'utf8' });
+  const run = spawnSync(python, [path.join(root, 'scripts/bench/companion_write_bench.py'), String(DEVICES), String(WRITES), parent], { encoding: 'utf8' });
   if (run.status !== 0) throw new Error(`companion bench failed: ${run.stderr}`);
   const { writeMicros, floorMicros, bytes } = JSON.parse(run.stdout);
   folders.push({

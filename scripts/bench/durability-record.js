@@ -54,7 +54,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import os from 'node:os';
 import path from 'node:path';
 
-import { seededRandom } from '../seeded-random.js';
+import { seededRandom } from '../hardening/seeded-random.js';
 import { machineFacts, root } from './machine.js';
 
 const { readRecording } = await import(path.join(root, 'dist/index.js'));

@@ -19,7 +19,7 @@ const PROCESSES = 64;
 const SAMPLES = 3000;
 const PROCESS_RUNS = 30;
 const pynvmlDir = path.join(root, '.cache/debian-nvidia/root/usr/lib/python3/dist-packages');
-const pynvmlScript = path.join(root, 'scripts/pynvml_sample.py');
+const pynvmlScript = path.join(root, 'scripts/oracles/pynvml_sample.py');
 const cli = path.join(root, 'dist/cli/gpu-layers.cjs');
 
 if (!existsSync(path.join(pynvmlDir, 'pynvml.py'))) {

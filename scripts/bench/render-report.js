@@ -139,7 +139,7 @@ real driver adds its call times to both sides alike.
 | --- | ---: | ---: | ---: |
 | warm sample, median of ${p.samples} (\`probe.sample()\` / the same NVML calls in one Python process) | ${micros(p.sampleMicros.median)} | ${micros(p.pynvmlMicros.median)} | ${speedRatio(p.sampleMicros.median, p.pynvmlMicros.median)} |
 | warm sample, 90th percentile | ${micros(p.sampleMicros.p90)} | ${micros(p.pynvmlMicros.p90)} | |
-| whole process, median of ${p.processRuns} (\`gpu-layers probe --json\` / \`scripts/pynvml_sample.py once\`) | ${millis(p.cliProcessMs)} | ${millis(p.pynvmlProcessMs)} | ${speedRatio(p.cliProcessMs, p.pynvmlProcessMs)} |
+| whole process, median of ${p.processRuns} (\`gpu-layers probe --json\` / \`scripts/oracles/pynvml_sample.py once\`) | ${millis(p.cliProcessMs)} | ${millis(p.pynvmlProcessMs)} | ${speedRatio(p.cliProcessMs, p.pynvmlProcessMs)} |
 | the same CLI without its code cache (\`node dist/cli/cli-main.cjs probe --json\`) | ${millis(p.cliWithoutCodeCacheMs)} | ${millis(p.pynvmlProcessMs)} | ${speedRatio(p.cliWithoutCodeCacheMs, p.pynvmlProcessMs)} |${
     p.cliWithExtraCaCertsMs === null
       ? ''
@@ -175,9 +175,9 @@ The file is ${c.folders[0]?.bytes ?? 'n/a'} bytes.`,
 
   snapshot: (s) => `## Snapshot forensics: \`gpu-layers snapshot --json\` against CPython
 
-${s.machine.date}, ${machineLine(s.machine)}. A generated snapshot (\`scripts/generate_snapshot.py --target-mb ${s.targetMb}\`,
+${s.machine.date}, ${machineLine(s.machine)}. A generated snapshot (\`scripts/oracles/generate_snapshot.py --target-mb ${s.targetMb}\`,
 protocol ${s.protocol} as \`torch.cuda.memory._dump_snapshot\` writes it on CPython 3.8-3.13) of ${megabytes(s.fileBytes)}: ${s.devices} devices,
-${s.segments} segments. CPython runs \`scripts/snapshot_figures.py\` (\`pickle.load\`, the C unpickler, then
+${s.segments} segments. CPython runs \`scripts/oracles/snapshot_figures.py\` (\`pickle.load\`, the C unpickler, then
 the same figures in Python); both print identical figures (checked in the run). Whole processes,
 alternately, ${s.rounds} rounds on a warm page cache; medians; peak RSS from GNU time.
 
@@ -298,7 +298,7 @@ Every figure is in \`${g.run}\` and \`${g.report}\`.
 | what | median | compared with | ratio |
 | --- | ---: | --- | ---: |
 | \`gpu-layers probe --json\`, whole process | ${millis(t.probeJsonProcess.medianMs)} | \`nvidia-smi --query-compute-apps=pid,used_memory --format=csv\`: ${millis(t.nvidiaSmiQuery.medianMs)} | ${speedRatio(t.probeJsonProcess.medianMs, t.nvidiaSmiQuery.medianMs)} |
-| the same | | pynvml script (\`scripts/pynvml_sample.py once\`): ${millis(t.pynvmlScript.medianMs)} | ${speedRatio(t.probeJsonProcess.medianMs, t.pynvmlScript.medianMs)} |
+| the same | | pynvml script (\`scripts/oracles/pynvml_sample.py once\`): ${millis(t.pynvmlScript.medianMs)} | ${speedRatio(t.probeJsonProcess.medianMs, t.pynvmlScript.medianMs)} |
 | \`probe.sample()\` in-process, warm | ${micros(t.probeSampleInProcess.medianUs)} | the same call on the mock (probe part above) | the real driver's calls dominate |${
       collect ? `\n| one \`gpu-layers serve\` collection | ${millis(Number(collect.split(' ')[1]) * 1000)} | | |` : ''
     }

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Benchmark part "snapshot": `gpu-layers snapshot --json` against CPython on a generated PyTorch
-// memory snapshot of about 300 MB (scripts/generate_snapshot.py, protocol 4 as torch writes it):
-// CPython runs scripts/snapshot_figures.py, which is pickle.load plus the same figures in Python.
+// memory snapshot of about 300 MB (scripts/oracles/generate_snapshot.py, protocol 4 as torch writes it):
+// CPython runs scripts/oracles/snapshot_figures.py, which is pickle.load plus the same figures in Python.
 // Each side runs as a whole process, alternately, ROUNDS times on a warm page cache; wall time and
 // peak RSS (GNU time's %M) per run, medians compared. Both must print the same figures. Results
 // as JSON (--json FILE); --mb N changes the size.
@@ -19,7 +19,7 @@ const ROUNDS = 3;
 const work = mkdtempSync(path.join(os.tmpdir(), 'gpu-layers-bench-snapshot-'));
 process.on('exit', () => rmSync(work, { recursive: true, force: true }));
 
-const generated = spawnSync(python, [path.join(root, 'scripts/generate_snapshot.py'), work, '--protocols', '4', '--target-mb', String(TARGET_MB), '--name', 'big'], { encoding: 'utf8' });
+const generated = spawnSync(python, [path.join(root, 'scripts/oracles/generate_snapshot.py'), work, '--protocols', '4', '--target-mb', String(TARGET_MB), '--name', 'big'], { encoding: 'utf8' });
 if (generated.status !== 0) throw new Error(`generate_snapshot.py failed: ${generated.stderr}`);
 const file = path.join(work, 'big.p4.pickle');
 const size = statSync(file).size;
@@ -35,7 +35,7 @@ function measure(command) {
 
 const sides = {
   node: [process.execPath, cli, 'snapshot', '--json', file],
-  cpython: [python, path.join(root, 'scripts/snapshot_figures.py'), file],
+  cpython: [python, path.join(root, 'scripts/oracles/snapshot_figures.py'), file],
 };
 const runs = { node: [], cpython: [] };
 for (let round = 0; round < ROUNDS; round++) {

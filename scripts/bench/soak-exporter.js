@@ -432,7 +432,7 @@ const exitCode = await Promise.race([exited, sleep(10_000).then(() => 'timeout')
 // sawtooth and share V8's heap sizing of the moment, so the textbook error, which takes each as
 // independent evidence, narrows with the reading rate alone (the run stored on 2026-11-27 used it,
 // readings 2 min apart); the robust one is itself biased low in a series this short (simulated,
-// 400 runs of 141 readings; test/unit/linear-trend.test.ts checks it within bounds: 0.86 of the slopes' actual spread for
+// 400 runs of 141 readings; test/bench/linear-trend.test.ts checks it within bounds: 0.86 of the slopes' actual spread for
 // independent noise, where the textbook one is 0.95; 0.77 for noise correlated over a minute, where
 // the textbook one is 0.49). The larger of the two keeps the verdict off the textbook error's blind
 // spot; the readings' correlation itself is worth a look when the margin is thin.

@@ -12,8 +12,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { repoRoot } from '../helpers/paths.js';
-import { ALL_LABELS, METRICS, TARGET_LABELS } from './gpu-layers-metrics.js';
-import { promqlNames } from './promql-names.js';
+import { ALL_LABELS, METRICS, TARGET_LABELS } from '../helpers/gpu-layers-metrics.js';
+import { promqlNames } from '../helpers/promql-names.js';
 
 const file = path.join(repoRoot, 'deploy/grafana/gpu-layers.dashboard.json');
 

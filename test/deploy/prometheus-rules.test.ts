@@ -12,8 +12,8 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 
 import { repoRoot } from '../helpers/paths.js';
-import { ALL_LABELS, METRICS, TARGET_LABELS } from './gpu-layers-metrics.js';
-import { promqlNames } from './promql-names.js';
+import { ALL_LABELS, METRICS, TARGET_LABELS } from '../helpers/gpu-layers-metrics.js';
+import { promqlNames } from '../helpers/promql-names.js';
 
 const dir = path.join(repoRoot, 'deploy/prometheus');
 const rulesFile = path.join(dir, 'gpu-layers.rules.yml');

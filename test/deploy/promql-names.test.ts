@@ -1,7 +1,7 @@
 /** The PromQL name reader the deploy tests rely on. */
 import { describe, expect, it } from 'vitest';
 
-import { promqlNames } from './promql-names.js';
+import { promqlNames } from '../helpers/promql-names.js';
 
 describe('promqlNames', () => {
   it('reads selectors, matchers, grouping labels and Grafana variables', () => {

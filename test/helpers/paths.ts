@@ -13,7 +13,7 @@ export interface NativeBuild {
 }
 
 /**
- * GPU_LAYERS_TEST_BUILD_DIR (set by scripts/check-native-memory.sh to build-sanitize/) swaps the
+ * GPU_LAYERS_TEST_BUILD_DIR (set by scripts/hardening/check-native-memory.sh to build-sanitize/) swaps the
  * build the suites use by default for another cmake-js build of the same sources, e.g. the ASan +
  * UBSan one, without touching each test. Probes opened without an addonPath (and CLI children)
  * load the addon named by GPU_LAYERS_ADDON, which the same script points at that build.

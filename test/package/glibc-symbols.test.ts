@@ -1,5 +1,5 @@
 /**
- * The native binaries load on old glibc and libstdc++ (RHEL 8, Ubuntu 20.04): scripts/check-glibc.sh
+ * The native binaries load on old glibc and libstdc++ (RHEL 8, Ubuntu 20.04): scripts/build/check-glibc.sh
  * finds no symbol version above its limits in the node-gyp build, the cmake-js build (when built)
  * and the prebuilds (when present), and does fail on a binary that needs more.
  */
@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 
 import { cmakeBuild, nodeGypBuild, repoRoot, requireFile } from '../helpers/paths.js';
 
-const script = path.join(repoRoot, 'scripts/check-glibc.sh');
+const script = path.join(repoRoot, 'scripts/build/check-glibc.sh');
 
 function check(files: string[]): { status: number | null; stdout: string; stderr: string } {
   const run = spawnSync('bash', [script, ...files], { encoding: 'utf8' });

@@ -1,6 +1,6 @@
 /**
  * The packed tarball installs on a GPU host that has Node and npm but no build tools: it carries
- * prebuilt linux-x64 binaries (scripts/prebuilds.js), node-gyp-build picks them at install, and
+ * prebuilt linux-x64 binaries (scripts/build/prebuilds.js), node-gyp-build picks them at install, and
  * the CLI loads them. The tarball is staged like `npm pack` makes it (its prepack copies the
  * node-gyp build into prebuilds/), but from the build the other tests use, without rebuilding it
  * under them; it is installed with a PATH holding only node, npm, npx and sh.
@@ -55,7 +55,7 @@ beforeAll(() => {
   const plain = execFileSync('npm', ['pack', '--silent', '--ignore-scripts', '--pack-destination', work], { cwd: repoRoot, encoding: 'utf8' }).trim().split('\n').pop()!;
   execFileSync('tar', ['-xzf', path.join(work, plain), '-C', staging]);
   rmSync(path.join(work, plain));
-  execFileSync(process.execPath, [path.join(repoRoot, 'scripts/prebuilds.js'), '--out', path.join(staging, 'package/prebuilds')], { encoding: 'utf8', stdio: 'pipe' });
+  execFileSync(process.execPath, [path.join(repoRoot, 'scripts/build/prebuilds.js'), '--out', path.join(staging, 'package/prebuilds')], { encoding: 'utf8', stdio: 'pipe' });
   const packed = path.join(work, 'packed');
   mkdirSync(packed);
   const name = execFileSync('npm', ['pack', '--silent', '--ignore-scripts', '--pack-destination', packed], { cwd: path.join(staging, 'package'), encoding: 'utf8' }).trim().split('\n').pop()!;

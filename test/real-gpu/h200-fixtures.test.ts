@@ -41,7 +41,7 @@ describe('the H200 run', () => {
     expect(device!.privatePools.map((p) => [p.poolId, p.kind])).toEqual([[[0, 1], 'mempool']]);
     const file = path.join(work, `${phase}.pickle`);
     writeFileSync(file, pickle);
-    const cpython = spawnSync(python, [path.join(repoRoot, 'scripts/snapshot_figures.py'), file], { encoding: 'utf8' });
+    const cpython = spawnSync(python, [path.join(repoRoot, 'scripts/oracles/snapshot_figures.py'), file], { encoding: 'utf8' });
     expect(cpython.status, cpython.stderr).toBe(0);
     expect(report.devices).toEqual(JSON.parse(cpython.stdout).devices);
   });

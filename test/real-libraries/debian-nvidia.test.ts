@@ -14,7 +14,7 @@ import { runCli } from '../helpers/cli.js';
 import { debian, repoRoot, requireFile } from '../helpers/paths.js';
 
 beforeAll(() => {
-  for (const file of [debian.nvml, debian.cuda]) requireFile(file, 'run scripts/fetch-debian-nvidia.sh (npm test does it first)');
+  for (const file of [debian.nvml, debian.cuda]) requireFile(file, 'run scripts/fixtures/fetch-debian-nvidia.sh (npm test does it first)');
 });
 
 describe("Debian's NVIDIA 535.261.03 libraries without a GPU", () => {

@@ -13,7 +13,7 @@ import { createMockHost, type MockHost } from '../helpers/mock-host.js';
 import { debian, nodeGypBuild, python, repoRoot, requireFile } from '../helpers/paths.js';
 import { GiB, MiB, h100 } from '../helpers/scenarios.js';
 
-const script = path.join(repoRoot, 'scripts/pynvml_sample.py');
+const script = path.join(repoRoot, 'scripts/oracles/pynvml_sample.py');
 let mock: MockHost;
 
 function readWithPynvml(): any {
@@ -39,7 +39,7 @@ const scenario: Scenario = {
 };
 
 beforeAll(() => {
-  requireFile(path.join(debian.pynvmlDir, 'pynvml.py'), 'run scripts/fetch-debian-nvidia.sh (npm test does it first)');
+  requireFile(path.join(debian.pynvmlDir, 'pynvml.py'), 'run scripts/fixtures/fetch-debian-nvidia.sh (npm test does it first)');
   mock = createMockHost(scenario);
 });
 afterAll(() => mock.remove());

@@ -1,7 +1,7 @@
 /**
  * analyzeSnapshot and `gpu-layers snapshot` against snapshots written by CPython's own pickle
- * (scripts/generate_snapshot.py, protocols 2, 4 and 5) and the figures CPython computes from
- * them (scripts/snapshot_figures.py, the sidecar): every figure must match exactly, from a file,
+ * (scripts/oracles/generate_snapshot.py, protocols 2, 4 and 5) and the figures CPython computes from
+ * them (scripts/oracles/snapshot_figures.py, the sidecar): every figure must match exactly, from a file,
  * from a buffer, and read through buffers small enough to split every opcode.
  */
 import { spawnSync } from 'node:child_process';
@@ -22,7 +22,7 @@ const file = (protocol: number) => path.join(work, `snapshot.p${protocol}.pickle
 
 beforeAll(() => {
   work = mkdtempSync(path.join(tmpdir(), 'gpu-layers-snapshot-'));
-  const run = spawnSync(python, [path.join(repoRoot, 'scripts/generate_snapshot.py'), work], { encoding: 'utf8' });
+  const run = spawnSync(python, [path.join(repoRoot, 'scripts/oracles/generate_snapshot.py'), work], { encoding: 'utf8' });
   if (run.status !== 0) throw new Error(`generate_snapshot.py failed: ${run.stderr}`);
   expected = JSON.parse(readFileSync(path.join(work, 'snapshot.expected.json'), 'utf8'));
 });

@@ -22,7 +22,7 @@ const RUNS = Number(process.env.GPU_LAYERS_FUZZ_RUNS ?? 400);
 
 beforeAll(() => {
   work = mkdtempSync(path.join(tmpdir(), 'gpu-layers-snapshot-fuzz-'));
-  const run = spawnSync(python, [path.join(repoRoot, 'scripts/generate_snapshot.py'), work, '--seed', '7'], { encoding: 'utf8' });
+  const run = spawnSync(python, [path.join(repoRoot, 'scripts/oracles/generate_snapshot.py'), work, '--seed', '7'], { encoding: 'utf8' });
   if (run.status !== 0) throw new Error(`generate_snapshot.py failed: ${run.stderr}`);
   for (const protocol of [2, 4, 5]) seeds.push(readFileSync(path.join(work, `snapshot.p${protocol}.pickle`)));
 });

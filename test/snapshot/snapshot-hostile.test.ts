@@ -24,7 +24,7 @@ const hostile = (name: string) => path.join(work, name);
 beforeAll(() => {
   work = mkdtempSync(path.join(tmpdir(), 'gpu-layers-snapshot-hostile-'));
   marker = path.join(work, 'command-ran');
-  const run = spawnSync(python, [path.join(repoRoot, 'scripts/generate_snapshot.py'), '--hostile', work], {
+  const run = spawnSync(python, [path.join(repoRoot, 'scripts/oracles/generate_snapshot.py'), '--hostile', work], {
     encoding: 'utf8',
     env: { ...process.env, GPU_LAYERS_HOSTILE_COMMAND: `touch ${marker}` },
   });

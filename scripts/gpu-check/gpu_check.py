@@ -1,0 +1,290 @@
+"""The real-GPU check (issue 4), driven by scripts/gpu-check.sh: runs the PyTorch workload
+(scripts/gpu-check/gpu_check_workload.py) with the companion through its phases and, at each, reads the
+same process through `gpu-layers probe --json`, nvidia-smi and pynvml; checks the layers against
+each other and against torch's own figures; calibrates a bare context; times the probe against
+nvidia-smi and pynvml; and writes everything it learns under OUT (at most 8 files):
+results.json, nvidia-smi-q-memory.txt, probe-final.json, companion.json,
+snapshot-graphs.pickle.gz, snapshot-churn.pickle.gz.
+
+--simulate: the same run on a CPU machine against the mock NVML (no torch, no nvidia-smi), to
+test the plumbing before spending device time.
+"""
+import gzip
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MiB = 1024 ** 2
+PHASES = ["init", "weights", "kv", "graphs", "churn", "graphs2"]
+CONTEXT_RANGE = (100 * MiB, 1024 * MiB)  # nvml-abi.md: user reports of 200-700 MB, ~300-400 MB lazy
+
+
+def run(cmd, env=None, timeout=60):
+    started = time.perf_counter()
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    return done, time.perf_counter() - started
+
+
+class Checker:
+    def __init__(self, out, simulate):
+        self.out = out
+        self.simulate = simulate
+        self.work = tempfile.mkdtemp(prefix="gpu-check-")
+        self.node = os.environ.get("GPU_CHECK_NODE", "node")
+        self.cli = os.path.join(ROOT, "dist", "cli", "gpu-layers.cjs")
+        self.env = dict(os.environ, GPU_LAYERS_CACHE_DIR=os.path.join(self.work, "cache"), NO_COLOR="1")
+        self.results = {"simulate": simulate, "phases": [], "checks": [], "timings": {}, "errors": []}
+        self.scenario = os.path.join(self.work, "host.scenario")
+        if simulate:
+            mock = os.path.join(ROOT, "build", "Release", "mock")
+            self.env.update(GPU_LAYERS_NVML_LIB=os.path.join(mock, "libnvidia-ml.so.1"), GPU_LAYERS_CUDA_LIB=os.path.join(mock, "libcuda.so.1"),
+                            GPU_LAYERS_MOCK_SCENARIO=self.scenario, LD_LIBRARY_PATH=mock,
+                            PYTHONPATH=os.path.join(ROOT, ".cache/debian-nvidia/root/usr/lib/python3/dist-packages"))
+            self.write_scenario(None, 0)
+
+    def write_scenario(self, pid, used):
+        lines = ["gpu-layers-mock-scenario 1", "device", "name NVIDIA H100 80GB HBM3", "uuid GPU-5d8a1e0c-7f3b-4a62-9c1e-2b8f0d4e6a17",
+                 "memory 85520809984 570425344 %d %d" % (used, 85520809984 - 570425344 - used), "context_bytes 553648128"]
+        if pid is not None:
+            lines.append("process compute %d %d" % (pid, used))
+        tmp = self.scenario + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        os.rename(tmp, self.scenario)
+
+    def cli_json(self, *args):
+        done, seconds = run([self.node, self.cli, *args], env=self.env)
+        if done.returncode != 0:
+            raise RuntimeError("gpu-layers %s exited %d: %s" % (" ".join(args), done.returncode, done.stderr.strip()))
+        return json.loads(done.stdout), seconds
+
+    def nvidia_smi(self, *args):
+        if shutil.which("nvidia-smi") is None:
+            return None
+        done, _ = run(["nvidia-smi", *args])
+        return done.stdout if done.returncode == 0 else None
+
+    def pynvml(self):
+        done, _ = run([sys.executable, os.path.join(ROOT, "scripts", "oracles", "pynvml_sample.py"), "once"], env=self.env)
+        return json.loads(done.stdout) if done.returncode == 0 else {"error": done.stderr.strip()[-400:]}
+
+    def check(self, name, ok, expected, seen, note=""):
+        self.results["checks"].append({"check": name, "ok": bool(ok), "expected": expected, "seen": seen, "note": note})
+
+    def versions(self):
+        probe, _ = self.cli_json("probe", "--json", "--no-host")
+        self.results["versions"] = {
+            "driver": probe["driver"], "processRowBytes": probe["library"]["processRowBytes"],
+            "memoryInfoVersion": [d["memory"]["version"] for d in probe["devices"]],
+            "devices": [{"index": d["index"], "name": d["name"], "uuid": d["uuid"], "memory": d["memory"]} for d in probe["devices"]],
+            "nvidiaSmi": self.nvidia_smi("--query-gpu=name,driver_version,memory.total,uuid", "--format=csv,noheader"),
+        }
+        memory = self.nvidia_smi("-q", "-d", "MEMORY")
+        if memory is not None:
+            with open(os.path.join(self.out, "nvidia-smi-q-memory.txt"), "w") as f:
+                f.write(memory)
+
+    def calibrate(self):
+        report, seconds = self.cli_json("calibrate", "--json")
+        self.results["calibration"] = report
+        for device in report.get("devices", []):
+            context = device.get("contextBytes")
+            self.check("calibrate: bare context in the reference's range", context is not None and CONTEXT_RANGE[0] <= context <= CONTEXT_RANGE[1],
+                       "%d..%d MiB" % (CONTEXT_RANGE[0] // MiB, CONTEXT_RANGE[1] // MiB), None if context is None else context / MiB,
+                       "GPU %s, %.1f s" % (device.get("ordinal"), seconds))
+
+    def start_workload(self):
+        stats = os.path.join(self.work, "stats")
+        os.makedirs(stats)
+        env = dict(self.env, GPU_LAYERS_STATS_DIR=stats, GPU_LAYERS_STATS_INTERVAL="0.2", GPU_LAYERS_STATS_SEGMENTS="1", PYTHONUNBUFFERED="1",
+                   PYTHONPATH=os.pathsep.join(filter(None, [os.path.join(ROOT, "python", "gpu_layers_companion"), self.env.get("PYTHONPATH")])))
+        args = [sys.executable, os.path.join(ROOT, "scripts", "gpu-check", "gpu_check_workload.py"), self.work, self.out] + (["--simulate"] if self.simulate else [])
+        self.workload = subprocess.Popen(args, env=env)
+        self.stats = stats
+
+    def wait_phase(self, phase, timeout=240):
+        path = os.path.join(self.work, "phase-%s.json" % phase)
+        end = time.time() + timeout
+        while not os.path.exists(path):
+            if self.workload.poll() is not None:
+                raise RuntimeError("the workload exited %s before phase %s" % (self.workload.returncode, phase))
+            if time.time() > end:
+                raise RuntimeError("timed out waiting for phase %s" % phase)
+            time.sleep(0.05)
+        with open(path) as f:
+            return json.load(f)
+
+    def wait_companion(self, pid, since, timeout=20.0):
+        """Until the companion has written after the phase began (its first memory_snapshot() takes
+        seconds on a real GPU, once), then one interval more: the file is fresh and at rest."""
+        if self.simulate:  # no torch, no companion
+            return
+        path = os.path.join(self.stats, "%d.json" % pid)
+        end = time.time() + timeout
+        while time.time() < end:
+            try:
+                with open(path) as f:
+                    if json.load(f)["writtenAt"] > since:
+                        break
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(0.05)
+        time.sleep(0.25)
+
+    def read_phase(self, phase, torch):
+        pid = torch["pid"]
+        if self.simulate:
+            self.write_scenario(pid, (phase_index := PHASES.index(phase) + 1) * 1024 * MiB)
+        self.wait_companion(pid, torch["at"])
+        probe_args = ["probe", "--json", "--stats-dir", self.stats]
+        probe_process = subprocess.run([self.node, self.cli, *probe_args], env=self.env, capture_output=True, text=True, timeout=60)
+        probe = json.loads(probe_process.stdout)
+        smi = self.nvidia_smi("--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits")
+        nvml = self.pynvml()
+        mine = [p for d in probe["devices"] for p in (d.get("processes") or []) if p["pid"] == pid]
+        entry = {"phase": phase, "torch": torch, "nvidiaSmi": smi, "pynvml": [p for d in nvml.get("devices", []) for p in d["processes"] if p["pid"] == pid],
+                 "probe": mine[0] if mine else None, "probePids": sorted({p["pid"] for d in probe["devices"] for p in (d.get("processes") or [])})}
+        self.results["phases"].append(entry)
+        if phase == "graphs2":
+            with open(os.path.join(self.out, "probe-final.json"), "w") as f:
+                json.dump(probe, f, indent=1)
+            self.exporter_check(pid, entry["probe"])
+        if phase == "churn":
+            companion = os.path.join(self.stats, "%d.json" % pid)
+            if os.path.exists(companion):
+                shutil.copy(companion, os.path.join(self.out, "companion.json"))
+        open(os.path.join(self.work, "continue-%s" % phase), "w").close()
+
+    def exporter_check(self, pid, probed):
+        """`gpu-layers serve` on the real driver while the workload rests: its series for the
+        workload must be what the probe read."""
+        import re
+        import urllib.request
+        serve = subprocess.Popen([self.node, self.cli, "serve", "--port", "0", "--interval", "500ms", "--stats-dir", self.stats],
+                                 env=self.env, stderr=subprocess.PIPE, text=True)
+        try:
+            line = serve.stderr.readline()
+            match = re.search(r":(\d+)/metrics", line)
+            if match is None:
+                raise RuntimeError("gpu-layers serve did not start: %s" % line.strip())
+            time.sleep(1.5)
+            text = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % match.group(1), timeout=10).read().decode()
+            self.results["exporter"] = {"exposition": [l for l in text.splitlines() if l.startswith("gpu_layers_") and 'pid="%d"' % pid in l or l.startswith("gpu_layers_collect")]}
+
+            def series(name, label):
+                found = re.search(r'^%s\{[^}]*pid="%d"[^}]*%s[^}]*\} (\S+)$' % (name, pid, label), text, re.M)
+                return None if found is None else float(found.group(1))
+            driver = series("gpu_layers_process_memory_bytes", 'layer="driver"')
+            reserved = series("gpu_layers_process_memory_bytes", 'layer="allocator_reserved"')
+            self.check("exporter: the workload's driver series = the probe's driver layer", driver == probed["layers"]["driverBytes"], probed["layers"]["driverBytes"], driver)
+            if probed["layers"]["allocator"] is not None:
+                self.check("exporter: the workload's allocator_reserved series = the probe's", reserved == probed["layers"]["allocator"]["reservedBytes"],
+                           probed["layers"]["allocator"]["reservedBytes"], reserved)
+            self.check("exporter: collect_success 1 on the real driver", re.search(r"^gpu_layers_collect_success 1$", text, re.M) is not None, 1,
+                       re.search(r"^gpu_layers_collect_success (\S+)$", text, re.M).group(1))
+        finally:
+            serve.terminate()
+            serve.wait(timeout=10)
+
+    def phase_checks(self):
+        phases = {e["phase"]: e for e in self.results["phases"]}
+        for e in self.results["phases"]:
+            p, t, phase = e["probe"], e["torch"], e["phase"]
+            if p is None:
+                self.check("%s: the workload is in the probe's process list" % phase, False, t["pid"], e["probePids"])
+                continue
+            driver = p["layers"]["driverBytes"]
+            if e["nvidiaSmi"] is not None:
+                smi = {int(a): int(b) for a, b in (line.split(",") for line in e["nvidiaSmi"].strip().splitlines() if "," in line)}
+                seen = smi.get(t["pid"])
+                self.check("%s: driver layer = nvidia-smi (1 MiB)" % phase, seen is not None and driver is not None and abs(driver - seen * MiB) <= MiB, driver, None if seen is None else seen * MiB)
+            nvml = [q["usedBytes"] for q in e["pynvml"]]
+            self.check("%s: driver layer = pynvml (1 MiB)" % phase, len(nvml) == 1 and driver is not None and abs(driver - nvml[0]) <= MiB, driver, nvml)
+            allocator = p["layers"]["allocator"]
+            if not self.simulate:
+                self.check("%s: allocator reserved = torch.cuda.memory_reserved()" % phase, allocator is not None and allocator["reservedBytes"] == t["memory_reserved"], t["memory_reserved"], allocator and allocator["reservedBytes"])
+                self.check("%s: allocator allocated = torch.cuda.memory_allocated()" % phase, allocator is not None and allocator["allocatedBytes"] == t["memory_allocated"], t["memory_allocated"], allocator and allocator["allocatedBytes"])
+                if allocator is not None and driver is not None:
+                    self.check("%s: outside-allocator gap = driver - reserved" % phase, p["gaps"]["outsideAllocatorBytes"] == driver - allocator["reservedBytes"], driver - allocator["reservedBytes"], p["gaps"]["outsideAllocatorBytes"])
+        def outside(k):
+            return phases[k]["probe"]["gaps"]["outsideAllocatorBytes"] if k in phases and phases[k]["probe"] else None
+
+        def reserved(k):
+            return phases[k]["torch"]["memory_reserved"]
+        if not self.simulate:
+            for before, after in (("kv", "graphs"), ("churn", "graphs2")):
+                if outside(before) is None or outside(after) is None:
+                    self.check("%s -> %s: graph capture grows memory outside the allocator" % (before, after), False, "> 0", None, "a gap was unknown")
+                    continue
+                grew = outside(after) - outside(before)
+                flat = reserved(after) - reserved(before)
+                self.check("%s -> %s: graph capture grows memory outside the allocator" % (before, after), grew > 0, "> 0", grew,
+                           "reserved moved %d bytes meanwhile (graph pools' activations)" % flat)
+
+    def timings(self, pid):
+        def median_of(cmd, env=None, runs=10):
+            times = []
+            for _ in range(runs):
+                done, seconds = run(cmd, env=env)
+                if done.returncode != 0:
+                    return {"error": done.stderr.strip()[-300:]}
+                times.append(seconds * 1000)
+            return {"medianMs": statistics.median(times), "runsMs": times}
+        t = self.results["timings"]
+        t["probeJsonProcess"] = median_of([self.node, self.cli, "probe", "--json", "--no-host"], env=self.env)
+        if shutil.which("nvidia-smi"):
+            t["nvidiaSmiQuery"] = median_of(["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv"])
+        t["pynvmlScript"] = median_of([sys.executable, os.path.join(ROOT, "scripts", "oracles", "pynvml_sample.py"), "once"], env=self.env)
+        script = ("const {openProbe}=require(%s);(async()=>{const p=await openProbe({processCommands:false});for(let i=0;i<5;i++)await p.sample();"
+                  "const t=[];for(let i=0;i<10;i++){const s=process.hrtime.bigint();await p.sample();t.push(Number(process.hrtime.bigint()-s)/1e3)}"
+                  "await p.close();t.sort((a,b)=>a-b);console.log(JSON.stringify({medianUs:(t[4]+t[5])/2,runsUs:t}))})()") % json.dumps(os.path.join(ROOT, "dist", "index.cjs"))
+        done, _ = run([self.node, "-e", script], env=self.env)
+        t["probeSampleInProcess"] = json.loads(done.stdout) if done.returncode == 0 else {"error": done.stderr.strip()[-300:]}
+        own = [p for e in self.results["phases"] for p in e["probePids"]]
+        self.check("the probe never appears in NVML's process list", pid in own and all(p == pid for p in own), [pid], sorted(set(own)),
+                   "only the workload's pid is listed while the probe samples")
+
+    def snapshots(self):
+        for name in ("snapshot-graphs.pickle", "snapshot-churn.pickle"):
+            path = os.path.join(self.out, name)
+            if os.path.exists(path):
+                with open(path, "rb") as f, gzip.open(path + ".gz", "wb") as g:
+                    shutil.copyfileobj(f, g)
+                os.remove(path)
+
+    def main(self):
+        started = time.time()
+        try:
+            self.versions()
+            self.calibrate()
+            self.start_workload()
+            for phase in PHASES:
+                self.read_phase(phase, self.wait_phase(phase))
+            self.phase_checks()
+            self.timings(self.results["phases"][0]["torch"]["pid"])
+        except Exception as error:  # keep what was learnt: the results file is the point of the run
+            self.results["errors"].append(repr(error))
+        finally:
+            if hasattr(self, "workload"):
+                self.workload.kill()
+            self.snapshots()
+            self.results["seconds"] = time.time() - started
+            with open(os.path.join(self.out, "results.json"), "w") as f:
+                json.dump(self.results, f, indent=1)
+            failed = [c for c in self.results["checks"] if not c["ok"]]
+            for c in self.results["checks"]:
+                print("%s  %s  expected %s, seen %s %s" % ("ok  " if c["ok"] else "FAIL", c["check"], c["expected"], c["seen"], c["note"]))
+            print("timings:", json.dumps({k: v.get("medianMs", v.get("medianUs", v)) for k, v in self.results["timings"].items()}))
+            print("errors:", self.results["errors"])
+            print("%d checks, %d failed, %.0f s" % (len(self.results["checks"]), len(failed), self.results["seconds"]))
+        return 0 if not self.results["errors"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(Checker(sys.argv[1], "--simulate" in sys.argv).main())

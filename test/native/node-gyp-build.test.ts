@@ -1,5 +1,0 @@
-// The native contract against the node-gyp build (the one `npm ci` makes).
-import { nodeGypBuild } from '../helpers/paths.js';
-import { nativeContract } from './contract.js';
-
-nativeContract(nodeGypBuild);
