@@ -1,8 +1,9 @@
 /**
- * gpu-layers, the library: open a probe, take samples of every GPU and its processes, and join
- * each sample with the other layers (companion, vLLM, /proc, context calibration) and their gaps;
- * watch them over time, record and read recordings, diagnose them and draw them as HTML.
- * Importing has no side effects; the native addon loads on the first openProbe().
+ * gpu-layers, the library: open a probe for the driver layer alone (every GPU and process as NVML
+ * says), or a monitor for the layered view (the driver sample joined with the companion, vLLM,
+ * /proc and the context calibration, and the gaps between them) once or over time; record and
+ * read recordings, diagnose them and draw them as HTML; export them to Prometheus.
+ * Importing has no side effects; the native addon loads on the first openProbe() or openMonitor().
  */
 export { openProbe, Probe } from './probe/probe.js';
 export type { ProbeInfo } from './probe/open-result.js';

@@ -1,7 +1,15 @@
 /**
- * `gpu-layers/mock`: test a Node agent built on gpu-layers without a GPU. Write a scenario, point
- * the probe at the mock libraries, rewrite the scenario to move time forward.
+ * `gpu-layers/mock`: test a Node agent built on gpu-layers without a GPU. The mock NVML and CUDA
+ * libraries read a scenario (rewrite it to move time forward); a FakeHost lays out a whole host
+ * around them (companion files, /proc, vLLM servers, a startup log, the calibration) for a
+ * monitor to read; the incident library plays the postmortems' failure patterns through the real
+ * pipeline, to check an agent's own alerts against them.
  */
 export { mockEnvironment, mockLibraries, type MockLibraries } from './mock-libraries.js';
 export { formatScenario, writeScenario } from './scenario-text.js';
 export { scenarioSchema, type Scenario, type ScenarioDevice, type ScenarioProcess } from './scenario-schema.js';
+export { FakeHost, type FakeAllocator, type FakeHostOptions, type FakeHostState, type FakeProcess } from './fake-host.js';
+export { vllmMetricsText, type FakeVllmServer } from './fake-vllm-server.js';
+export { INCIDENTS, incidentNamed } from './incidents.js';
+export type { Incident, IncidentState } from './incident.js';
+export { recordIncident, type RecordIncidentOptions } from './record-incident.js';
