@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
-export const PARTS = ['probe', 'companion', 'snapshot', 'exporter', 'soak-probe', 'soak-exporter', 'durability'];
+export const PARTS = ['probe', 'companion', 'snapshot', 'exporter', 'soak-probe', 'soak-exporter', 'durability', 'diagnosis'];
 
 const MiB = 2 ** 20;
 const micros = (us) => `${us.toFixed(0)} µs`;
@@ -118,6 +118,12 @@ function summaryRows(r) {
     const d = r.durability;
     add('durability', `\`record\` killed ${d.kills} times: files that do not read back`, String(d.unreadableFiles), '', '', '0', d.unreadableFiles === 0);
     add('durability', 'the same: most samples lost by one kill', String(d.worstLoss), '', '', '≤ 1 (the one in flight)', d.worstLoss <= 1 && d.failures === 0);
+  }
+  if (r.diagnosis) {
+    const d = r.diagnosis;
+    add('diagnosis', `evaluation set: ${d.patternCases} pattern cases, ${d.lookAlikeCases} look-alikes`, `${d.found}/${d.expected} found, ${d.falseFindings} false`, '', '',
+      'every expected finding, no false one', d.found === d.expected && d.falseFindings === 0);
+    add('diagnosis', 'the same hosts recorded at 60 s', `${d.sameAtSixty}/${d.comparedAtSixty} give the same findings`, '', '', 'all', d.sameAtSixty === d.comparedAtSixty);
   }
   if (r['real-gpu']) {
     const t = r['real-gpu'].figures.timings;
@@ -285,6 +291,28 @@ Target (issue 8): every file reads back, at most the sample in flight lost: ${me
 A sample is *taken* when NVML has answered its device count (the mock's trace), so at most one
 taken sample can be unwritten at a kill.`,
 
+  diagnosis: (d) => {
+    const pct = (v) => (v === null ? 'n/a' : `${(v * 100).toFixed(0)}%`);
+    const rows = d.byId.map((s) => `| \`${s.id}\` | ${s.found} | ${s.missed} | ${s.falseFindings} | ${pct(s.precision)} | ${pct(s.recall)} |`).join('\n');
+    const wrong = d.cases.filter((c) => c.missed.length > 0 || c.falseFindings.length > 0 || c.sameFindingsAt60s === false);
+    return `## Diagnosis: the evaluation set
+
+${d.machine.date}, ${machineLine(d.machine)}. \`scripts/bench/diagnosis.js\`: \`diagnose()\` on every case of
+\`src/mock-host/evaluation-set.ts\`, hosts drawn from a model of a vLLM host (diurnal Poisson load served
+M/M/inf, vLLM's start-up, restarts, recorder gaps and drops, a stale companion, failed scrapes, 1 to 8
+GPUs, tensor parallelism, MIG slices, 5 to 60 s over 4 hours to 3 days), ${d.patternCases} with a failure pattern and
+${d.lookAlikeCases} look-alikes that must give no finding. A finding counts when its id, GPU and pid are a label's;
+anything else is false. Each case is also recorded at 60 s (the same host, fewer samples).
+
+| finding | found | missed | false | precision | recall |
+| --- | ---: | ---: | ---: | ---: | ---: |
+${rows}
+
+${d.found}/${d.expected} expected findings, ${d.falseFindings} false; ${d.silentLookAlikes}/${d.lookAlikeCases} look-alikes silent; ${d.sameAtSixty}/${d.comparedAtSixty} cases
+give the same findings at 60 s. Target (issue 15): every expected finding, no false one: ${met(d.found === d.expected && d.falseFindings === 0)}.
+${wrong.length === 0 ? '' : `\nWhere it went wrong:\n\n${wrong.map((c) => `- \`${c.name}\`: ${wrongText(c)}`).join('\n')}\n`}`;
+  },
+
   'real-gpu': (g) => {
     const t = g.figures.timings;
     const d = g.figures.versions.driver;
@@ -307,6 +335,15 @@ ${g.otherRuns} The whole-process rows for gpu-layers and pynvml include starting
 CPython on that machine's sandboxed kernel; nvidia-smi is a native program.`;
   },
 };
+
+/** What went wrong in one evaluation case, in one line. */
+function wrongText(c) {
+  const parts = [];
+  if (c.missed.length > 0) parts.push(`missed ${c.missed.join(', ')}`);
+  if (c.falseFindings.length > 0) parts.push(`false ${c.falseFindings.join(', ')}`);
+  if (c.sameFindingsAt60s === false) parts.push('different findings at 60 s');
+  return parts.join('; ');
+}
 
 const missing = (part) => `## ${part}: not measured yet
 

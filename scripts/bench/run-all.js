@@ -23,6 +23,7 @@ const commands = {
   'soak-probe': { script: 'soak-probe.js', quick: ['--samples', '20000', '--warmup', '5000'] },
   'soak-exporter': { script: 'soak-exporter.js', quick: ['--duration', '150s', '--warmup', '1m'] },
   durability: { script: 'durability-record.js', quick: ['--kills', '20'] },
+  diagnosis: { script: 'diagnosis.js' },
 };
 
 const only = flagValue('--only', null);

@@ -6,6 +6,7 @@
 import type { FindingId } from '../diagnosis/finding-schema.js';
 import type { FakeProcess } from './fake-host.js';
 import type { FakeVllmServer } from './fake-vllm-server.js';
+import { seededRandom } from './seeded-random.js';
 
 export interface IncidentState {
   processes: FakeProcess[];
@@ -25,15 +26,8 @@ export interface Incident {
   state(step: number): IncidentState;
 }
 
-/** A deterministic jitter source (mulberry32), so every recording of an incident is the same. */
+/** A deterministic jitter source, so every recording of an incident is the same. */
 export function seededNoise(seed: number): (amplitude: number) => number {
-  let a = seed >>> 0;
-  return (amplitude) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    const unit = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    return Math.round((unit * 2 - 1) * amplitude);
-  };
+  const random = seededRandom(seed);
+  return (amplitude) => Math.round((random.next() * 2 - 1) * amplitude);
 }

@@ -3,7 +3,9 @@
  * libraries read a scenario (rewrite it to move time forward); a FakeHost lays out a whole host
  * around them (companion files, /proc, vLLM servers, a startup log, the calibration) for a
  * monitor to read; the incident library plays the postmortems' failure patterns through the real
- * pipeline, to check an agent's own alerts against them.
+ * pipeline, to check an agent's own alerts against them; the host model draws realistic
+ * recordings of a vLLM host (load curves, start-ups, restarts, gaps), and the evaluation set is
+ * the diagnosis's labelled cases drawn from it.
  */
 export { mockEnvironment, mockLibraries, type MockLibraries } from './mock-libraries.js';
 export { formatScenario, writeScenario } from './scenario-text.js';
@@ -13,3 +15,5 @@ export { vllmMetricsText, type FakeVllmServer } from './fake-vllm-server.js';
 export { INCIDENTS, incidentNamed } from './incidents.js';
 export type { Incident, IncidentState } from './incident.js';
 export { recordIncident, type RecordIncidentOptions } from './record-incident.js';
+export { modelRecording, resampled, type Effect, type EngineSpec, type HostModelSpec, type ModelRecording, type ModelSubject } from './host-model.js';
+export { EVALUATION_SET, evaluationRecording, scoreFindings, scoresById, type CaseScore, type EvaluationCase, type ExpectedFinding, type IdScore } from './evaluation-set.js';
