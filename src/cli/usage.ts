@@ -118,9 +118,10 @@ export const DIAGNOSE_HELP = `gpu-layers diagnose: the failure patterns a record
 Usage: gpu-layers diagnose FILE... [--json] [--fail-on SEVERITY]
 
 Reads one or more recordings (rotated parts in any order; .gz too) and names, per process, what
-the postmortems found: cuda-graph-creep, allocator-fragmentation, host-heap-leak, rss-not-malloc,
-lazy-init, idle-growth. Each finding comes with its evidence (series, slope per hour, fit), a
-confidence and the fix.
+the postmortems found: cuda-graph-creep, allocator-fragmentation, gpu-tensor-leak,
+device-memory-growth (the allocator layer unknown), host-heap-leak, rss-not-malloc, lazy-init,
+idle-growth. Each finding comes with its evidence (series, slope per hour, fit), a confidence and
+the fix. How windows are judged and every threshold: docs/diagnosis.md.
 
 Options:
   --json              the findings as JSON

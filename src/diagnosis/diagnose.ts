@@ -3,19 +3,25 @@
  * recording or a live window, most severe first. Pure: the same samples give the same findings,
  * live or recorded.
  */
+import type { LayeredSample } from '../layers/schema.js';
 import { SEVERITIES, type Finding } from './finding-schema.js';
 import { processHistories, type ProcessHistory } from './process-history.js';
 import { allocatorFragmentation } from './rules/allocator-fragmentation.js';
 import { cudaGraphCreep } from './rules/cuda-graph-creep.js';
+import { deviceMemoryGrowth } from './rules/device-memory-growth.js';
+import { gpuTensorLeak } from './rules/gpu-tensor-leak.js';
 import { hostHeapLeak } from './rules/host-heap-leak.js';
 import { idleGrowthFinding } from './rules/idle-growth.js';
 import { lazyInit } from './rules/lazy-init.js';
 import { rssNotMalloc } from './rules/rss-not-malloc.js';
-import type { LayeredSample } from '../layers/schema.js';
+import { steadyWindow, type SteadyWindow } from './steady-window.js';
+import { THRESHOLDS } from './thresholds.js';
 
-const RULES: ((history: ProcessHistory) => Finding | null)[] = [
+const RULES: ((history: ProcessHistory, steady: SteadyWindow) => Finding | null)[] = [
   cudaGraphCreep,
   allocatorFragmentation,
+  gpuTensorLeak,
+  deviceMemoryGrowth,
   hostHeapLeak,
   rssNotMalloc,
   lazyInit,
@@ -25,8 +31,11 @@ const RULES: ((history: ProcessHistory) => Finding | null)[] = [
 export function diagnose(samples: readonly LayeredSample[]): Finding[] {
   const findings: Finding[] = [];
   for (const history of processHistories(samples)) {
+    if (history.points.length < THRESHOLDS.minSamples) continue;
+    // Each rule judges the process's steady life: its start-up, when the window holds it, is left out.
+    const steady = steadyWindow(history);
     for (const rule of RULES) {
-      const finding = rule(history);
+      const finding = rule(history, steady);
       if (finding !== null) findings.push(finding);
     }
   }

@@ -5,19 +5,28 @@
  */
 import * as z from 'zod/mini';
 
-export const FINDING_IDS = ['cuda-graph-creep', 'allocator-fragmentation', 'host-heap-leak', 'rss-not-malloc', 'lazy-init', 'idle-growth'] as const;
+export const FINDING_IDS = [
+  'cuda-graph-creep',
+  'allocator-fragmentation',
+  'gpu-tensor-leak',
+  'device-memory-growth',
+  'host-heap-leak',
+  'rss-not-malloc',
+  'lazy-init',
+  'idle-growth',
+] as const;
 export const SEVERITIES = ['info', 'warning', 'critical'] as const;
 
 export const evidenceSchema = z.object({
   /** The series, by its path in the layered sample: "layers.driverBytes", "host.anonBytes". */
   series: z.string(),
   unit: z.enum(['bytes', 'count', 'ratio']),
-  /** Values at the start and the end of the window (medians of a few samples at each end). */
+  /** Values at the start and the end of the span the rule judged (medians at each end). */
   first: z.number(),
   last: z.number(),
-  /** Least-squares slope over the window, per hour. */
+  /** Theil-Sen slope over the span the rule judged, per hour. */
   slopePerHour: z.number(),
-  /** R² of that linear fit, 0..1 (null: the series is constant). */
+  /** R² of a least-squares line over that span, 0..1 (null: the series is constant). */
   fit: z.nullable(z.number()),
   samples: z.int(),
   /** What this series shows, in words. */

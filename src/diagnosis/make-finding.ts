@@ -1,6 +1,7 @@
 /** Assembles a finding of one process from what a rule measured: subject, window, evidence. */
 import type { Evidence, Finding, FindingId, Severity } from './finding-schema.js';
 import type { Point, ProcessHistory } from './process-history.js';
+import type { SteadyWindow } from './steady-window.js';
 import type { Trend } from './trend.js';
 
 export interface RuleVerdict {
@@ -39,7 +40,13 @@ export function makeFinding(history: ProcessHistory, verdict: RuleVerdict): Find
   };
 }
 
-/** Confidence from how long the series is: full at 24 readings, half at 6. */
+/** Confidence from how long the series spans: full from two hours, lower for less. */
 export function lengthFactor(series: readonly Point[]): number {
-  return Math.min(1, 0.35 + series.length / 36);
+  const hours = series.length < 2 ? 0 : (series[series.length - 1]!.t - series[0]!.t) / 3_600_000;
+  return Math.min(1, 0.4 + 0.3 * hours);
+}
+
+/** How a summary says what it left out: "" or " (judged from 08:04 UTC, after its start-up)". */
+export function startupNote(steady: SteadyWindow): string {
+  return steady.startupExcluded ? ` (judged from ${new Date(steady.from).toISOString().slice(11, 16)} UTC, after its start-up)` : '';
 }

@@ -2,6 +2,7 @@
  * `gpu-layers diagnose FILE...`: the findings of a recording, readable or --json; --fail-on
  * makes a finding at or above a severity exit 1, for scripts and CI gates.
  */
+import { unmeasuredLayers, type Layer } from '../../diagnosis/coverage.js';
 import { diagnose } from '../../diagnosis/diagnose.js';
 import { SEVERITIES, type Severity } from '../../diagnosis/finding-schema.js';
 import { THRESHOLDS } from '../../diagnosis/thresholds.js';
@@ -17,6 +18,16 @@ import { readRecordingInput } from './recording-input.js';
 export function parseSeverity(value: string): Severity {
   if (!(SEVERITIES as readonly string[]).includes(value)) throw new UsageError(`--fail-on expects one of ${SEVERITIES.join(', ')}, not "${value}"`);
   return value as Severity;
+}
+
+const LAYER_NAMES: Record<Layer, string> = { allocator: 'the allocator layer (no companion file)', framework: 'the framework layer (no vLLM source)', host: 'the host layer (/proc)' };
+
+/** "No finding", and which layers were not measured for which processes: those could not be judged. */
+function noFindingText(samples: Parameters<typeof unmeasuredLayers>[0]): string {
+  const unmeasured = unmeasuredLayers(samples);
+  if (unmeasured.length === 0) return 'No finding: no layer grew, stepped or fragmented beyond its thresholds in this window.\n';
+  const list = unmeasured.map((u) => `${LAYER_NAMES[u.layer]} for pid ${u.pids.slice(0, 8).join(', ')}${u.pids.length > 8 ? ', ...' : ''}`).join('; ');
+  return `No finding in the layers measured: none grew, stepped or fragmented beyond its thresholds in this window. Not measured, so not judged: ${list}.\n`;
 }
 
 export async function diagnoseCommand(args: string[], io: CliIo): Promise<number> {
@@ -44,7 +55,7 @@ export async function diagnoseCommand(args: string[], io: CliIo): Promise<number
     io.stdout.write(`${style.bold(files.join(', '))}: ${samples.length} samples over ${duration(Date.parse(to) - Date.parse(from))} on ${header.host} (${from} to ${to})\n\n`);
     if (findings.length > 0) io.stdout.write(renderFindings(findings, style, io.stdout.columns || 100));
     else if (samples.length < THRESHOLDS.minSamples) io.stdout.write(`No finding: ${samples.length} sample(s) are too few to judge; the rules need at least ${THRESHOLDS.minSamples}.\n`);
-    else io.stdout.write('No finding: no layer grew, stepped or fragmented beyond its thresholds in this window.\n');
+    else io.stdout.write(noFindingText(recording.samples));
   }
   if (failOn !== null && findings.some((f) => SEVERITIES.indexOf(f.severity) >= SEVERITIES.indexOf(failOn))) return EXIT_FINDING;
   return EXIT_OK;

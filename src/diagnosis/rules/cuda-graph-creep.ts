@@ -1,51 +1,53 @@
 /**
- * CUDA graph / driver memory creep (the Mistral case): the process's driver figure grows, all of
- * it outside PyTorch's allocator, while the allocator's reserved bytes stay flat. Each new
- * prompt length vLLM captures a graph for adds memory that no heap or allocator profiler sees.
+ * CUDA graph / driver memory creep (the Mistral case): the process's driver figure grows, and
+ * goes on growing at the end of the window, all of it outside PyTorch's allocator while the
+ * allocator's reserved bytes stay flat. Each new prompt length vLLM captures a graph for adds
+ * memory that no heap or allocator profiler sees.
  */
 import type { Finding } from '../finding-schema.js';
-import { idleGrowth, isGrowing, mostlyIdle } from '../growth.js';
-import { evidenceOf, lengthFactor, makeFinding } from '../make-finding.js';
-import { seriesOf, type ProcessHistory } from '../process-history.js';
+import { byteShape, deviceAtEnd, hoursToFull, idleGrowth, mattersForDevice, mostlyIdle, ongoing, seriesFrom } from '../growth.js';
+import { evidenceOf, lengthFactor, makeFinding, startupNote } from '../make-finding.js';
+import type { ProcessHistory } from '../process-history.js';
+import { noiseOf } from '../series-shape.js';
+import type { SteadyWindow } from '../steady-window.js';
 import { THRESHOLDS } from '../thresholds.js';
-import { trend } from '../trend.js';
-import { bytes, fitText, perHour } from '../wording.js';
+import { riseTrend, trend, within } from '../trend.js';
+import { bytes, duration, fitText, perHour } from '../wording.js';
 
+export function cudaGraphCreep(history: ProcessHistory, steady: SteadyWindow): Finding | null {
+  const driver = seriesFrom(history, steady.from, (p) => p.process.layers.driverBytes);
+  const reserved = seriesFrom(history, steady.from, (p) => p.process.layers.allocator?.reservedBytes);
+  const outside = seriesFrom(history, steady.from, (p) => p.process.gaps.outsideAllocatorBytes);
+  // Without the allocator layer over most of the window this is device-memory-growth's to name.
+  if (reserved.length < THRESHOLDS.knownShare * driver.length || outside.length < THRESHOLDS.minSamples) return null;
+  const rise = byteShape(driver)?.riseAtEnd ?? null;
+  if (!ongoing(rise) || !mattersForDevice(rise, history)) return null;
+  const r = trend(within(reserved, rise));
+  const o = trend(within(outside, rise));
+  if (Math.abs(r.change) > Math.max(THRESHOLDS.floorBytes, THRESHOLDS.flatShare * rise.rise)) return null;
+  if (o.change < (1 - THRESHOLDS.flatShare) * rise.rise) return null;
+  if (mostlyIdle(idleGrowth(history, steady.from, (p) => p.process.layers.driverBytes, noiseOf(driver.map((p) => p.v))), THRESHOLDS.floorBytes)) return null;
 
-export function cudaGraphCreep(history: ProcessHistory): Finding | null {
-  const driver = seriesOf(history, (p) => p.process.layers.driverBytes);
-  const reserved = seriesOf(history, (p) => p.process.layers.allocator?.reservedBytes);
-  const outside = seriesOf(history, (p) => p.process.gaps.outsideAllocatorBytes);
-  if (driver.length < THRESHOLDS.minSamples || reserved.length < THRESHOLDS.minSamples || outside.length < THRESHOLDS.minSamples) return null;
-  const noise = THRESHOLDS.noiseBytes;
-  const d = trend(driver, noise);
-  if (!isGrowing(driver, d)) return null;
-  const r = trend(reserved, noise);
-  const o = trend(outside, noise);
-  if (Math.abs(r.change) > Math.max(THRESHOLDS.growthBytes / 2, THRESHOLDS.flatShare * d.change)) return null;
-  if (o.change < 0.75 * d.change) return null;
-  if (mostlyIdle(idleGrowth(history, (p) => p.process.layers.driverBytes))) return null;
-
-  const free = history.points[history.points.length - 1]!.deviceFreeBytes;
-  const hoursToFull = free !== null && o.slopePerHour > 0 ? free / o.slopePerHour : null;
-  const critical = hoursToFull !== null && hoursToFull < 24;
-  const pools = trend(seriesOf(history, (p) => p.process.layers.allocator?.privatePoolBytes), noise);
+  const { freeBytes } = deviceAtEnd(history);
+  const toFull = hoursToFull(freeBytes, rise.slopePerHour);
+  const pools = trend(within(seriesFrom(history, steady.from, (p) => p.process.layers.allocator?.privatePoolBytes), rise));
   const evidence = [
-    evidenceOf('gaps.outsideAllocatorBytes', 'bytes', o, `memory outside the allocator: ${bytes(o.first)} → ${bytes(o.last)} in ${o.rises} rises`),
-    evidenceOf('layers.driverBytes', 'bytes', d, 'what the driver says the process holds'),
+    evidenceOf('gaps.outsideAllocatorBytes', 'bytes', o, `memory outside the allocator: ${bytes(o.first)} → ${bytes(o.last)}`),
+    evidenceOf('layers.driverBytes', 'bytes', riseTrend(rise), `what the driver says the process holds, rising from ${new Date(rise.from).toISOString()} to the end`),
     evidenceOf('layers.allocator.reservedBytes', 'bytes', r, 'PyTorch reserved: flat'),
   ];
   if (pools.samples >= THRESHOLDS.minSamples) evidence.push(evidenceOf('layers.allocator.privatePoolBytes', 'bytes', pools, 'CUDA graph private pools inside the allocator'));
   return makeFinding(history, {
     id: 'cuda-graph-creep',
-    severity: critical ? 'critical' : 'warning',
-    confidence: (0.5 + 0.5 * (o.fit ?? 0)) * lengthFactor(driver),
+    severity: toFull !== null && toFull < 24 ? 'critical' : 'warning',
+    confidence: (0.5 + 0.5 * (rise.fit ?? 0)) * lengthFactor(within(driver, rise)),
     title: 'CUDA graph / driver memory creeping outside the allocator',
     summary:
-      `Memory outside PyTorch's allocator grew ${bytes(o.change)} (${perHour(o.slopePerHour)}, ${fitText(o.fit)}, ${o.rises} rises) while reserved stayed at ${bytes(r.last)}: ` +
+      `Memory outside PyTorch's allocator grew ${bytes(o.change)} in ${duration(rise.to - rise.from)} (${perHour(rise.slopePerHour)}, ${fitText(rise.fit)}) and is still growing, while reserved stayed at ${bytes(r.last)}${startupNote(steady)}: ` +
       'driver-side memory such as CUDA graphs captured for new shapes, invisible to heap and allocator profilers' +
-      (hoursToFull !== null ? `; at this rate the device's ${bytes(free!)} free lasts ${hoursToFull < 1 ? `${Math.round(hoursToFull * 60)} min` : `${hoursToFull.toFixed(1)} h`}.` : '.'),
-    at: o.firstRiseAt,
+      (toFull !== null ? `; at this rate the device's ${bytes(freeBytes!)} free lasts ${toFull < 1 ? `${Math.round(toFull * 60)} min` : `${toFull.toFixed(1)} h`}.` : '.'),
+    at: rise.from,
+    ...(steady.startupExcluded ? { windowFrom: steady.from } : {}),
     evidence,
     fix:
       'Capture a fixed, small set of CUDA graph sizes and pad requests to them: limit prompt/batch-length variation ' +
@@ -53,4 +55,3 @@ export function cudaGraphCreep(history: ProcessHistory): Finding | null {
       'Heap profilers (heaptrack, tracemalloc) will not show this memory.',
   });
 }
-

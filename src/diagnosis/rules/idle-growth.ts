@@ -1,36 +1,46 @@
 /**
  * Memory growing while idle (the postmortems' second alert): the process's device memory rises
- * across readings where its vLLM server has no request running or waiting. Nothing should
- * allocate then; it is fragmentation being exposed or a leak in background work.
+ * across stretches where its vLLM server has no request running or waiting. Nothing should
+ * allocate then; it is fragmentation being exposed or a leak in background work. Any rise beyond
+ * noise and the byte floor counts, whatever its share of the device: idle memory should not move
+ * at all. A single step (a library loaded once) is not growth.
  */
 import type { Finding } from '../finding-schema.js';
-import { idleGrowth, mostlyIdle } from '../growth.js';
-import { evidenceOf, lengthFactor, makeFinding } from '../make-finding.js';
-import { seriesOf, type ProcessHistory } from '../process-history.js';
+import { idleGrowth, mostlyIdle, seriesFrom } from '../growth.js';
+import { evidenceOf, lengthFactor, makeFinding, startupNote } from '../make-finding.js';
+import type { ProcessHistory } from '../process-history.js';
+import { noiseOf, stepIn } from '../series-shape.js';
+import type { SteadyWindow } from '../steady-window.js';
 import { THRESHOLDS } from '../thresholds.js';
 import { trend } from '../trend.js';
 import { bytes, duration, perHour } from '../wording.js';
 
 const HOUR_MS = 3_600_000;
 
-export function idleGrowthFinding(history: ProcessHistory): Finding | null {
-  const driver = seriesOf(history, (p) => p.process.layers.driverBytes);
+export function idleGrowthFinding(history: ProcessHistory, steady: SteadyWindow): Finding | null {
+  const driver = seriesFrom(history, steady.from, (p) => p.process.layers.driverBytes);
   if (driver.length < THRESHOLDS.minSamples) return null;
-  const growth = idleGrowth(history, (p) => p.process.layers.driverBytes);
-  if (growth.known < THRESHOLDS.minSamples || growth.idleIntervals < THRESHOLDS.minRises || !mostlyIdle(growth)) return null;
-  const d = trend(driver, THRESHOLDS.noiseBytes);
-  const idleRate = growth.idleMs > 0 ? (growth.idleRise / growth.idleMs) * HOUR_MS : 0;
+  const noise = noiseOf(driver.map((p) => p.v));
+  const minRise = Math.max(THRESHOLDS.floorBytes, THRESHOLDS.significance * noise);
+  const growth = idleGrowth(history, steady.from, (p) => p.process.layers.driverBytes, noise);
+  if (!mostlyIdle(growth, minRise)) return null;
+  const step = stepIn(driver, Math.max(THRESHOLDS.stepWithinMs, 2 * history.intervalMs), minRise, THRESHOLDS.stepFlatMs);
+  if (step !== null && step.rise >= 0.5 * growth.idleRise) return null;
+  const d = trend(driver);
+  const total = growth.idleRise + growth.busyRise;
+  const idleRate = growth.risingIdleMs > 0 ? (growth.idleRise / growth.risingIdleMs) * HOUR_MS : 0;
   return makeFinding(history, {
     id: 'idle-growth',
     severity: 'warning',
-    confidence: Math.min(1, 0.5 + 0.5 * (growth.idleRise / Math.max(1, growth.totalRise))) * lengthFactor(driver),
+    confidence: Math.min(1, 0.5 + 0.5 * (growth.idleRise / Math.max(1, total))) * lengthFactor(driver),
     title: 'Device memory growing while idle',
     summary:
       `Device memory rose ${bytes(growth.idleRise)} during ${duration(growth.idleMs)} with no request running or waiting (${perHour(idleRate)} while idle), ` +
-      `${Math.round((growth.idleRise / Math.max(1, growth.totalRise)) * 100)}% of all its growth.`,
-    at: growth.firstIdleRiseAt ?? d.firstRiseAt,
+      `${Math.round((growth.idleRise / Math.max(1, total)) * 100)}% of all its growth${startupNote(steady)}.`,
+    at: growth.firstIdleRiseAt ?? driver[0]!.t,
+    ...(steady.startupExcluded ? { windowFrom: steady.from } : {}),
     evidence: [
-      { ...evidenceOf('layers.driverBytes', 'bytes', d, `${bytes(growth.idleRise)} of ${bytes(growth.totalRise)} growth came in idle intervals (${growth.risingIdleIntervals} of ${growth.idleIntervals} idle intervals rose)`), slopePerHour: idleRate },
+      { ...evidenceOf('layers.driverBytes', 'bytes', d, `${bytes(growth.idleRise)} of ${bytes(total)} growth came while idle (rising over ${duration(growth.risingIdleMs)} of ${duration(growth.idleMs)} idle)`), slopePerHour: idleRate },
     ],
     fix:
       'Nothing should allocate with no request in flight. Take an allocator snapshot while idle (torch.cuda.memory._dump_snapshot(), then `gpu-layers snapshot`): ' +

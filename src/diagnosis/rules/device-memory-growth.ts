@@ -1,0 +1,47 @@
+/**
+ * Device memory growth with the layer unknown: the driver's figure for the process grows and
+ * goes on growing, but the allocator layer was not measured (no companion in the process, or
+ * its file stale most of the time), so which layer grows cannot be told. Its own id rather than
+ * a pattern's with lower confidence: each pattern names a cause only the allocator layer can
+ * show (outside the allocator: CUDA graphs; live tensors: a leak; the cache: fragmentation), and
+ * a guess at one would send the reader down the wrong path. It names the symptom, what is
+ * unknown, and the one command that would split it.
+ */
+import type { Finding } from '../finding-schema.js';
+import { byteShape, deviceAtEnd, hoursToFull, idleGrowth, mattersForDevice, mostlyIdle, ongoing, seriesFrom } from '../growth.js';
+import { evidenceOf, lengthFactor, makeFinding, startupNote } from '../make-finding.js';
+import type { ProcessHistory } from '../process-history.js';
+import { noiseOf } from '../series-shape.js';
+import type { SteadyWindow } from '../steady-window.js';
+import { THRESHOLDS } from '../thresholds.js';
+import { riseTrend, within } from '../trend.js';
+import { bytes, duration, fitText, perHour } from '../wording.js';
+
+export function deviceMemoryGrowth(history: ProcessHistory, steady: SteadyWindow): Finding | null {
+  const driver = seriesFrom(history, steady.from, (p) => p.process.layers.driverBytes);
+  const allocatorKnown = seriesFrom(history, steady.from, (p) => (p.process.layers.driverBytes === null ? null : p.process.layers.allocator?.reservedBytes)).length;
+  if (driver.length < THRESHOLDS.minSamples || allocatorKnown >= THRESHOLDS.knownShare * driver.length) return null;
+  const rise = byteShape(driver)?.riseAtEnd ?? null;
+  if (!ongoing(rise) || !mattersForDevice(rise, history)) return null;
+  if (mostlyIdle(idleGrowth(history, steady.from, (p) => p.process.layers.driverBytes, noiseOf(driver.map((p) => p.v))), THRESHOLDS.floorBytes)) return null;
+
+  const why = history.points[history.points.length - 1]!.process.errors?.['layers.allocator']?.message;
+  const { freeBytes } = deviceAtEnd(history);
+  const toFull = hoursToFull(freeBytes, rise.slopePerHour);
+  return makeFinding(history, {
+    id: 'device-memory-growth',
+    severity: toFull !== null && toFull < 24 ? 'critical' : 'warning',
+    confidence: (0.5 + 0.4 * (rise.fit ?? 0)) * lengthFactor(within(driver, rise)),
+    title: 'Device memory growing, layer unknown',
+    summary:
+      `The driver's figure for this process grew ${bytes(rise.rise)} in ${duration(rise.to - rise.from)} (${perHour(rise.slopePerHour)}, ${fitText(rise.fit)}) and is still growing${startupNote(steady)}. ` +
+      `The allocator layer was not measured${why !== undefined ? ` (${why})` : ''}, so whether the growth is live tensors, the allocator's cache or memory outside PyTorch (CUDA graphs, NCCL) cannot be told` +
+      (toFull !== null ? `; at this rate the device's ${bytes(freeBytes!)} free lasts ${toFull < 1 ? `${Math.round(toFull * 60)} min` : `${toFull.toFixed(1)} h`}.` : '.'),
+    at: rise.from,
+    ...(steady.startupExcluded ? { windowFrom: steady.from } : {}),
+    evidence: [evidenceOf('layers.driverBytes', 'bytes', riseTrend(rise), `the driver layer, rising to the end; allocator known for ${allocatorKnown} of ${driver.length} readings`)],
+    fix:
+      'Split it: start the workload with the companion (`gpu-layers companion` prints the two environment variables), record again and diagnose: ' +
+      'growth outside the allocator is CUDA graphs or a library, growth of live tensors a leak, growth of the cache fragmentation, each with its own fix.',
+  });
+}
