@@ -50,9 +50,12 @@ export function mattersForDevice(rise: Rise, history: ProcessHistory): boolean {
   return (totalBytes !== null && rise.rise >= THRESHOLDS.deviceShare * totalBytes) || (toFull !== null && toFull * 3_600_000 < THRESHOLDS.timeToFullMs);
 }
 
-/** Host growth that matters: beyond noise and the byte floor, and a share of the process's resident set. */
-export function mattersForHost(rise: Rise, rssBytes: number | null): boolean {
-  return significant(rise) && (rssBytes === null || rise.rise >= THRESHOLDS.hostShare * rssBytes);
+/**
+ * Host growth that matters: beyond noise and the byte floor, and a share of the series' own level
+ * where it started (the heap's for a heap leak, the resident set's for RSS).
+ */
+export function mattersForHost(rise: Rise): boolean {
+  return significant(rise) && rise.rise >= THRESHOLDS.hostShare * Math.max(0, rise.first);
 }
 
 /**

@@ -23,7 +23,7 @@ export const THRESHOLDS = {
   deviceShare: 0.01,
   /** ... or growth at which the device's free memory runs out within this time. */
   timeToFullMs: 7 * 24 * 60 * MINUTE,
-  /** Host memory growth that matters: this share of the process's resident set. */
+  /** Host memory growth that matters: this share of where the series started (the heap, the RSS). */
   hostShare: 0.05,
   /** Growth has to go on this long to be called growth rather than a step or a burst. */
   minGrowthMs: 30 * MINUTE,

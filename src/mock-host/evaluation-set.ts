@@ -226,6 +226,12 @@ export const EVALUATION_SET: readonly EvaluationCase[] = [
   ),
   lookAlike('split-churn-busy-hours-10s', host('split-churn-busy-hours-10s', 220, { hours: 24, intervalSeconds: 10, gpus: 1, gpuMiB: H100_MIB, traffic: busy, engines: [small('a', 0, { effects: [{ kind: 'split-churn', mib: 900 }] })] })),
   lookAlike('start-up-under-load-60s', host('start-up-under-load-60s', 221, { hours: 6, startHour: 12, intervalSeconds: 60, gpus: 1, gpuMiB: H100_MIB, traffic: busy, engines: [small('a', 0, { startHour: 0.5 })] })),
+  // Added after the rules were changed (see the session note): the allocator's cache warming up
+  // as the morning's load climbs, seen through the driver layer alone.
+  lookAlike(
+    'driver-only-cache-warming-with-the-morning-10s',
+    host('driver-only-cache-warming-with-the-morning-10s', 222, { hours: 6, startHour: 6, intervalSeconds: 10, gpus: 1, gpuMiB: H100_MIB, traffic: busy, companion: false, engines: [small('a', 0, { effects: [{ kind: 'cache-warmup', mib: 3072 }] })] }),
+  ),
   lookAlike('idle-nights-flat-30s', host('idle-nights-flat-30s', 218, { hours: 48, intervalSeconds: 30, gpus: 1, gpuMiB: H100_MIB, traffic: emptyNights, engines: [small('a', 0)] })),
 ];
 

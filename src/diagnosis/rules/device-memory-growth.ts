@@ -9,6 +9,7 @@
  */
 import type { Finding } from '../finding-schema.js';
 import { byteShape, deviceAtEnd, hoursToFull, idleGrowth, mattersForDevice, mostlyIdle, ongoing, seriesFrom } from '../growth.js';
+import { loadExplains } from '../load-fit.js';
 import { evidenceOf, lengthFactor, makeFinding, startupNote } from '../make-finding.js';
 import type { ProcessHistory } from '../process-history.js';
 import { noiseOf } from '../series-shape.js';
@@ -24,6 +25,10 @@ export function deviceMemoryGrowth(history: ProcessHistory, steady: SteadyWindow
   const rise = byteShape(driver)?.riseAtEnd ?? null;
   if (!ongoing(rise) || !mattersForDevice(rise, history)) return null;
   if (mostlyIdle(idleGrowth(history, steady.from, (p) => p.process.layers.driverBytes, noiseOf(driver.map((p) => p.v))), THRESHOLDS.floorBytes)) return null;
+  // The allocator's cache warming up as the load climbs moves the driver figure too: only growth
+  // the requests running do not explain counts.
+  const load = loadExplains(history, steady.from, within(driver, rise), rise, true);
+  if (load.known && load.unexplainedBytes < (1 - THRESHOLDS.flatShare) * rise.rise) return null;
 
   const why = history.points[history.points.length - 1]!.process.errors?.['layers.allocator']?.message;
   const { freeBytes } = deviceAtEnd(history);

@@ -1,6 +1,6 @@
 /**
  * A real host heap leak (vLLM #8629): anonymous RSS, the heap, grows and goes on growing at the
- * end of the window, by a share of the process's resident memory that matters. Churn (the heap
+ * end of the window, by a share of the heap that matters. Churn (the heap
  * going up and down with batches of work) makes no new high and is not a leak. Heap profilers do
  * see this one.
  */
@@ -16,7 +16,7 @@ export function hostHeapLeak(history: ProcessHistory, steady: SteadyWindow): Fin
   const anon = seriesFrom(history, steady.from, (p) => p.process.host?.anonBytes);
   const a = byteShape(anon)?.riseAtEnd ?? null;
   const rss = seriesFrom(history, steady.from, (p) => p.process.host?.rssBytes);
-  if (!ongoing(a) || !mattersForHost(a, within(rss, a)[0]?.v ?? null)) return null;
+  if (!ongoing(a) || !mattersForHost(a)) return null;
   const r = trend(within(rss, a));
   return makeFinding(history, {
     id: 'host-heap-leak',

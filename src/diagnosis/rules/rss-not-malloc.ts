@@ -15,7 +15,7 @@ import { bytes, duration, fitText, perHour } from '../wording.js';
 export function rssNotMalloc(history: ProcessHistory, steady: SteadyWindow): Finding | null {
   const rssPoints = seriesFrom(history, steady.from, (p) => p.process.host?.rssBytes);
   const rss = byteShape(rssPoints)?.riseAtEnd ?? null;
-  if (!ongoing(rss) || !mattersForHost(rss, rss.first)) return null;
+  if (!ongoing(rss) || !mattersForHost(rss)) return null;
   const anonPoints = within(seriesFrom(history, steady.from, (p) => p.process.host?.anonBytes), rss);
   const anon = trend(anonPoints);
   if (anonPoints.length < THRESHOLDS.minSamples || anon.change > THRESHOLDS.flatShare * rss.rise) return null;
