@@ -55,9 +55,11 @@ export {
 } from './layers/schema.js';
 export { openMonitor, Monitor, type MonitorOptions, type WatchOptions } from './monitor/monitor.js';
 export { MIN_WATCH_INTERVAL_MS } from './monitor/sampling-floor.js';
-export { diagnose } from './diagnosis/diagnose.js';
+export { diagnose, diagnoseHistories } from './diagnosis/diagnose.js';
+export { HistoryBuilder, processHistories, type ProcessHistory } from './diagnosis/process-history.js';
 export { findingSchema, evidenceSchema, FINDING_IDS, SEVERITIES, type Finding, type FindingId, type Evidence, type Severity } from './diagnosis/finding-schema.js';
 export { readRecording, readRecordings, parseRecording, type Recording } from './recording/read-recording.js';
+export { streamRecording, type RecordingStream, type StreamedLine } from './recording/stream-recording.js';
 export { RecordingWriter, type RecordingWriterOptions } from './recording/write-recording.js';
 export { recordingHeaderSchema, recordingHeaderFor, RECORDING_FORMAT, type RecordingHeader } from './recording/recording-header.js';
 export { renderReportHtml, type ReportInput } from './report/render-report.js';

@@ -24,6 +24,7 @@ const commands = {
   'soak-exporter': { script: 'soak-exporter.js', quick: ['--duration', '150s', '--warmup', '1m'] },
   durability: { script: 'durability-record.js', quick: ['--kills', '20'] },
   diagnosis: { script: 'diagnosis.js' },
+  'diagnosis-scale': { script: 'diagnosis-scale.js', quick: ['--hours-long', '12', '--hours-short', '4'] },
 };
 
 const only = flagValue('--only', null);

@@ -3,8 +3,7 @@
  * layer did not grow when it was never read. A layer counts as measured for a process when it
  * is known in at least half of its readings (THRESHOLDS.knownShare).
  */
-import type { LayeredSample } from '../layers/schema.js';
-import { processHistories } from './process-history.js';
+import type { ProcessHistory } from './process-history.js';
 import { THRESHOLDS } from './thresholds.js';
 
 export type Layer = 'allocator' | 'framework' | 'host';
@@ -15,13 +14,13 @@ export interface Unmeasured {
   pids: number[];
 }
 
-export function unmeasuredLayers(samples: readonly LayeredSample[]): Unmeasured[] {
+export function unmeasuredLayers(histories: readonly ProcessHistory[]): Unmeasured[] {
   const missing = new Map<Layer, Set<number>>([
     ['allocator', new Set()],
     ['framework', new Set()],
     ['host', new Set()],
   ]);
-  for (const history of processHistories(samples)) {
+  for (const history of histories) {
     const known = (has: (p: (typeof history.points)[number]) => boolean) => history.points.filter(has).length >= THRESHOLDS.knownShare * history.points.length;
     if (!known((p) => p.process.layers.allocator !== null)) missing.get('allocator')!.add(history.pid);
     if (!known((p) => p.process.layers.framework !== null)) missing.get('framework')!.add(history.pid);

@@ -29,8 +29,13 @@ const RULES: ((history: ProcessHistory, steady: SteadyWindow) => Finding | null)
 ];
 
 export function diagnose(samples: readonly LayeredSample[]): Finding[] {
+  return diagnoseHistories(processHistories(samples));
+}
+
+/** The same over histories built another way (a recording streamed into a HistoryBuilder). */
+export function diagnoseHistories(histories: readonly ProcessHistory[]): Finding[] {
   const findings: Finding[] = [];
-  for (const history of processHistories(samples)) {
+  for (const history of histories) {
     if (history.points.length < THRESHOLDS.minSamples) continue;
     // Each rule judges the process's steady life: its start-up, when the window holds it, is left out.
     const steady = steadyWindow(history);

@@ -7,20 +7,36 @@ import { idleAt, type HistoryPoint, type Point, type ProcessHistory } from './pr
 import { shapeOf, type Rise, type Shape } from './series-shape.js';
 import { THRESHOLDS } from './thresholds.js';
 
-/** The known values of one field from `from` on. */
+/** A value kept in the history's memo under `key`, computed once. */
+function remembered<T>(history: ProcessHistory, key: unknown, compute: () => T): T {
+  if (!history.memo.has(key)) history.memo.set(key, compute());
+  return history.memo.get(key) as T;
+}
+
+/**
+ * The known values of one field from `from` on. The same reader (fields.ts) from the same time
+ * gives the same array: do not change it.
+ */
 export function seriesFrom(history: ProcessHistory, from: number, read: (point: HistoryPoint) => number | null | undefined): Point[] {
-  const points: Point[] = [];
-  for (const point of history.points) {
-    if (point.t < from) continue;
-    const v = read(point);
-    if (v !== null && v !== undefined && Number.isFinite(v)) points.push({ t: point.t, v });
+  const byStart = remembered(history, read, () => new Map<number, Point[]>());
+  let points = byStart.get(from);
+  if (points === undefined) {
+    points = [];
+    for (const point of history.points) {
+      if (point.t < from) continue;
+      const v = read(point);
+      if (v !== null && v !== undefined && Number.isFinite(v)) points.push({ t: point.t, v });
+    }
+    byStart.set(from, points);
   }
   return points;
 }
 
-/** The shape of a byte series, or null when it has too few readings to have one. */
-export function byteShape(points: readonly Point[]): Shape | null {
-  return points.length < THRESHOLDS.minSamples ? null : shapeOf(points, THRESHOLDS.noiseFloorBytes, THRESHOLDS.pauseMs);
+/** The shape of a byte series (kept in `history` when given), or null when it has too few readings. */
+export function byteShape(points: readonly Point[], history?: ProcessHistory): Shape | null {
+  if (points.length < THRESHOLDS.minSamples) return null;
+  const compute = () => shapeOf(points, THRESHOLDS.noiseFloorBytes, THRESHOLDS.pauseMs);
+  return history === undefined ? compute() : remembered(history, points, compute);
 }
 
 /** A rise beyond the byte floor and the series' own noise. */

@@ -4,6 +4,7 @@
  * unexplained: a leak grows with time whatever the load; activations move with the requests
  * running, and a cache with the most requests running so far.
  */
+import { requestsRunning } from './fields.js';
 import { seriesFrom } from './growth.js';
 import type { Point, ProcessHistory } from './process-history.js';
 import { bucketed, type Rise } from './series-shape.js';
@@ -75,7 +76,7 @@ export interface LoadFit {
  * what it reserved), so the most requests running so far is a regressor too.
  */
 export function loadExplains(history: ProcessHistory, from: number, span: readonly Point[], rise: Rise, peak = false): LoadFit {
-  const running = within(seriesFrom(history, from, (p) => p.process.layers.framework?.requestsRunning), rise);
+  const running = within(seriesFrom(history, from, requestsRunning), rise);
   const known = running.length >= THRESHOLDS.knownShare * span.length;
   if (!known) return { known, running, unexplainedBytes: rise.rise };
   const perHour = unexplainedPerHour(span, running, peak);

@@ -1,15 +1,18 @@
 /**
- * Turns a time-ordered list of layered samples into one history per process (device + pid +
- * start time, so a reused pid is a new process), from which the rules read their series: the
- * values of one field over time, unknown readings left out.
+ * Turns layered samples, one at a time, into one history per process (device + pid + start time,
+ * so a reused pid is a new process), from which the rules read their series. A history keeps the
+ * figures the rules read (process-figures.ts), not the samples, and at most MAX_POINTS of them:
+ * past that it keeps every other point and takes every other new one, so days of samples cost
+ * what hours do, and the rules, which judge in time rather than in readings, see the same
+ * host sampled less often. Samples come validated (a live window) or as recorded JSON (a
+ * streamed recording); a sample that is not one is refused, a figure that is not one is null.
  */
-import { processesOf } from '../layers/device-processes.js';
-import type { LayeredProcess, LayeredSample } from '../layers/schema.js';
+import { figuresOf, type ProcessFigures } from './process-figures.js';
 
 export interface HistoryPoint {
   /** Milliseconds since the epoch. */
   t: number;
-  process: LayeredProcess;
+  process: ProcessFigures;
   /** The memory of what the process runs on: its MIG slice, else the whole GPU. */
   deviceTotalBytes: number | null;
   deviceFreeBytes: number | null;
@@ -23,8 +26,10 @@ export interface ProcessHistory {
   points: HistoryPoint[];
   /** When the samples given to the diagnosis begin (a process first seen later started in them). */
   windowStart: number;
-  /** The typical time between samples. */
+  /** The typical time between this history's points (samples, or fewer once it kept every other). */
   intervalMs: number;
+  /** Series and shapes already computed for it, by reader (growth.ts): several rules read one. */
+  memo: Map<unknown, unknown>;
 }
 
 /** One reading of a series. */
@@ -33,60 +38,125 @@ export interface Point {
   v: number;
 }
 
-/** The median gap between samples' times (0 with fewer than two). */
-function typicalInterval(times: readonly number[]): number {
-  if (times.length < 2) return 0;
-  const gaps = times.slice(1).map((t, i) => t - times[i]!).sort((a, b) => a - b);
-  return gaps[gaps.length >> 1]!;
+/** A history's point budget: three days at 30 s, a week at 60 s. */
+export const MAX_POINTS = 8192;
+/** Intervals between samples kept to estimate the typical one (the first this many). */
+const INTERVAL_SAMPLES = 512;
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+const byteOf = (v: unknown): number | null => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : null);
+
+function memoryOf(memory: unknown): { totalBytes: number | null; freeBytes: number | null } {
+  return isObject(memory) ? { totalBytes: byteOf(memory.totalBytes), freeBytes: byteOf(memory.freeBytes) } : { totalBytes: null, freeBytes: null };
 }
 
-/** Each GPU process of a device with the memory of what it runs on: its MIG slice, else the GPU. */
-function placed(device: LayeredSample['devices'][number]): { process: LayeredProcess; memory: { totalBytes: number | null; freeBytes: number | null } }[] {
-  const seen = new Set<number>();
-  const out: { process: LayeredProcess; memory: { totalBytes: number | null; freeBytes: number | null } }[] = [];
-  for (const mig of device.mig?.devices ?? []) {
-    for (const process of mig.processes ?? []) {
-      if (seen.has(process.pid)) continue;
-      seen.add(process.pid);
-      out.push({ process, memory: mig.memory });
+interface Growing {
+  history: ProcessHistory;
+  startTime: number | null;
+  /** Points offered since the last one kept, and how many to skip between kept ones. */
+  skipped: number;
+  stride: number;
+}
+
+export class HistoryBuilder {
+  readonly #all: Growing[] = [];
+  readonly #current = new Map<string, Growing>();
+  readonly #gaps: number[] = [];
+  #windowStart = Infinity;
+  #windowEnd = -Infinity;
+  #lastT: number | null = null;
+  #samples = 0;
+
+  /** Samples taken (refused ones not counted). */
+  get samples(): number {
+    return this.#samples;
+  }
+
+  /** Adds one sample (validated, or as recorded); false when it is not a sample at all. */
+  add(sample: unknown): boolean {
+    if (!isObject(sample) || typeof sample.takenAt !== 'string' || !Array.isArray(sample.devices)) return false;
+    const t = Date.parse(sample.takenAt);
+    if (!Number.isFinite(t)) return false;
+    this.#samples++;
+    this.#windowStart = Math.min(this.#windowStart, t);
+    this.#windowEnd = Math.max(this.#windowEnd, t);
+    if (this.#lastT !== null && this.#gaps.length < INTERVAL_SAMPLES && t > this.#lastT) this.#gaps.push(t - this.#lastT);
+    this.#lastT = t;
+    for (const device of sample.devices) {
+      if (!isObject(device) || typeof device.index !== 'number' || !Number.isSafeInteger(device.index) || device.index < 0) continue;
+      const uuid = typeof device.uuid === 'string' ? device.uuid : null;
+      for (const { process, memory } of placed(device)) this.#addPoint(device.index, uuid, t, process, memory);
+    }
+    return true;
+  }
+
+  /** The first and last sample times (null before any sample). */
+  get span(): { from: number; to: number } | null {
+    return this.#samples === 0 ? null : { from: this.#windowStart, to: this.#windowEnd };
+  }
+
+  /**
+   * The histories, each process once per start time, in the order they first appeared; points in
+   * time order (samples may come out of order), one per time.
+   */
+  histories(): ProcessHistory[] {
+    const sorted = [...this.#gaps].sort((a, b) => a - b);
+    const interval = sorted.length > 0 ? sorted[sorted.length >> 1]! : 0;
+    return this.#all.map(({ history, stride }) => {
+      const points = [...history.points].sort((a, b) => a.t - b.t).filter((p, i, all) => i === 0 || p.t !== all[i - 1]!.t);
+      return { ...history, points, windowStart: this.#windowStart, intervalMs: interval * stride, memo: new Map() };
+    });
+  }
+
+  #addPoint(deviceIndex: number, uuid: string | null, t: number, process: ProcessFigures, memory: { totalBytes: number | null; freeBytes: number | null }): void {
+    const key = `${uuid ?? deviceIndex}/${process.pid}`;
+    const startTime = process.host?.startTimeTicks ?? null;
+    let entry = this.#current.get(key);
+    // A known start time that differs is a reused pid (a new process); an unknown one continues.
+    if (entry === undefined || (startTime !== null && entry.startTime !== null && startTime !== entry.startTime)) {
+      entry = { history: { deviceIndex, uuid, pid: process.pid, command: null, points: [], windowStart: 0, intervalMs: 0, memo: new Map() }, startTime, skipped: 0, stride: 1 };
+      this.#current.set(key, entry);
+      this.#all.push(entry);
+    }
+    entry.startTime ??= startTime;
+    entry.history.command = process.command ?? entry.history.command;
+    if (++entry.skipped < entry.stride) return;
+    entry.skipped = 0;
+    const points = entry.history.points;
+    points.push({ t, process, deviceTotalBytes: memory.totalBytes, deviceFreeBytes: memory.freeBytes });
+    if (points.length >= MAX_POINTS) {
+      let kept = 0;
+      for (let i = 0; i < points.length; i += 2) points[kept++] = points[i]!;
+      points.length = kept;
+      entry.stride *= 2;
     }
   }
-  for (const process of processesOf(device)) {
-    if (seen.has(process.pid)) continue;
-    seen.add(process.pid);
-    out.push({ process, memory: device.memory });
-  }
+}
+
+/** Each GPU process of a device with the memory of what it runs on: its MIG slice, else the GPU. In MIG mode NVML lists a process under both: it counts once. */
+function placed(device: Json): { process: ProcessFigures; memory: { totalBytes: number | null; freeBytes: number | null } }[] {
+  const seen = new Set<number>();
+  const out: { process: ProcessFigures; memory: { totalBytes: number | null; freeBytes: number | null } }[] = [];
+  const take = (list: unknown, memory: { totalBytes: number | null; freeBytes: number | null }) => {
+    if (!Array.isArray(list)) return;
+    for (const raw of list) {
+      const process = figuresOf(raw);
+      if (process === null || seen.has(process.pid)) continue;
+      seen.add(process.pid);
+      out.push({ process, memory });
+    }
+  };
+  const mig = isObject(device.mig) && Array.isArray(device.mig.devices) ? device.mig.devices : [];
+  for (const slice of mig) if (isObject(slice)) take(slice.processes, memoryOf(slice.memory));
+  take(device.processes, memoryOf(device.memory));
   return out;
 }
 
-export function processHistories(samples: readonly LayeredSample[]): ProcessHistory[] {
-  const all: ProcessHistory[] = [];
-  const times = samples.map((s) => Date.parse(s.takenAt)).filter(Number.isFinite);
-  const windowStart = times.reduce((a, b) => Math.min(a, b), times[0] ?? 0);
-  const intervalMs = typicalInterval(times);
-  // The current history of each device + pid, and the start time it was seen with: a known start
-  // time that differs is a reused pid (a new process); an unknown one continues the history.
-  const current = new Map<string, { history: ProcessHistory; startTime: number | null }>();
-  for (const sample of samples) {
-    const t = Date.parse(sample.takenAt);
-    if (!Number.isFinite(t)) continue;
-    for (const device of sample.devices) {
-      for (const { process, memory } of placed(device)) {
-        const key = `${device.uuid ?? device.index}/${process.pid}`;
-        const startTime = process.host?.startTimeTicks ?? null;
-        let entry = current.get(key);
-        if (entry === undefined || (startTime !== null && entry.startTime !== null && startTime !== entry.startTime)) {
-          entry = { history: { deviceIndex: device.index, uuid: device.uuid, pid: process.pid, command: null, points: [], windowStart, intervalMs }, startTime };
-          current.set(key, entry);
-          all.push(entry.history);
-        }
-        entry.startTime ??= startTime;
-        entry.history.command = process.command ?? entry.history.command;
-        entry.history.points.push({ t, process, deviceTotalBytes: memory.totalBytes, deviceFreeBytes: memory.freeBytes });
-      }
-    }
-  }
-  return all;
+export function processHistories(samples: Iterable<unknown>): ProcessHistory[] {
+  const builder = new HistoryBuilder();
+  for (const sample of samples) builder.add(sample);
+  return builder.histories();
 }
 
 /** The known values of one field over the history. */

@@ -31,11 +31,38 @@ export interface Buckets {
   sigma: number;
 }
 
-export function median(values: readonly number[]): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+/** The k-th smallest of `a` (0-based), reordering it: Hoare's selection, linear on average. */
+function select(a: Float64Array, k: number): number {
+  let low = 0;
+  let high = a.length - 1;
+  while (low < high) {
+    const pivot = a[(low + high) >> 1]!;
+    let i = low;
+    let j = high;
+    while (i <= j) {
+      while (a[i]! < pivot) i++;
+      while (a[j]! > pivot) j--;
+      if (i <= j) {
+        const t = a[i]!;
+        a[i] = a[j]!;
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) high = j;
+    else if (k >= i) low = i;
+    else return a[k]!;
+  }
+  return a[k]!;
+}
+
+export function median(values: readonly number[] | Float64Array): number {
+  const n = values.length;
+  if (n === 0) return NaN;
+  const copy = Float64Array.from(values);
+  const upper = select(copy, n >> 1);
+  return n % 2 === 1 ? upper : (upper + select(copy, (n >> 1) - 1)) / 2;
 }
 
 export function quantile(values: readonly number[], q: number): number {
@@ -126,14 +153,16 @@ export interface Piece {
 
 /** Theil-Sen slope per hour of `points` (0 for fewer than two). */
 export function robustSlopePerHour(points: readonly Point[]): number {
-  const slopes: number[] = [];
-  for (let i = 0; i < points.length; i++) {
-    for (let j = i + 1; j < points.length; j++) {
+  const n = points.length;
+  const slopes = new Float64Array((n * (n - 1)) / 2);
+  let count = 0;
+  for (let i = 0; i < n; i++) {
+    for (let j = i + 1; j < n; j++) {
       const dt = points[j]!.t - points[i]!.t;
-      if (dt > 0) slopes.push(((points[j]!.v - points[i]!.v) / dt) * HOUR_MS);
+      if (dt > 0) slopes[count++] = ((points[j]!.v - points[i]!.v) / dt) * HOUR_MS;
     }
   }
-  return slopes.length === 0 ? 0 : median(slopes);
+  return count === 0 ? 0 : median(slopes.subarray(0, count));
 }
 
 /** The series cut into straight pieces: optimal partitioning with a penalty per piece. */

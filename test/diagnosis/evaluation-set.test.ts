@@ -11,6 +11,7 @@ import { unmeasuredLayers } from '../../src/diagnosis/coverage.js';
 import { diagnose } from '../../src/diagnosis/diagnose.js';
 import { EVALUATION_SET, evaluationRecording, scoreFindings } from '../../src/mock-host/evaluation-set.js';
 import { resampled } from '../../src/mock-host/host-model.js';
+import { processHistories } from '../../src/diagnosis/process-history.js';
 
 const named = (name: string) => EVALUATION_SET.find((c) => c.name === name)!;
 const keys = (findings: ReturnType<typeof diagnose>) => findings.map((f) => `${f.id}/${f.subject.deviceIndex}/${f.subject.pid}`).sort();
@@ -52,7 +53,7 @@ describe('without the companion', () => {
   it('a flat driver layer gives no finding, and the layers not measured are named', () => {
     const recording = evaluationRecording(named('driver-only-flat-10s'));
     expect(diagnose(recording.samples)).toEqual([]);
-    expect(unmeasuredLayers(recording.samples)).toEqual([{ layer: 'allocator', pids: [recording.subjectAt('a', 1)!.pid] }]);
+    expect(unmeasuredLayers(processHistories(recording.samples))).toEqual([{ layer: 'allocator', pids: [recording.subjectAt('a', 1)!.pid] }]);
   });
 });
 

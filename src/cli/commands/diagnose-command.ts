@@ -3,7 +3,7 @@
  * makes a finding at or above a severity exit 1, for scripts and CI gates.
  */
 import { unmeasuredLayers, type Layer } from '../../diagnosis/coverage.js';
-import { diagnose } from '../../diagnosis/diagnose.js';
+import { diagnoseHistories } from '../../diagnosis/diagnose.js';
 import { SEVERITIES, type Severity } from '../../diagnosis/finding-schema.js';
 import { THRESHOLDS } from '../../diagnosis/thresholds.js';
 import { duration } from '../../diagnosis/wording.js';
@@ -13,7 +13,7 @@ import { parseFlagsAndFiles } from '../parse-flags.js';
 import { renderFindings } from '../render/findings-text.js';
 import { makeStyle } from '../render/style.js';
 import { DIAGNOSE_HELP, UsageError } from '../usage.js';
-import { readRecordingInput } from './recording-input.js';
+import { streamRecordingInput } from './recording-input.js';
 
 export function parseSeverity(value: string): Severity {
   if (!(SEVERITIES as readonly string[]).includes(value)) throw new UsageError(`--fail-on expects one of ${SEVERITIES.join(', ')}, not "${value}"`);
@@ -23,8 +23,8 @@ export function parseSeverity(value: string): Severity {
 const LAYER_NAMES: Record<Layer, string> = { allocator: 'the allocator layer (no companion file)', framework: 'the framework layer (no vLLM source)', host: 'the host layer (/proc)' };
 
 /** "No finding", and which layers were not measured for which processes: those could not be judged. */
-function noFindingText(samples: Parameters<typeof unmeasuredLayers>[0]): string {
-  const unmeasured = unmeasuredLayers(samples);
+function noFindingText(histories: Parameters<typeof unmeasuredLayers>[0]): string {
+  const unmeasured = unmeasuredLayers(histories);
   if (unmeasured.length === 0) return 'No finding: no layer grew, stepped or fragmented beyond its thresholds in this window.\n';
   const list = unmeasured.map((u) => `${LAYER_NAMES[u.layer]} for pid ${u.pids.slice(0, 8).join(', ')}${u.pids.length > 8 ? ', ...' : ''}`).join('; ');
   return `No finding in the layers measured: none grew, stepped or fragmented beyond its thresholds in this window. Not measured, so not judged: ${list}.\n`;
@@ -41,21 +41,21 @@ export async function diagnoseCommand(args: string[], io: CliIo): Promise<number
     return EXIT_OK;
   }
   const failOn = flags['fail-on'] === undefined ? null : parseSeverity(flags['fail-on']);
-  const recording = await readRecordingInput(files, 'diagnose', io);
-  const findings = diagnose(recording.samples);
-  const { samples, header } = recording;
-  const from = samples[0]!.takenAt;
-  const to = samples[samples.length - 1]!.takenAt;
+  const input = await streamRecordingInput(files, 'diagnose', io);
+  const findings = diagnoseHistories(input.histories);
+  const { header, samples } = input;
+  const from = new Date(input.from).toISOString();
+  const to = new Date(input.to).toISOString();
 
   if (flags.json === true) {
-    const document = { files, host: header.host, window: { from, to, samples: samples.length }, findings, warnings: recording.warnings };
+    const document = { files, host: header.host, window: { from, to, samples }, findings, warnings: input.warnings };
     io.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
   } else {
     const style = makeStyle(useColor(io));
-    io.stdout.write(`${style.bold(files.join(', '))}: ${samples.length} samples over ${duration(Date.parse(to) - Date.parse(from))} on ${header.host} (${from} to ${to})\n\n`);
+    io.stdout.write(`${style.bold(files.join(', '))}: ${samples} samples over ${duration(input.to - input.from)} on ${header.host} (${from} to ${to})\n\n`);
     if (findings.length > 0) io.stdout.write(renderFindings(findings, style, io.stdout.columns || 100));
-    else if (samples.length < THRESHOLDS.minSamples) io.stdout.write(`No finding: ${samples.length} sample(s) are too few to judge; the rules need at least ${THRESHOLDS.minSamples}.\n`);
-    else io.stdout.write(noFindingText(recording.samples));
+    else if (samples < THRESHOLDS.minSamples) io.stdout.write(`No finding: ${samples} sample(s) are too few to judge; the rules need at least ${THRESHOLDS.minSamples}.\n`);
+    else io.stdout.write(noFindingText(input.histories));
   }
   if (failOn !== null && findings.some((f) => SEVERITIES.indexOf(f.severity) >= SEVERITIES.indexOf(failOn))) return EXIT_FINDING;
   return EXIT_OK;

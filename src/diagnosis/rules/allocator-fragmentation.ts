@@ -7,6 +7,7 @@
  * still be there. Where the growth starts comes from the series' own change points, not from
  * its first rise above some byte count.
  */
+import { allocatedBytes, cachedBytes, inactiveSplitBytes, largestFreeBlockBytes, numAllocRetries, numOoms, requestsRunning } from '../fields.js';
 import type { Finding } from '../finding-schema.js';
 import { byteShape, mattersForDevice, seriesFrom, significant } from '../growth.js';
 import { evidenceOf, lengthFactor, makeFinding, startupNote } from '../make-finding.js';
@@ -24,8 +25,8 @@ function largestBurst(points: readonly { v: number }[]): number {
 }
 
 export function allocatorFragmentation(history: ProcessHistory, steady: SteadyWindow): Finding | null {
-  const split = seriesFrom(history, steady.from, (p) => p.process.layers.allocator?.inactiveSplitBytes);
-  const shape = byteShape(split);
+  const split = seriesFrom(history, steady.from, inactiveSplitBytes);
+  const shape = byteShape(split, history);
   if (shape === null) return null;
   // The largest rise that still holds at the end: fragments stay trapped until freed.
   const candidates = shape.rises.filter((r) => significant(r) && mattersForDevice(r, history) && r.to - r.from >= THRESHOLDS.minGrowthMs && r.largestJumpShare <= THRESHOLDS.carryShare);
@@ -34,26 +35,23 @@ export function allocatorFragmentation(history: ProcessHistory, steady: SteadyWi
   const endLevel = shape.buckets.points.slice(-3).reduce((sum, p, _, all) => sum + p.v / all.length, 0);
   if (endLevel < THRESHOLDS.fragmentationKeptShare * s.last) return null;
   const since = s.from;
-  const cachedSeries = seriesFrom(history, since, (p) => {
-    const a = p.process.layers.allocator;
-    return a?.reservedBytes != null && a.allocatedBytes != null ? a.reservedBytes - a.allocatedBytes : null;
-  });
+  const cachedSeries = seriesFrom(history, since, cachedBytes);
   const cached = trend(within(cachedSeries, s));
   if (cached.change <= 0) return null;
-  const allocatedSeries = seriesFrom(history, since, (p) => p.process.layers.allocator?.allocatedBytes);
+  const allocatedSeries = seriesFrom(history, since, allocatedBytes);
   const allocated = trend(within(allocatedSeries, s));
   // Live data growing as fast is a leak of tensors, not fragmentation.
   if (allocated.change > 0.5 * s.rise) return null;
 
-  const retries = within(seriesFrom(history, since, (p) => p.process.layers.allocator?.numAllocRetries), s);
-  const ooms = seriesFrom(history, since, (p) => p.process.layers.allocator?.numOoms);
+  const retries = within(seriesFrom(history, since, numAllocRetries), s);
+  const ooms = seriesFrom(history, since, numOoms);
   const retriesRose = retries.length >= 2 ? retries[retries.length - 1]!.v - retries[0]!.v : 0;
   const oomsRose = ooms.length >= 2 ? ooms[ooms.length - 1]!.v - ooms[0]!.v : 0;
-  const running = within(seriesFrom(history, since, (p) => p.process.layers.framework?.requestsRunning), s);
+  const running = within(seriesFrom(history, since, requestsRunning), s);
   const meanRunning = running.length > 0 ? running.reduce((sum, p) => sum + p.v, 0) / running.length : null;
   const lowLoad = meanRunning !== null && meanRunning <= THRESHOLDS.lowLoadRunning;
 
-  const largestFree = seriesFrom(history, since, (p) => p.process.layers.allocator?.largestFreeBlockBytes);
+  const largestFree = seriesFrom(history, since, largestFreeBlockBytes);
   const nextPrefill = largestBurst(allocatedSeries);
   const lastLargest = largestFree.length > 0 ? largestFree[largestFree.length - 1]! : null;
   const wontFit = lastLargest !== null && nextPrefill > 0 && lastLargest.v < nextPrefill;

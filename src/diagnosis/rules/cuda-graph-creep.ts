@@ -4,6 +4,7 @@
  * allocator's reserved bytes stay flat. Each new prompt length vLLM captures a graph for adds
  * memory that no heap or allocator profiler sees.
  */
+import { driverBytes, outsideAllocatorBytes, privatePoolBytes, reservedBytes } from '../fields.js';
 import type { Finding } from '../finding-schema.js';
 import { byteShape, deviceAtEnd, hoursToFull, idleGrowth, mattersForDevice, mostlyIdle, ongoing, seriesFrom } from '../growth.js';
 import { evidenceOf, lengthFactor, makeFinding, startupNote } from '../make-finding.js';
@@ -15,22 +16,22 @@ import { riseTrend, trend, within } from '../trend.js';
 import { bytes, duration, fitText, perHour } from '../wording.js';
 
 export function cudaGraphCreep(history: ProcessHistory, steady: SteadyWindow): Finding | null {
-  const driver = seriesFrom(history, steady.from, (p) => p.process.layers.driverBytes);
-  const reserved = seriesFrom(history, steady.from, (p) => p.process.layers.allocator?.reservedBytes);
-  const outside = seriesFrom(history, steady.from, (p) => p.process.gaps.outsideAllocatorBytes);
+  const driver = seriesFrom(history, steady.from, driverBytes);
+  const reserved = seriesFrom(history, steady.from, reservedBytes);
+  const outside = seriesFrom(history, steady.from, outsideAllocatorBytes);
   // Without the allocator layer over most of the window this is device-memory-growth's to name.
   if (reserved.length < THRESHOLDS.knownShare * driver.length || outside.length < THRESHOLDS.minSamples) return null;
-  const rise = byteShape(driver)?.riseAtEnd ?? null;
+  const rise = byteShape(driver, history)?.riseAtEnd ?? null;
   if (!ongoing(rise) || !mattersForDevice(rise, history)) return null;
   const r = trend(within(reserved, rise));
   const o = trend(within(outside, rise));
   if (Math.abs(r.change) > Math.max(THRESHOLDS.floorBytes, THRESHOLDS.flatShare * rise.rise)) return null;
   if (o.change < (1 - THRESHOLDS.flatShare) * rise.rise) return null;
-  if (mostlyIdle(idleGrowth(history, steady.from, (p) => p.process.layers.driverBytes, noiseOf(driver.map((p) => p.v))), THRESHOLDS.floorBytes)) return null;
+  if (mostlyIdle(idleGrowth(history, steady.from, driverBytes, noiseOf(driver.map((p) => p.v))), THRESHOLDS.floorBytes)) return null;
 
   const { freeBytes } = deviceAtEnd(history);
   const toFull = hoursToFull(freeBytes, rise.slopePerHour);
-  const pools = trend(within(seriesFrom(history, steady.from, (p) => p.process.layers.allocator?.privatePoolBytes), rise));
+  const pools = trend(within(seriesFrom(history, steady.from, privatePoolBytes), rise));
   const evidence = [
     evidenceOf('gaps.outsideAllocatorBytes', 'bytes', o, `memory outside the allocator: ${bytes(o.first)} → ${bytes(o.last)}`),
     evidenceOf('layers.driverBytes', 'bytes', riseTrend(rise), `what the driver says the process holds, rising from ${new Date(rise.from).toISOString()} to the end`),

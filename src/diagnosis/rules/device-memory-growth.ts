@@ -7,6 +7,7 @@
  * a guess at one would send the reader down the wrong path. It names the symptom, what is
  * unknown, and the one command that would split it.
  */
+import { driverBytes, reservedWithDriver } from '../fields.js';
 import type { Finding } from '../finding-schema.js';
 import { byteShape, deviceAtEnd, hoursToFull, idleGrowth, mattersForDevice, mostlyIdle, ongoing, seriesFrom } from '../growth.js';
 import { loadExplains } from '../load-fit.js';
@@ -19,18 +20,18 @@ import { riseTrend, within } from '../trend.js';
 import { bytes, duration, fitText, perHour } from '../wording.js';
 
 export function deviceMemoryGrowth(history: ProcessHistory, steady: SteadyWindow): Finding | null {
-  const driver = seriesFrom(history, steady.from, (p) => p.process.layers.driverBytes);
-  const allocatorKnown = seriesFrom(history, steady.from, (p) => (p.process.layers.driverBytes === null ? null : p.process.layers.allocator?.reservedBytes)).length;
+  const driver = seriesFrom(history, steady.from, driverBytes);
+  const allocatorKnown = seriesFrom(history, steady.from, reservedWithDriver).length;
   if (driver.length < THRESHOLDS.minSamples || allocatorKnown >= THRESHOLDS.knownShare * driver.length) return null;
-  const rise = byteShape(driver)?.riseAtEnd ?? null;
+  const rise = byteShape(driver, history)?.riseAtEnd ?? null;
   if (!ongoing(rise) || !mattersForDevice(rise, history)) return null;
-  if (mostlyIdle(idleGrowth(history, steady.from, (p) => p.process.layers.driverBytes, noiseOf(driver.map((p) => p.v))), THRESHOLDS.floorBytes)) return null;
+  if (mostlyIdle(idleGrowth(history, steady.from, driverBytes, noiseOf(driver.map((p) => p.v))), THRESHOLDS.floorBytes)) return null;
   // The allocator's cache warming up as the load climbs moves the driver figure too: only growth
   // the requests running do not explain counts.
   const load = loadExplains(history, steady.from, within(driver, rise), rise, true);
   if (load.known && load.unexplainedBytes < (1 - THRESHOLDS.flatShare) * rise.rise) return null;
 
-  const why = history.points[history.points.length - 1]!.process.errors?.['layers.allocator']?.message;
+  const why = history.points[history.points.length - 1]!.process.allocatorReason ?? undefined;
   const { freeBytes } = deviceAtEnd(history);
   const toFull = hoursToFull(freeBytes, rise.slopePerHour);
   return makeFinding(history, {

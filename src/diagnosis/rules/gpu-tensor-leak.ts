@@ -5,6 +5,7 @@
  * requests (a cache keyed by request, tensors kept for logging) add up. The load's part is
  * measured by load-fit.ts.
  */
+import { allocatedBytes } from '../fields.js';
 import type { Finding } from '../finding-schema.js';
 import { byteShape, deviceAtEnd, hoursToFull, mattersForDevice, ongoing, seriesFrom } from '../growth.js';
 import { evidenceOf, lengthFactor, makeFinding, startupNote } from '../make-finding.js';
@@ -16,8 +17,8 @@ import { riseTrend, trend, within } from '../trend.js';
 import { bytes, duration, fitText, perHour } from '../wording.js';
 
 export function gpuTensorLeak(history: ProcessHistory, steady: SteadyWindow): Finding | null {
-  const allocated = seriesFrom(history, steady.from, (p) => p.process.layers.allocator?.allocatedBytes);
-  const rise = byteShape(allocated)?.riseAtEnd ?? null;
+  const allocated = seriesFrom(history, steady.from, allocatedBytes);
+  const rise = byteShape(allocated, history)?.riseAtEnd ?? null;
   if (!ongoing(rise) || !mattersForDevice(rise, history)) return null;
   const span = within(allocated, rise);
   const load = loadExplains(history, steady.from, span, rise);

@@ -4,6 +4,7 @@
  * going up and down with batches of work) makes no new high and is not a leak. Heap profilers do
  * see this one.
  */
+import { anonBytes, rssBytes } from '../fields.js';
 import type { Finding } from '../finding-schema.js';
 import { byteShape, mattersForHost, ongoing, seriesFrom } from '../growth.js';
 import { evidenceOf, lengthFactor, makeFinding, startupNote } from '../make-finding.js';
@@ -13,9 +14,9 @@ import { riseTrend, trend, within } from '../trend.js';
 import { bytes, duration, fitText, perHour } from '../wording.js';
 
 export function hostHeapLeak(history: ProcessHistory, steady: SteadyWindow): Finding | null {
-  const anon = seriesFrom(history, steady.from, (p) => p.process.host?.anonBytes);
-  const a = byteShape(anon)?.riseAtEnd ?? null;
-  const rss = seriesFrom(history, steady.from, (p) => p.process.host?.rssBytes);
+  const anon = seriesFrom(history, steady.from, anonBytes);
+  const a = byteShape(anon, history)?.riseAtEnd ?? null;
+  const rss = seriesFrom(history, steady.from, rssBytes);
   if (!ongoing(a) || !mattersForHost(a)) return null;
   const r = trend(within(rss, a));
   return makeFinding(history, {

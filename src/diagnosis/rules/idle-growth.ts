@@ -5,6 +5,7 @@
  * noise and the byte floor counts, whatever its share of the device: idle memory should not move
  * at all. A single step (a library loaded once) is not growth.
  */
+import { driverBytes } from '../fields.js';
 import type { Finding } from '../finding-schema.js';
 import { idleGrowth, mostlyIdle, seriesFrom } from '../growth.js';
 import { evidenceOf, lengthFactor, makeFinding, startupNote } from '../make-finding.js';
@@ -18,11 +19,11 @@ import { bytes, duration, perHour } from '../wording.js';
 const HOUR_MS = 3_600_000;
 
 export function idleGrowthFinding(history: ProcessHistory, steady: SteadyWindow): Finding | null {
-  const driver = seriesFrom(history, steady.from, (p) => p.process.layers.driverBytes);
+  const driver = seriesFrom(history, steady.from, driverBytes);
   if (driver.length < THRESHOLDS.minSamples) return null;
   const noise = noiseOf(driver.map((p) => p.v));
   const minRise = Math.max(THRESHOLDS.floorBytes, THRESHOLDS.significance * noise);
-  const growth = idleGrowth(history, steady.from, (p) => p.process.layers.driverBytes, noise);
+  const growth = idleGrowth(history, steady.from, driverBytes, noise);
   if (!mostlyIdle(growth, minRise)) return null;
   const step = stepIn(driver, Math.max(THRESHOLDS.stepWithinMs, 2 * history.intervalMs), minRise, THRESHOLDS.stepFlatMs);
   if (step !== null && step.rise >= 0.5 * growth.idleRise) return null;

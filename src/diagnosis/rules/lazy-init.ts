@@ -4,6 +4,7 @@
  * eats headroom capacity planning did not count. A step is a rise completed within a couple of
  * minutes, whatever the sampling interval (a 25 s initialisation sampled every 5 s is a step).
  */
+import { driverBytes, outsideAllocatorBytes } from '../fields.js';
 import type { Finding } from '../finding-schema.js';
 import { seriesFrom } from '../growth.js';
 import { evidenceOf, makeFinding, startupNote } from '../make-finding.js';
@@ -15,7 +16,7 @@ import { trend } from '../trend.js';
 import { bytes, duration } from '../wording.js';
 
 export function lazyInit(history: ProcessHistory, steady: SteadyWindow): Finding | null {
-  const driver = seriesFrom(history, steady.from, (p) => p.process.layers.driverBytes);
+  const driver = seriesFrom(history, steady.from, driverBytes);
   if (driver.length < THRESHOLDS.minSamples) return null;
   const within = Math.max(THRESHOLDS.stepWithinMs, 2 * history.intervalMs);
   const minRise = Math.max(THRESHOLDS.floorBytes, THRESHOLDS.significance * noiseOf(driver.map((p) => p.v)));
@@ -27,7 +28,7 @@ export function lazyInit(history: ProcessHistory, steady: SteadyWindow): Finding
   // With request figures, the step must come with the first requests.
   if (loadKnown && (firstBusy === undefined || step.at < firstBusy.t - within || step.startedAt > firstBusy.t + within)) return null;
   const tied = loadKnown;
-  const outside = trend(seriesFrom(history, steady.from, (p) => p.process.gaps.outsideAllocatorBytes));
+  const outside = trend(seriesFrom(history, steady.from, outsideAllocatorBytes));
   const where = outside.samples >= THRESHOLDS.minSamples && outside.change >= 0.5 * step.rise ? ' outside the allocator' : '';
   return makeFinding(history, {
     id: 'lazy-init',

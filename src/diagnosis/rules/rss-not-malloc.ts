@@ -3,6 +3,7 @@
  * mappings (/dev/nvidia*: pinned memory, CUDA graph and UVM buffers) or file-backed pages, while
  * the heap is flat. Heap profilers show nothing and weeks go into chasing a leak that is not there.
  */
+import { anonBytes, driverMappedBytes, fileBytes, rssBytes, shmemBytes } from '../fields.js';
 import type { Finding } from '../finding-schema.js';
 import { byteShape, mattersForHost, ongoing, seriesFrom } from '../growth.js';
 import { evidenceOf, lengthFactor, makeFinding, startupNote } from '../make-finding.js';
@@ -13,20 +14,19 @@ import { riseTrend, trend, within, type Trend } from '../trend.js';
 import { bytes, duration, fitText, perHour } from '../wording.js';
 
 export function rssNotMalloc(history: ProcessHistory, steady: SteadyWindow): Finding | null {
-  const rssPoints = seriesFrom(history, steady.from, (p) => p.process.host?.rssBytes);
-  const rss = byteShape(rssPoints)?.riseAtEnd ?? null;
+  const rssPoints = seriesFrom(history, steady.from, rssBytes);
+  const rss = byteShape(rssPoints, history)?.riseAtEnd ?? null;
   if (!ongoing(rss) || !mattersForHost(rss)) return null;
-  const anonPoints = within(seriesFrom(history, steady.from, (p) => p.process.host?.anonBytes), rss);
+  const anonPoints = within(seriesFrom(history, steady.from, anonBytes), rss);
   const anon = trend(anonPoints);
   if (anonPoints.length < THRESHOLDS.minSamples || anon.change > THRESHOLDS.flatShare * rss.rise) return null;
   // Driver mappings are file-backed pages, so host.fileBytes includes them: name the part that
   // grew most, and require it to carry at least half the growth.
-  const part = (read: (h: NonNullable<(typeof history.points)[number]['process']['host']>) => number | null) =>
-    trend(within(seriesFrom(history, steady.from, (p) => (p.process.host === null ? null : read(p.process.host))), rss));
+  const part = (read: typeof fileBytes) => trend(within(seriesFrom(history, steady.from, read), rss));
   const parts: [string, string, Trend][] = [
-    ['host.driverMappedBytes', 'driver mappings (/dev/nvidia*)', part((h) => h.driverMappedBytes)],
-    ['host.fileBytes', 'file-backed pages', part((h) => h.fileBytes)],
-    ['host.shmemBytes', 'shared memory', part((h) => h.shmemBytes)],
+    ['host.driverMappedBytes', 'driver mappings (/dev/nvidia*)', part(driverMappedBytes)],
+    ['host.fileBytes', 'file-backed pages', part(fileBytes)],
+    ['host.shmemBytes', 'shared memory', part(shmemBytes)],
   ];
   const known = parts.filter(([, , t]) => t.samples >= THRESHOLDS.minSamples);
   if (known.length === 0) return null;

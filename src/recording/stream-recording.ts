@@ -1,0 +1,233 @@
+/**
+ * Reads recordings as a stream, in memory bounded by one line whatever their length: each part
+ * (gzip-compressed or not) is decompressed and split as it is read, and each sample line parsed
+ * and handed on as recorded JSON, for the caller to validate (the diagnosis reads its figures
+ * out of it, process-figures.ts). Parts of a rotated recording are read in the order of their
+ * headers; a sample two parts both hold (the same takenAt) is handed on once; samples out of time
+ * order are handed on and said (the diagnosis sorts its histories). What a crash can leave (a
+ * torn last line) and a bad line cost a warning and that line; a file that is not a recording,
+ * is empty, binary, from a newer schema, or not a regular file is an error. The event loop gets a
+ * turn at least every YIELD_MS of work, so a library caller's server keeps serving.
+ */
+import { constants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+
+import { GpuLayersError } from '../errors.js';
+import { fileErrorReason } from '../file-error-reason.js';
+import { parseRecordingHeader } from './read-recording.js';
+import type { RecordingHeader } from './recording-header.js';
+
+/** A sample line longer than this is skipped (8 GPUs x 64 processes is under 1 MiB). */
+const MAX_LINE_BYTES = 64 * 1024 * 1024;
+/** Work between two turns of the event loop. */
+const YIELD_MS = 10;
+/** Warnings about single lines beyond this many are summed up in one. */
+const MAX_LINE_WARNINGS = 5;
+
+export interface StreamedLine {
+  file: string;
+  /** 1-based, the header being line 1. */
+  line: number;
+  value: unknown;
+}
+
+interface Part {
+  file: string;
+  handle: FileHandle;
+  gzipped: boolean;
+  header: RecordingHeader;
+}
+
+function unreadable(file: string, error: unknown): GpuLayersError {
+  return new GpuLayersError('RECORDING_UNREADABLE', `cannot read the recording ${file}: ${fileErrorReason(error)}`, { cause: error });
+}
+
+function notARecording(file: string, why: string): GpuLayersError {
+  return new GpuLayersError('RECORDING_INVALID', `${file} is not a gpu-layers recording: ${why}`);
+}
+
+/** The file's bytes from its start, read with positioned reads (the handle stays the caller's). */
+async function* fileChunks(handle: FileHandle): AsyncGenerator<Buffer> {
+  for (let position = 0; ; ) {
+    const buffer = Buffer.allocUnsafe(256 * 1024);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+    if (bytesRead === 0) return;
+    position += bytesRead;
+    yield buffer.subarray(0, bytesRead);
+  }
+}
+
+/** The decompressed bytes of a part. */
+function contentOf(handle: FileHandle, gzipped: boolean): AsyncIterable<Buffer> {
+  return gzipped ? Readable.from(fileChunks(handle)).pipe(createGunzip()) : fileChunks(handle);
+}
+
+interface Line {
+  bytes: Buffer;
+  /** Whether a newline ended it (the last line of a file may have none: a torn write). */
+  ended: boolean;
+  /** Longer than any sample: its bytes were dropped as they came. */
+  tooLong: boolean;
+}
+
+/** The file's bytes as a stream of lines (Buffers without the newline). */
+async function* lines(part: { file: string; handle: FileHandle; gzipped: boolean }): AsyncGenerator<Line> {
+  const input = contentOf(part.handle, part.gzipped);
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  let tooLong = false;
+  try {
+    for await (const chunk of input) {
+      let from = 0;
+      for (let newline = chunk.indexOf(10, from); newline !== -1; newline = chunk.indexOf(10, from)) {
+        const piece = chunk.subarray(from, newline);
+        yield { bytes: tooLong ? Buffer.alloc(0) : pending.length === 0 ? piece : Buffer.concat([...pending, piece]), ended: true, tooLong };
+        pending = [];
+        pendingBytes = 0;
+        tooLong = false;
+        from = newline + 1;
+      }
+      if (from < chunk.length && !tooLong) {
+        pending.push(chunk.subarray(from));
+        pendingBytes += chunk.length - from;
+        if (pendingBytes > MAX_LINE_BYTES) {
+          pending = [];
+          pendingBytes = 0;
+          tooLong = true;
+        }
+      }
+    }
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR') throw notARecording(part.file, 'it is a damaged gzip file');
+    throw unreadable(part.file, error);
+  }
+  if (pending.length > 0 || tooLong) yield { bytes: Buffer.concat(pending), ended: false, tooLong };
+}
+
+/** The first line (the header), read on its own stream, which is then dropped. */
+async function firstLine(handle: FileHandle, gzipped: boolean, file: string): Promise<Buffer> {
+  const input = contentOf(handle, gzipped);
+  const chunks: Buffer[] = [];
+  let total = 0;
+  try {
+    for await (const chunk of input) {
+      const newline = chunk.indexOf(10);
+      chunks.push(newline === -1 ? chunk : chunk.subarray(0, newline));
+      total += chunk.length;
+      if (newline !== -1 || total > MAX_LINE_BYTES) break;
+    }
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR') throw notARecording(file, 'it is a damaged gzip file');
+    throw unreadable(file, error);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Opens one part: a regular file (never waited on: a FIFO or a device is refused), its header read. */
+async function openPart(file: string): Promise<Part> {
+  let handle: FileHandle;
+  try {
+    handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (error) {
+    throw unreadable(file, error);
+  }
+  try {
+    const stat = await handle.stat();
+    if (stat.isDirectory()) throw unreadable(file, Object.assign(new Error('EISDIR'), { code: 'EISDIR' }));
+    if (!stat.isFile()) throw new GpuLayersError('RECORDING_UNREADABLE', `cannot read the recording ${file}: it is not a regular file (a FIFO, socket or device)`);
+    const magic = Buffer.alloc(2);
+    const { bytesRead } = await handle.read(magic, 0, 2, 0);
+    if (bytesRead === 0) throw notARecording(file, 'the file is empty');
+    const gzipped = bytesRead === 2 && magic[0] === 0x1f && magic[1] === 0x8b;
+    const first = await firstLine(handle, gzipped, file);
+    if (first.includes(0)) throw notARecording(file, 'it is a binary file');
+    const text = first.toString('utf8');
+    if (text.trim() === '') throw notARecording(file, 'the file is empty');
+    return { file, handle, gzipped, header: parseRecordingHeader(text, file) };
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+}
+
+export interface RecordingStream {
+  /** The earliest part's header. */
+  header: RecordingHeader;
+  /** The sample lines, parsed, in the parts' order. */
+  samples: AsyncGenerator<StreamedLine, void, undefined>;
+}
+
+/**
+ * Opens the parts of a recording (checking each one's header at once) and streams their samples.
+ * `onWarning` is told what was skipped or repaired, one sentence each.
+ */
+export async function streamRecording(files: readonly string[], onWarning: (message: string) => void): Promise<RecordingStream> {
+  const parts: Part[] = [];
+  try {
+    for (const file of files) parts.push(await openPart(file));
+  } catch (error) {
+    await Promise.all(parts.map((p) => p.handle.close()));
+    throw error;
+  }
+  parts.sort((a, b) => Date.parse(a.header.startedAt) - Date.parse(b.header.startedAt));
+  return { header: parts[0]!.header, samples: samplesOf(parts, onWarning) };
+}
+
+async function* samplesOf(parts: Part[], onWarning: (message: string) => void): AsyncGenerator<StreamedLine, void, undefined> {
+  const seen = new Set<number>();
+  let turn = performance.now();
+  try {
+    for (const part of parts) {
+      let lineWarnings = 0;
+      const warnLine = (message: string): void => {
+        lineWarnings++;
+        if (lineWarnings <= MAX_LINE_WARNINGS) onWarning(message);
+      };
+      let line = 0;
+      let previous: number | null = null;
+      let outOfOrder: number | null = null;
+      for await (const { bytes, ended, tooLong } of lines(part)) {
+        line++;
+        if (line === 1) continue;
+        if (!ended) {
+          onWarning(`${part.file}: line ${line} is incomplete (the recorder stopped mid-write); skipped`);
+          continue;
+        }
+        if (tooLong) {
+          warnLine(`${part.file}: line ${line} is longer than ${MAX_LINE_BYTES} bytes, more than any sample; skipped`);
+          continue;
+        }
+        if (bytes.length === 0) continue;
+        let value: unknown;
+        try {
+          value = JSON.parse(bytes.toString('utf8'));
+        } catch {
+          warnLine(`${part.file}: line ${line} is not JSON; skipped`);
+          continue;
+        }
+        const t = typeof (value as { takenAt?: unknown } | null)?.takenAt === 'string' ? Date.parse((value as { takenAt: string }).takenAt) : NaN;
+        if (!Number.isFinite(t)) {
+          warnLine(`${part.file}: line ${line} is not a valid sample (no takenAt time); skipped`);
+          continue;
+        }
+        if (previous !== null && t < previous) outOfOrder ??= line;
+        previous = t;
+        if (seen.has(t)) continue;
+        seen.add(t);
+        yield { file: part.file, line, value };
+        if (performance.now() - turn > YIELD_MS) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          turn = performance.now();
+        }
+      }
+      if (lineWarnings > MAX_LINE_WARNINGS) onWarning(`${part.file}: ${lineWarnings - MAX_LINE_WARNINGS} more bad lines skipped`);
+      if (outOfOrder !== null) onWarning(`${part.file}: samples are out of time order (line ${outOfOrder} is earlier than the line before it); read in time order`);
+    }
+  } finally {
+    await Promise.all(parts.map((p) => p.handle.close().catch(() => undefined)));
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * The streamed reader `diagnose` uses: the same samples as the whole-file reader (plain and
+ * gzip), rotated parts in any order with a shared sample handed on once, the same warnings and
+ * errors for what a crash or a user can leave, and special files refused without being waited on.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { readRecording } from '../../src/recording/read-recording.js';
+import { streamRecording } from '../../src/recording/stream-recording.js';
+import { SAMPLE_SCHEMA_VERSION } from '../../src/sample/schema-version.js';
+import { repoRoot } from '../helpers/paths.js';
+
+const work = mkdtempSync(path.join(tmpdir(), 'gpu-layers-stream-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const demo = path.join(repoRoot, 'assets/overnight.recording.jsonl.gz');
+
+async function streamed(files: string[]) {
+  const warnings: string[] = [];
+  const stream = await streamRecording(files, (w) => warnings.push(w));
+  const samples: unknown[] = [];
+  for await (const { value } of stream.samples) samples.push(value);
+  return { header: stream.header, samples, warnings };
+}
+
+async function demoLines(): Promise<string[]> {
+  const { execFileSync: run } = await import('node:child_process');
+  return run('zcat', [demo], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }).trim().split('\n');
+}
+
+async function errorOf(files: string[]): Promise<{ code: string; message: string }> {
+  try {
+    await streamed(files);
+  } catch (error) {
+    return error as { code: string; message: string };
+  }
+  throw new Error('no error');
+}
+
+describe('streamRecording', () => {
+  it('gives the samples the whole-file reader gives, gzip or plain', async () => {
+    const whole = await readRecording(demo);
+    const gz = await streamed([demo]);
+    expect(gz.header).toEqual(whole.header);
+    expect(gz.samples).toEqual(JSON.parse(JSON.stringify(whole.samples)));
+    const plain = path.join(work, 'plain.jsonl');
+    writeFileSync(plain, (await demoLines()).join('\n') + '\n');
+    expect((await streamed([plain])).samples).toEqual(gz.samples);
+  });
+
+  it('reads rotated parts in the order of their headers, a shared sample once', async () => {
+    const [header, ...samples] = await demoLines();
+    const first = path.join(work, 'r.jsonl.1');
+    const second = path.join(work, 'r.jsonl');
+    writeFileSync(first, [header, ...samples.slice(0, 61)].join('\n') + '\n');
+    writeFileSync(second, gzipSync([JSON.stringify({ ...JSON.parse(header!), startedAt: JSON.parse(samples[60]!).takenAt }), ...samples.slice(60)].join('\n') + '\n'));
+    const read = await streamed([second, first]);
+    expect(read.samples.map((s) => (s as { takenAt: string }).takenAt)).toEqual(samples.map((s) => JSON.parse(s).takenAt));
+    expect(read.warnings).toEqual([]);
+  });
+
+  it('warns of a torn last line, a line that is not JSON and samples out of order, and hands the rest on', async () => {
+    const [header, ...samples] = await demoLines();
+    const file = path.join(work, 'messy.jsonl');
+    writeFileSync(file, [header, samples[1], samples[0], '{"not":', ...samples.slice(2, 10)].join('\n') + '\n' + samples[10]!.slice(0, 100));
+    const read = await streamed([file]);
+    expect(read.samples).toHaveLength(10);
+    expect(read.warnings).toEqual([
+      `${file}: line 4 is not JSON; skipped`,
+      `${file}: line 13 is incomplete (the recorder stopped mid-write); skipped`,
+      `${file}: samples are out of time order (line 3 is earlier than the line before it); read in time order`,
+    ]);
+  });
+
+  it('refuses what the whole-file reader refuses, with the same words', async () => {
+    const [header] = await demoLines();
+    const cases: [string, string | Buffer, RegExp][] = [
+      ['empty', '', /is not a gpu-layers recording: the file is empty/],
+      ['binary', Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0, 1, 2, 3]), /is not a gpu-layers recording: it is a binary file/],
+      ['newer', JSON.stringify({ ...JSON.parse(header!), schemaVersion: SAMPLE_SCHEMA_VERSION + 1 }) + '\n', /upgrade gpu-layers to read it/],
+      ['csv', 'time,used\n1,2\n', /its first line is not a recording header/],
+      ['damaged.gz', Buffer.concat([gzipSync(header + '\n'.repeat(10)).subarray(0, 12), Buffer.from('garbage garbage')]), /damaged gzip file/],
+    ];
+    for (const [name, content, expected] of cases) {
+      const file = path.join(work, `bad-${name}`);
+      writeFileSync(file, content);
+      expect((await errorOf([file])).message, name).toMatch(expected);
+    }
+    expect(await errorOf([work])).toMatchObject({ code: 'RECORDING_UNREADABLE', message: expect.stringMatching(/it is a folder/) });
+    expect(await errorOf([path.join(work, 'missing')])).toMatchObject({ code: 'RECORDING_UNREADABLE', message: expect.stringMatching(/no such file or folder/) });
+  });
+
+  it('refuses a FIFO and a device at once instead of waiting on them', async () => {
+    const fifo = path.join(work, 'fifo.jsonl');
+    execFileSync('mkfifo', [fifo]);
+    for (const file of [fifo, '/dev/zero']) {
+      const started = Date.now();
+      expect(await errorOf([file])).toMatchObject({ code: 'RECORDING_UNREADABLE', message: expect.stringMatching(/not a regular file/) });
+      expect(Date.now() - started).toBeLessThan(2000);
+    }
+  });
+});
