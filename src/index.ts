@@ -59,7 +59,7 @@ export { diagnose, diagnoseHistories } from './diagnosis/diagnose.js';
 export { HistoryBuilder, processHistories, type ProcessHistory } from './diagnosis/process-history.js';
 export { findingSchema, evidenceSchema, FINDING_IDS, SEVERITIES, type Finding, type FindingId, type Evidence, type Severity } from './diagnosis/finding-schema.js';
 export { readRecording, readRecordings, parseRecording, type Recording } from './recording/read-recording.js';
-export { streamRecording, type RecordingStream, type StreamedLine } from './recording/stream-recording.js';
+export { streamRecording, type RecordingStream, type StreamedLine, type StreamOptions } from './recording/stream-recording.js';
 export { RecordingWriter, type RecordingWriterOptions } from './recording/write-recording.js';
 export { recordingHeaderSchema, recordingHeaderFor, RECORDING_FORMAT, type RecordingHeader } from './recording/recording-header.js';
 export { renderReportHtml, type ReportInput } from './report/render-report.js';

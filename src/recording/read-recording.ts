@@ -2,18 +2,17 @@
  * Reads a recording back: the header, then every complete sample line. What a crash can leave
  * (a torn last line) and what a bad line in the middle is cost a warning and that line, never
  * the file; a file that is not a recording, is empty, or comes from a newer schema is an error.
- * Samples out of time order are put back in order, with a warning.
+ * Samples out of time order are put back in order, with a warning. readRecording streams the
+ * file (stream-recording.ts) and checks each sample against the schema; parseRecording does the
+ * same for a text already in memory.
  */
 import { constants as bufferConstants } from 'node:buffer';
-import { readFile, stat } from 'node:fs/promises';
-import { gunzipSync } from 'node:zlib';
 
 import { GpuLayersError } from '../errors.js';
-import { fileErrorReason } from '../file-error-reason.js';
 import { layeredSampleSchema, type LayeredSample } from '../layers/schema.js';
-import { SAMPLE_SCHEMA_VERSION } from '../sample/schema-version.js';
 import { validate } from '../validation.js';
-import { RECORDING_FORMAT, recordingHeaderSchema, type RecordingHeader } from './recording-header.js';
+import { notARecording, parseRecordingHeader, type RecordingHeader } from './recording-header.js';
+import { streamRecording } from './stream-recording.js';
 
 export interface Recording {
   header: RecordingHeader;
@@ -26,37 +25,11 @@ export interface Recording {
 const MAX_LINE_WARNINGS = 5;
 
 /**
- * The largest recording read, on disk or once decompressed: the longest string this JavaScript
- * engine holds (about 512 MiB), which the text must become anyway. Checked before reading and
- * while decompressing, so neither a huge file nor a small gzip that inflates to gigabytes
- * takes more memory than this.
+ * The largest part read, on disk or once decompressed, by a reader that keeps every sample: the
+ * longest string this JavaScript engine holds (about 512 MiB), so that neither a huge file nor a
+ * small gzip that inflates to gigabytes fills the memory. `diagnose` streams (no such limit).
  */
 const MAX_RECORDING_BYTES = bufferConstants.MAX_STRING_LENGTH;
-
-function notARecording(name: string, why: string): GpuLayersError {
-  return new GpuLayersError('RECORDING_INVALID', `${name} is not a gpu-layers recording: ${why}`);
-}
-
-export function parseRecordingHeader(line: string, name: string): RecordingHeader {
-  let value: unknown;
-  try {
-    value = JSON.parse(line);
-  } catch {
-    throw notARecording(name, 'its first line is not a recording header');
-  }
-  const format = (value as { format?: unknown } | null)?.format;
-  if (format !== RECORDING_FORMAT) throw notARecording(name, 'its first line is not a recording header');
-  const version = (value as { schemaVersion?: unknown }).schemaVersion;
-  if (typeof version === 'number' && version > SAMPLE_SCHEMA_VERSION) {
-    throw new GpuLayersError(
-      'RECORDING_TOO_NEW',
-      `${name} was recorded with sample schema ${version}; this gpu-layers reads schema ${SAMPLE_SCHEMA_VERSION}: upgrade gpu-layers to read it`,
-    );
-  }
-  const parsed = validate(recordingHeaderSchema, value);
-  if (!parsed.ok) throw notARecording(name, `its header is invalid: ${parsed.message}`);
-  return parsed.data;
-}
 
 /** The first issue of a prettified zod error on one line: "expected array, received string at devices". */
 function firstIssue(message: string): string {
@@ -114,38 +87,31 @@ export function parseRecording(text: string, name: string): Recording {
 
 /** Reads FILE (gzip-compressed or not: `gzip` on a recording is the natural way to keep it). */
 export async function readRecording(file: string): Promise<Recording> {
-  let text: string;
-  const tooLarge = `cannot read the recording ${file}: it is, or decompresses to, more than ${MAX_RECORDING_BYTES} bytes (record with --max-size to keep parts smaller)`;
-  try {
-    if ((await stat(file)).size > MAX_RECORDING_BYTES) throw new GpuLayersError('RECORDING_UNREADABLE', tooLarge);
-    const content = await readFile(file);
-    const gzipped = content[0] === 0x1f && content[1] === 0x8b;
-    text = (gzipped ? gunzipSync(content, { maxOutputLength: MAX_RECORDING_BYTES }) : content).toString('utf8');
-  } catch (error) {
-    if (error instanceof GpuLayersError) throw error;
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ERR_BUFFER_TOO_LARGE' || code === 'ERR_STRING_TOO_LONG') throw new GpuLayersError('RECORDING_UNREADABLE', tooLarge, { cause: error });
-    if (code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR') throw notARecording(file, 'it is a damaged gzip file');
-    throw new GpuLayersError('RECORDING_UNREADABLE', `cannot read the recording ${file}: ${fileErrorReason(error)}`, { cause: error });
-  }
-  return parseRecording(text, file);
+  return readRecordings([file]);
 }
 
 /**
  * Several recordings of one host read as one (a rotated recording's parts, in any order): the
  * earliest header, the samples in time order, every warning. A sample present in two parts
- * (the same takenAt) is kept once.
+ * (the same takenAt) is kept once. Read as a stream (stream-recording.ts), so the event loop
+ * keeps its turns; every sample is kept, so each part is limited to MAX_RECORDING_BYTES.
  */
 export async function readRecordings(files: readonly string[]): Promise<Recording> {
-  const parts = await Promise.all(files.map((file) => readRecording(file)));
-  if (parts.length === 1) return parts[0]!;
-  parts.sort((a, b) => Date.parse(a.header.startedAt) - Date.parse(b.header.startedAt));
-  const seen = new Set<string>();
+  const warnings: string[] = [];
+  const stream = await streamRecording(files, (warning) => warnings.push(warning), {
+    maxPartBytes: MAX_RECORDING_BYTES,
+    accept: (value) => {
+      const parsed = validate(layeredSampleSchema, value);
+      return parsed.ok ? parsed : { ok: false, message: firstIssue(parsed.message) };
+    },
+  });
   const samples: LayeredSample[] = [];
-  for (const sample of parts.flatMap((p) => p.samples).sort(byTime)) {
-    if (seen.has(sample.takenAt)) continue;
-    seen.add(sample.takenAt);
-    samples.push(sample);
+  let inOrder = true;
+  for await (const { value } of stream.samples) {
+    const previous = samples[samples.length - 1];
+    if (previous !== undefined && byTime(value, previous) < 0) inOrder = false;
+    samples.push(value);
   }
-  return { header: parts[0]!.header, samples, warnings: parts.flatMap((p) => p.warnings) };
+  if (!inOrder) samples.sort(byTime);
+  return { header: stream.header, samples, warnings };
 }

@@ -5,6 +5,10 @@
  */
 import * as z from 'zod/mini';
 
+import { GpuLayersError } from '../errors.js';
+import { SAMPLE_SCHEMA_VERSION } from '../sample/schema-version.js';
+import { validate } from '../validation.js';
+
 export const RECORDING_FORMAT = 'gpu-layers-recording';
 
 export const recordingHeaderSchema = z.object({
@@ -39,4 +43,29 @@ export function recordingHeaderFor(
     nvmlVersion: first.driver.nvmlVersion,
     cudaDriverVersion: first.driver.cudaDriverVersion,
   };
+}
+
+export function notARecording(name: string, why: string): GpuLayersError {
+  return new GpuLayersError('RECORDING_INVALID', `${name} is not a gpu-layers recording: ${why}`);
+}
+
+export function parseRecordingHeader(line: string, name: string): RecordingHeader {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    throw notARecording(name, 'its first line is not a recording header');
+  }
+  const format = (value as { format?: unknown } | null)?.format;
+  if (format !== RECORDING_FORMAT) throw notARecording(name, 'its first line is not a recording header');
+  const version = (value as { schemaVersion?: unknown }).schemaVersion;
+  if (typeof version === 'number' && version > SAMPLE_SCHEMA_VERSION) {
+    throw new GpuLayersError(
+      'RECORDING_TOO_NEW',
+      `${name} was recorded with sample schema ${version}; this gpu-layers reads schema ${SAMPLE_SCHEMA_VERSION}: upgrade gpu-layers to read it`,
+    );
+  }
+  const parsed = validate(recordingHeaderSchema, value);
+  if (!parsed.ok) throw notARecording(name, `its header is invalid: ${parsed.message}`);
+  return parsed.data;
 }

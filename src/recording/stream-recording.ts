@@ -16,8 +16,7 @@ import { createGunzip } from 'node:zlib';
 
 import { GpuLayersError } from '../errors.js';
 import { fileErrorReason } from '../file-error-reason.js';
-import { parseRecordingHeader } from './read-recording.js';
-import type { RecordingHeader } from './recording-header.js';
+import { notARecording, parseRecordingHeader, type RecordingHeader } from './recording-header.js';
 
 /** A sample line longer than this is skipped (8 GPUs x 64 processes is under 1 MiB). */
 const MAX_LINE_BYTES = 64 * 1024 * 1024;
@@ -26,11 +25,11 @@ const YIELD_MS = 10;
 /** Warnings about single lines beyond this many are summed up in one. */
 const MAX_LINE_WARNINGS = 5;
 
-export interface StreamedLine {
+export interface StreamedLine<T = unknown> {
   file: string;
   /** 1-based, the header being line 1. */
   line: number;
-  value: unknown;
+  value: T;
 }
 
 interface Part {
@@ -42,10 +41,6 @@ interface Part {
 
 function unreadable(file: string, error: unknown): GpuLayersError {
   return new GpuLayersError('RECORDING_UNREADABLE', `cannot read the recording ${file}: ${fileErrorReason(error)}`, { cause: error });
-}
-
-function notARecording(file: string, why: string): GpuLayersError {
-  return new GpuLayersError('RECORDING_INVALID', `${file} is not a gpu-layers recording: ${why}`);
 }
 
 /** The file's bytes from its start, read with positioned reads (the handle stays the caller's). */
@@ -65,6 +60,8 @@ function contentOf(handle: FileHandle, gzipped: boolean): AsyncIterable<Buffer> 
 }
 
 interface Line {
+  /** 1-based, the header being line 1. */
+  number: number;
   bytes: Buffer;
   /** Whether a newline ended it (the last line of a file may have none: a torn write). */
   ended: boolean;
@@ -72,22 +69,47 @@ interface Line {
   tooLong: boolean;
 }
 
-/** The file's bytes as a stream of lines (Buffers without the newline). */
-async function* lines(part: { file: string; handle: FileHandle; gzipped: boolean }): AsyncGenerator<Line> {
+function tooLarge(file: string, maxBytes: number): GpuLayersError {
+  return new GpuLayersError(
+    'RECORDING_UNREADABLE',
+    `cannot read the recording ${file}: it is, or decompresses to, more than ${maxBytes} bytes (record with --max-size to keep parts smaller)`,
+  );
+}
+
+/**
+ * The part's non-empty lines (Buffers without the newline), a batch per chunk read: one turn of
+ * the async machinery per chunk, not per line, and a run of empty lines skipped byte by byte
+ * (a file of newlines costs a scan, not millions of yields). More than `maxBytes` decompressed
+ * is an error.
+ */
+async function* lineBatches(part: { file: string; handle: FileHandle; gzipped: boolean }, maxBytes: number): AsyncGenerator<Line[]> {
   const input = contentOf(part.handle, part.gzipped);
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   let tooLong = false;
+  let number = 1;
+  let total = 0;
   try {
     for await (const chunk of input) {
+      total += chunk.length;
+      if (total > maxBytes) throw tooLarge(part.file, maxBytes);
+      const batch: Line[] = [];
       let from = 0;
       for (let newline = chunk.indexOf(10, from); newline !== -1; newline = chunk.indexOf(10, from)) {
-        const piece = chunk.subarray(from, newline);
-        yield { bytes: tooLong ? Buffer.alloc(0) : pending.length === 0 ? piece : Buffer.concat([...pending, piece]), ended: true, tooLong };
-        pending = [];
-        pendingBytes = 0;
-        tooLong = false;
+        if (newline > from || pendingBytes > 0 || tooLong) {
+          const piece = chunk.subarray(from, newline);
+          const bytes = tooLong ? Buffer.alloc(0) : pending.length === 0 ? piece : Buffer.concat([...pending, piece]);
+          batch.push({ number, bytes, ended: true, tooLong });
+          pending = [];
+          pendingBytes = 0;
+          tooLong = false;
+        }
+        number++;
         from = newline + 1;
+        while (chunk[from] === 10) {
+          number++;
+          from++;
+        }
       }
       if (from < chunk.length && !tooLong) {
         pending.push(chunk.subarray(from));
@@ -98,13 +120,15 @@ async function* lines(part: { file: string; handle: FileHandle; gzipped: boolean
           tooLong = true;
         }
       }
+      if (batch.length > 0) yield batch;
     }
   } catch (error) {
+    if (error instanceof GpuLayersError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR') throw notARecording(part.file, 'it is a damaged gzip file');
     throw unreadable(part.file, error);
   }
-  if (pending.length > 0 || tooLong) yield { bytes: Buffer.concat(pending), ended: false, tooLong };
+  if (pendingBytes > 0 || tooLong) yield [{ number, bytes: Buffer.concat(pending), ended: false, tooLong }];
 }
 
 /** The first line (the header), read on its own stream, which is then dropped. */
@@ -128,7 +152,7 @@ async function firstLine(handle: FileHandle, gzipped: boolean, file: string): Pr
 }
 
 /** Opens one part: a regular file (never waited on: a FIFO or a device is refused), its header read. */
-async function openPart(file: string): Promise<Part> {
+async function openPart(file: string, maxBytes: number): Promise<Part> {
   let handle: FileHandle;
   try {
     handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -139,6 +163,7 @@ async function openPart(file: string): Promise<Part> {
     const stat = await handle.stat();
     if (stat.isDirectory()) throw unreadable(file, Object.assign(new Error('EISDIR'), { code: 'EISDIR' }));
     if (!stat.isFile()) throw new GpuLayersError('RECORDING_UNREADABLE', `cannot read the recording ${file}: it is not a regular file (a FIFO, socket or device)`);
+    if (stat.size > maxBytes) throw tooLarge(file, maxBytes);
     const magic = Buffer.alloc(2);
     const { bytesRead } = await handle.read(magic, 0, 2, 0);
     if (bytesRead === 0) throw notARecording(file, 'the file is empty');
@@ -154,30 +179,59 @@ async function openPart(file: string): Promise<Part> {
   }
 }
 
-export interface RecordingStream {
+export interface RecordingStream<T = unknown> {
   /** The earliest part's header. */
   header: RecordingHeader;
-  /** The sample lines, parsed, in the parts' order. */
-  samples: AsyncGenerator<StreamedLine, void, undefined>;
+  /** The sample lines, parsed (and accepted), in the parts' order. */
+  samples: AsyncGenerator<StreamedLine<T>, void, undefined>;
+}
+
+export interface StreamOptions<T> {
+  /**
+   * Turns a line's JSON into a sample or says why it is not one (the line is then skipped with a
+   * warning, counted with the other bad lines). Without it every JSON line with a takenAt passes.
+   */
+  accept?: (value: unknown) => { ok: true; data: T } | { ok: false; message: string };
+  /**
+   * A part larger than this, on disk or decompressed, is an error (RECORDING_UNREADABLE): for a
+   * caller that keeps every sample. The stream itself needs memory for one line only.
+   */
+  maxPartBytes?: number;
 }
 
 /**
  * Opens the parts of a recording (checking each one's header at once) and streams their samples.
  * `onWarning` is told what was skipped or repaired, one sentence each.
  */
-export async function streamRecording(files: readonly string[], onWarning: (message: string) => void): Promise<RecordingStream> {
+export async function streamRecording<T = unknown>(
+  files: readonly string[],
+  onWarning: (message: string) => void,
+  options: StreamOptions<T> = {},
+): Promise<RecordingStream<T>> {
+  const maxBytes = options.maxPartBytes ?? Number.POSITIVE_INFINITY;
   const parts: Part[] = [];
   try {
-    for (const file of files) parts.push(await openPart(file));
+    for (const file of files) parts.push(await openPart(file, maxBytes));
   } catch (error) {
     await Promise.all(parts.map((p) => p.handle.close()));
     throw error;
   }
   parts.sort((a, b) => Date.parse(a.header.startedAt) - Date.parse(b.header.startedAt));
-  return { header: parts[0]!.header, samples: samplesOf(parts, onWarning) };
+  const accept = options.accept ?? ((value: unknown) => ({ ok: true as const, data: value as T }));
+  return { header: parts[0]!.header, samples: samplesOf(parts, onWarning, accept, maxBytes) };
 }
 
-async function* samplesOf(parts: Part[], onWarning: (message: string) => void): AsyncGenerator<StreamedLine, void, undefined> {
+function takenAtOf(value: unknown): number {
+  const takenAt = (value as { takenAt?: unknown } | null)?.takenAt;
+  return typeof takenAt === 'string' ? Date.parse(takenAt) : Number.NaN;
+}
+
+async function* samplesOf<T>(
+  parts: Part[],
+  onWarning: (message: string) => void,
+  accept: NonNullable<StreamOptions<T>['accept']>,
+  maxBytes: number,
+): AsyncGenerator<StreamedLine<T>, void, undefined> {
   const seen = new Set<number>();
   let turn = performance.now();
   try {
@@ -187,41 +241,47 @@ async function* samplesOf(parts: Part[], onWarning: (message: string) => void): 
         lineWarnings++;
         if (lineWarnings <= MAX_LINE_WARNINGS) onWarning(message);
       };
-      let line = 0;
       let previous: number | null = null;
       let outOfOrder: number | null = null;
-      for await (const { bytes, ended, tooLong } of lines(part)) {
-        line++;
-        if (line === 1) continue;
-        if (!ended) {
-          onWarning(`${part.file}: line ${line} is incomplete (the recorder stopped mid-write); skipped`);
-          continue;
-        }
-        if (tooLong) {
-          warnLine(`${part.file}: line ${line} is longer than ${MAX_LINE_BYTES} bytes, more than any sample; skipped`);
-          continue;
-        }
-        if (bytes.length === 0) continue;
-        let value: unknown;
-        try {
-          value = JSON.parse(bytes.toString('utf8'));
-        } catch {
-          warnLine(`${part.file}: line ${line} is not JSON; skipped`);
-          continue;
-        }
-        const t = typeof (value as { takenAt?: unknown } | null)?.takenAt === 'string' ? Date.parse((value as { takenAt: string }).takenAt) : NaN;
-        if (!Number.isFinite(t)) {
-          warnLine(`${part.file}: line ${line} is not a valid sample (no takenAt time); skipped`);
-          continue;
-        }
-        if (previous !== null && t < previous) outOfOrder ??= line;
-        previous = t;
-        if (seen.has(t)) continue;
-        seen.add(t);
-        yield { file: part.file, line, value };
-        if (performance.now() - turn > YIELD_MS) {
-          await new Promise<void>((resolve) => setImmediate(resolve));
-          turn = performance.now();
+      for await (const batch of lineBatches(part, maxBytes)) {
+        for (const { number: line, bytes, ended, tooLong } of batch) {
+          if (performance.now() - turn > YIELD_MS) {
+            await new Promise<void>((resolve) => setImmediate(resolve));
+            turn = performance.now();
+          }
+          if (line === 1) continue;
+          if (!ended) {
+            onWarning(`${part.file}: line ${line} is incomplete (the recorder stopped mid-write); skipped`);
+            continue;
+          }
+          if (tooLong) {
+            warnLine(`${part.file}: line ${line} is longer than ${MAX_LINE_BYTES} bytes, more than any sample; skipped`);
+            continue;
+          }
+          const text = bytes.toString('utf8');
+          if (bytes.length < 64 && text.trim() === '') continue;
+          let value: unknown;
+          try {
+            value = JSON.parse(text);
+          } catch {
+            warnLine(`${part.file}: line ${line} is not JSON; skipped`);
+            continue;
+          }
+          const accepted = accept(value);
+          if (!accepted.ok) {
+            warnLine(`${part.file}: line ${line} is not a valid sample (${accepted.message}); skipped`);
+            continue;
+          }
+          const t = takenAtOf(accepted.data);
+          if (!Number.isFinite(t)) {
+            warnLine(`${part.file}: line ${line} is not a valid sample (no takenAt time); skipped`);
+            continue;
+          }
+          if (previous !== null && t < previous) outOfOrder ??= line;
+          previous = t;
+          if (seen.has(t)) continue;
+          seen.add(t);
+          yield { file: part.file, line, value: accepted.data };
         }
       }
       if (lineWarnings > MAX_LINE_WARNINGS) onWarning(`${part.file}: ${lineWarnings - MAX_LINE_WARNINGS} more bad lines skipped`);

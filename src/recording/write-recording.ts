@@ -19,8 +19,7 @@ import { GpuLayersError } from '../errors.js';
 import { fileErrorReason } from '../file-error-reason.js';
 import { writeFileAtomic } from '../write-file-atomic.js';
 import type { LayeredSample } from '../layers/schema.js';
-import { parseRecordingHeader } from './read-recording.js';
-import type { RecordingHeader } from './recording-header.js';
+import { parseRecordingHeader, type RecordingHeader } from './recording-header.js';
 
 export interface RecordingWriterOptions {
   /** Rotate before the file would pass this size: FILE becomes FILE.1, FILE.1 becomes FILE.2... */

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { readRecording } from '../../src/recording/read-recording.js';
+import { parseRecording } from '../../src/recording/read-recording.js';
 import { streamRecording } from '../../src/recording/stream-recording.js';
 import { SAMPLE_SCHEMA_VERSION } from '../../src/sample/schema-version.js';
 import { repoRoot } from '../helpers/paths.js';
@@ -42,8 +42,8 @@ async function errorOf(files: string[]): Promise<{ code: string; message: string
 }
 
 describe('streamRecording', () => {
-  it('gives the samples the whole-file reader gives, gzip or plain', async () => {
-    const whole = await readRecording(demo);
+  it('gives the samples the whole-text reader gives, gzip or plain', async () => {
+    const whole = parseRecording((await demoLines()).join('\n') + '\n', demo);
     const gz = await streamed([demo]);
     expect(gz.header).toEqual(whole.header);
     expect(gz.samples).toEqual(JSON.parse(JSON.stringify(whole.samples)));
@@ -101,6 +101,22 @@ describe('streamRecording', () => {
       const started = Date.now();
       expect(await errorOf([file])).toMatchObject({ code: 'RECORDING_UNREADABLE', message: expect.stringMatching(/not a regular file/) });
       expect(Date.now() - started).toBeLessThan(2000);
+    }
+  });
+
+  it('counts lines across runs of empty lines and chunk boundaries, and joins a line split over chunks', async () => {
+    const [header, ...samples] = await demoLines();
+    const long = JSON.stringify({ takenAt: '2026-01-01T00:00:00.000Z', pad: 'x'.repeat(600_000) });
+    const blank = 300_000;
+    const text = [header, samples[0], '\n'.repeat(blank - 1), '{"not":', long, samples[1]].join('\n') + '\n';
+    const expected = `line ${3 + blank} is not JSON; skipped`;
+    for (const [name, content] of [['blank.jsonl', text], ['blank.jsonl.gz', gzipSync(text)]] as const) {
+      const file = path.join(work, name);
+      writeFileSync(file, content);
+      const read = await streamed([file]);
+      expect(read.warnings[0], name).toBe(`${file}: ${expected}`);
+      expect(read.samples.map((s) => (s as { takenAt: string }).takenAt), name).toEqual([JSON.parse(samples[0]!).takenAt, '2026-01-01T00:00:00.000Z', JSON.parse(samples[1]!).takenAt]);
+      expect((read.samples[1] as { pad: string }).pad, name).toHaveLength(600_000);
     }
   });
 });
