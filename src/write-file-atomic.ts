@@ -9,11 +9,15 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, constants, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 
-/** `.<name>.<pid>.<16 hex>.tmp`: hidden, and never among the `FILE*` a user hands on. */
-export function createTemporaryBeside(file: string): { path: string; fd: number } {
+/**
+ * `.<name>.<pid>.<16 hex>.tmp`: hidden, and never among the `FILE*` a user hands on. A name taken
+ * (by a link, a file, a folder) is passed over for another; `unpredictable` is for tests, which
+ * plant at the names it will give.
+ */
+export function createTemporaryBeside(file: string, unpredictable: () => string = () => randomBytes(8).toString('hex')): { path: string; fd: number } {
   const stem = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.`);
   for (let attempt = 0; ; attempt++) {
-    const temporary = `${stem}${randomBytes(8).toString('hex')}.tmp`;
+    const temporary = `${stem}${unpredictable()}.tmp`;
     try {
       return { path: temporary, fd: openSync(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o666) };
     } catch (error) {

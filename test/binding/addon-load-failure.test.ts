@@ -67,7 +67,7 @@ describe('the loader on real files', () => {
   });
 
   it('`node --no-addons gpu-layers probe` exits 3 naming the flag, not a dlopen riddle', () => {
-    const run = spawnSync(process.execPath, ['--no-addons', cliPath, 'probe'], { encoding: 'utf8' });
+    const run = spawnSync(process.execPath, ['--no-addons', cliPath, 'probe'], { encoding: 'utf8', timeout: 30_000 });
     expect(run.status).toBe(3);
     expect(run.stderr).toMatch(/NATIVE_ADDON_UNAVAILABLE/);
     expect(run.stderr).toMatch(/runs with --no-addons .* What to do: run gpu-layers without --no-addons/);

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { EXIT_BAD_INPUT, EXIT_CODE_OF, EXIT_NVML_UNAVAILABLE, EXIT_USAGE } from '../../src/cli/exit-codes.js';
+import { EXIT_CODE_OF } from '../../src/cli/exit-codes.js';
 import { main } from '../../src/cli/main.js';
 import { GpuLayersError, nvmlErrorCode } from '../../src/errors.js';
 import { writeScenario } from '../../src/mock-host/scenario-text.js';
@@ -16,14 +16,14 @@ function exitCodeOf(error: GpuLayersError): number {
 
 describe('error categories', () => {
   it.each([
-    ['INVALID_OPTIONS', EXIT_USAGE],
-    ['NVML_LIBRARY_NOT_FOUND', EXIT_NVML_UNAVAILABLE],
-    ['NVML_TIMEOUT', EXIT_NVML_UNAVAILABLE],
-    ['NATIVE_ADDON_UNAVAILABLE', EXIT_NVML_UNAVAILABLE],
-    ['SCENARIO_INVALID', EXIT_BAD_INPUT],
-    ['RECORDING_INVALID', EXIT_BAD_INPUT],
-    ['SNAPSHOT_UNREADABLE', EXIT_BAD_INPUT],
-    ['OUTPUT_UNWRITABLE', EXIT_BAD_INPUT],
+    ['INVALID_OPTIONS', 2],
+    ['NVML_LIBRARY_NOT_FOUND', 3],
+    ['NVML_TIMEOUT', 3],
+    ['NATIVE_ADDON_UNAVAILABLE', 3],
+    ['SCENARIO_INVALID', 4],
+    ['RECORDING_INVALID', 4],
+    ['SNAPSHOT_UNREADABLE', 4],
+    ['OUTPUT_UNWRITABLE', 4],
   ] as const)('%s exits %d', (code, exit) => {
     expect(exitCodeOf(new GpuLayersError(code, 'x'))).toBe(exit);
   });
@@ -41,13 +41,13 @@ describe('error categories', () => {
     }
     expect(thrown).toBeInstanceOf(GpuLayersError);
     expect((thrown as GpuLayersError).code).toBe('SCENARIO_INVALID');
-    expect(exitCodeOf(thrown as GpuLayersError)).toBe(EXIT_BAD_INPUT);
+    expect(exitCodeOf(thrown as GpuLayersError)).toBe(4);
   });
 
   it('main() prints an input error as one line and exits with its category', async () => {
     const stderr: string[] = [];
     const io = { stdout: { write: () => true }, stderr: { write: (text: string) => stderr.push(text) }, env: {} };
-    expect(await main(['diagnose', '/nonexistent/recording.jsonl'], io as never)).toBe(EXIT_BAD_INPUT);
+    expect(await main(['diagnose', '/nonexistent/recording.jsonl'], io as never)).toBe(4);
     expect(stderr.join('')).toMatch(/^gpu-layers: .*recording/);
     expect(stderr.join('')).not.toMatch(/cannot read the GPUs/);
   });

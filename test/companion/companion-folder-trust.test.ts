@@ -35,19 +35,34 @@ afterEach(() => rmSync(work, { recursive: true, force: true }));
 /**
  * Runs `body` in python3 with the companion importable but not started; `PID` is its pid. The
  * body plants what the attacker would before the companion writes (the pid is known only inside).
+ * `settled()` waits (up to 10 s) until the companion's thread has written a file or said why not,
+ * then lets a few more intervals pass (a refusal is said once, however many times it is met).
  */
 function runPython(body: string, env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const script = path.join(work, 'host.py');
-  writeFileSync(script, `import os, sys, time\nPID = os.getpid()\nimport torch\nimport gpu_layers_companion as companion\n${body}\n`);
+  const preamble = [
+    'import os, sys, time',
+    'PID = os.getpid()',
+    'import torch',
+    'import gpu_layers_companion as companion',
+    'def settled():',
+    '    deadline = time.time() + 10',
+    '    while not (companion._state.get("said") or companion._state.get("path")) and time.time() < deadline:',
+    '        time.sleep(0.02)',
+    '    time.sleep(0.2)',
+  ].join('\n');
+  writeFileSync(script, `${preamble}\n${body}\n`);
   const child = spawn(python, [script], {
     env: { ...process.env, PYTHONPATH: [companionDir, fakeTorch].join(':'), GPU_LAYERS_STATS_DIR: '', FAKE_TORCH_STATE: stateFile, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 30_000,
   });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk) => (stdout += chunk));
   child.stderr.on('data', (chunk) => (stderr += chunk));
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+  // 'close', not 'exit': the output is whole only once both pipes have ended.
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
 }
 
 /** Python that plants, as the other user, links named like the companion's files to the victim. */
@@ -85,7 +100,7 @@ describe.runIf(runningAsRoot)('the companion in a folder other users can reach',
     mkdirSync(theirs);
     chmodSync(theirs, 0o1777);
     giveToOtherUser(theirs);
-    const body = `${plantLinks(theirs)}\ncompanion.start(${JSON.stringify(theirs)}, 0.05)\ntime.sleep(0.6)\nprint("workload done")`;
+    const body = `${plantLinks(theirs)}\ncompanion.start(${JSON.stringify(theirs)}, 0.05)\nsettled()\nprint("workload done")`;
     const run = await runPython(body);
     expect(run.code).toBe(0);
     expect(run.stdout).toBe('workload done\n');
@@ -100,7 +115,7 @@ describe.runIf(runningAsRoot)('the companion in a folder other users can reach',
     const open = path.join(work, 'open');
     mkdirSync(open);
     chmodSync(open, 0o777);
-    const run = await runPython(`companion.start(${JSON.stringify(open)}, 0.05)\ntime.sleep(0.4)\nprint("ok")`);
+    const run = await runPython(`companion.start(${JSON.stringify(open)}, 0.05)\nsettled()\nprint("ok")`);
     expect(run.stdout).toBe('ok\n');
     expect(run.stderr.trim()).toMatch(/open can be written by other users and has no sticky bit/);
     expect(run.stderr.trim().split('\n')).toHaveLength(1);
@@ -109,7 +124,7 @@ describe.runIf(runningAsRoot)('the companion in a folder other users can reach',
 
   it('creates a missing folder 0700, its user alone, and writes there', async () => {
     const fresh = path.join(work, 'fresh', 'stats');
-    const run = await runPython(`companion.start(${JSON.stringify(fresh)}, 0.05)\ntime.sleep(0.5)\nprint(os.path.exists(os.path.join(${JSON.stringify(fresh)}, "%d.json" % PID)))`);
+    const run = await runPython(`companion.start(${JSON.stringify(fresh)}, 0.05)\nsettled()\nprint(os.path.exists(os.path.join(${JSON.stringify(fresh)}, "%d.json" % PID)))`);
     expect(run.stderr).toBe('');
     expect(run.stdout).toBe('True\n');
     expect(statSync(fresh).mode & 0o7777).toBe(0o700);
@@ -122,7 +137,7 @@ describe.runIf(runningAsRoot)('the companion in a folder other users can reach',
     giveToOtherUser(theirs);
     const link = path.join(work, 'stats-link');
     symlinkSync(theirs, link);
-    const run = await runPython(`companion.start(${JSON.stringify(link)}, 0.05)\ntime.sleep(0.4)\nprint("ok")`);
+    const run = await runPython(`companion.start(${JSON.stringify(link)}, 0.05)\nsettled()\nprint("ok")`);
     expect(run.stdout).toBe('ok\n');
     expect(run.stderr).toMatch(/belongs to uid 65534/);
     expect(readdirSync(theirs)).toEqual([]);

@@ -54,7 +54,11 @@ describe('figuresOf', () => {
   it('agrees with processFiguresSchema on anything in a process\'s place', () => {
     fc.assert(
       fc.property(fc.oneof(recordedProcess, oddValue), (value) => {
-        expect(figuresOf(value)).toEqual(bySchema(value));
+        const figures = figuresOf(value);
+        expect(figures).toEqual(bySchema(value));
+        // Where the reason comes from, without figuresInput (which both sides share).
+        const message = (value as { errors?: { 'layers.allocator'?: { message?: unknown } } } | null)?.errors?.['layers.allocator']?.message;
+        if (figures !== null) expect(figures.allocatorReason).toBe(typeof message === 'string' ? message : null);
       }),
       { numRuns: Number(process.env.GPU_LAYERS_FUZZ_RUNS ?? 2000) },
     );

@@ -4,7 +4,7 @@
  * a file of theirs, or to fail with an internal error; its cleanup of leftovers touches only its
  * own. The other user is `nobody`, handed files by chown (root only).
  */
-import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
@@ -13,6 +13,8 @@ import { isGpuLayersError } from '../../src/errors.js';
 import { RecordingWriter, checkRecordingTarget } from '../../src/recording/write-recording.js';
 import { readRecording } from '../../src/recording/read-recording.js';
 import { writeReport } from '../../src/report/write-report.js';
+import { createTemporaryBeside } from '../../src/write-file-atomic.js';
+import { exitedPid } from '../helpers/exited-pid.js';
 import { giveToOtherUser, runningAsRoot } from '../helpers/other-user.js';
 import { repoRoot } from '../helpers/paths.js';
 import { recordingHeader } from '../helpers/report-recording.js';
@@ -58,6 +60,27 @@ describe.runIf(runningAsRoot).each(['root-sticky', 'other-user'] as const)('reco
     folder = sharedFolder(owner);
   });
 
+  it('the temporary passes over a link, a file or a folder planted at the names it would take, and opens none of them', () => {
+    const file = path.join(folder, 'r.jsonl');
+    const names = ['link', 'file', 'folder', 'fresh'];
+    const at = (tail: string) => path.join(folder, `.r.jsonl.${process.pid}.${tail}.tmp`);
+    plantLink(at('link'), victim);
+    writeFileSync(at('file'), VICTIM_TEXT);
+    giveToOtherUser(at('file'));
+    mkdirSync(at('folder'));
+    giveToOtherUser(at('folder'));
+    const temporary = createTemporaryBeside(file, () => names.shift()!);
+    closeSync(temporary.fd);
+    expect(temporary.path).toBe(at('fresh'));
+    expect(readFileSync(victim, 'utf8')).toBe(VICTIM_TEXT);
+    expect(readFileSync(at('file'), 'utf8')).toBe(VICTIM_TEXT);
+    expect(lstatSync(at('link')).isSymbolicLink()).toBe(true);
+    // Every name taken: the system's error, nothing written anywhere.
+    expect(() => createTemporaryBeside(file, () => 'link')).toThrow(expect.objectContaining({ code: 'EEXIST' }));
+    expect(readFileSync(victim, 'utf8')).toBe(VICTIM_TEXT);
+  });
+
+  // The names the writers used before (a pid alone): links planted there once redirected them.
   it('a link planted at the temporary name of this pid does not redirect the header', () => {
     plantLink(path.join(folder, `.r.jsonl.${process.pid}.tmp`), victim);
     const writer = new RecordingWriter(path.join(folder, 'r.jsonl'), () => recordingHeader());
@@ -104,15 +127,18 @@ describe.runIf(runningAsRoot).each(['root-sticky', 'other-user'] as const)('reco
     expect(readFileSync(file, 'utf8')).toBe(`${JSON.stringify(recordingHeader())}\n`);
   });
 
-  it("the cleanup of killed writers' leftovers leaves other users' files alone", () => {
+  it("the cleanup of killed writers' leftovers removes this user's and leaves other users' files alone", () => {
     const old = (Date.now() - 10 * 60_000) / 1000;
-    const names = [`.r.jsonl.999999.tmp`, `.r.jsonl.999999.0123456789abcdef.tmp`];
-    for (const name of names) {
+    const dead = exitedPid();
+    const leave = (name: string, theirs: boolean): void => {
       writeFileSync(path.join(folder, name), '');
-      giveToOtherUser(path.join(folder, name));
+      if (theirs) giveToOtherUser(path.join(folder, name));
       utimesSync(path.join(folder, name), old, old);
-    }
+    };
+    const theirs = [`.r.jsonl.${dead}.tmp`, `.r.jsonl.${dead}.0123456789abcdef.tmp`];
+    for (const name of theirs) leave(name, true);
+    leave(`.r.jsonl.${exitedPid()}.tmp`, false);
     new RecordingWriter(path.join(folder, 'r.jsonl'), () => recordingHeader()).close();
-    expect(readdirSync(folder).sort()).toEqual([...names, 'r.jsonl'].sort());
+    expect(readdirSync(folder).sort()).toEqual([...theirs, 'r.jsonl'].sort());
   });
 });

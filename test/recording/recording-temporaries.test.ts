@@ -3,23 +3,17 @@
  * before their rename left beside FILE: only those of pids that no longer run and old enough that
  * no live writer (in another PID namespace, say) can still be between its write and its rename.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { RecordingWriter } from '../../src/recording/write-recording.js';
+import { exitedPid } from '../helpers/exited-pid.js';
 import { recordingHeader } from '../helpers/report-recording.js';
 
 const work = mkdtempSync(path.join(tmpdir(), 'gpu-layers-temporaries-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-
-/** A pid that ran and has exited (its child is reaped by spawnSync). */
-function exitedPid(): number {
-  const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
-  return Number(child.stdout);
-}
 
 function leave(dir: string, name: string, ageMs: number): void {
   const file = path.join(dir, name);

@@ -4,7 +4,7 @@
  * errors for what a crash or a user can leave, and special files refused without being waited on.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -94,13 +94,26 @@ describe('streamRecording', () => {
     expect(await errorOf([path.join(work, 'missing')])).toMatchObject({ code: 'RECORDING_UNREADABLE', message: expect.stringMatching(/no such file or folder/) });
   });
 
-  it('refuses a FIFO and a device at once instead of waiting on them', async () => {
+  it('refuses a FIFO and a device instead of waiting on them', async () => {
     const fifo = path.join(work, 'fifo.jsonl');
     execFileSync('mkfifo', [fifo]);
     for (const file of [fifo, '/dev/zero']) {
-      const started = Date.now();
-      expect(await errorOf([file])).toMatchObject({ code: 'RECORDING_UNREADABLE', message: expect.stringMatching(/not a regular file/) });
-      expect(Date.now() - started).toBeLessThan(2000);
+      // A reader that waited on the FIFO would hold its open: a writer's open ends the wait, and
+      // the outcome says it waited.
+      let timer: NodeJS.Timeout | undefined;
+      const waited = new Promise((resolve) => {
+        timer = setTimeout(() => {
+          try {
+            closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+          } catch {
+            // No reader waiting: nothing to end.
+          }
+          resolve('waited on it');
+        }, 5_000);
+      });
+      const outcome = await Promise.race([errorOf([file]), waited]);
+      clearTimeout(timer);
+      expect(outcome, file).toMatchObject({ code: 'RECORDING_UNREADABLE', message: expect.stringMatching(/not a regular file/) });
     }
   });
 
