@@ -68,7 +68,7 @@ export function mattersForDevice(rise: Rise, history: ProcessHistory): boolean {
 
 /**
  * Host growth that matters: beyond noise and the byte floor, and a share of the series' own level
- * where it started (the heap's for a heap leak, the resident set's for RSS).
+ * before it rose (the heap's for a heap leak, the resident set's for RSS).
  */
 export function mattersForHost(rise: Rise): boolean {
   return significant(rise) && rise.rise >= THRESHOLDS.hostShare * Math.max(0, rise.first);
@@ -82,7 +82,7 @@ export function mattersForHost(rise: Rise): boolean {
 export function ongoing(rise: Rise | null): rise is Rise {
   if (rise === null || !rise.atEnd || rise.to - rise.from < THRESHOLDS.minGrowthMs) return false;
   if (rise.largestJumpShare > THRESHOLDS.carryShare) return false;
-  if (rise.highestBefore !== null && rise.last <= rise.highestBefore + 2 * rise.sigma) return false;
+  if (rise.highestBefore !== null && rise.last <= rise.highestBefore + THRESHOLDS.levelSigmas * rise.sigma) return false;
   return rise.to - rise.lastIncreaseAt <= Math.max(THRESHOLDS.pauseMs, 2 * (rise.increaseSpacingMs ?? 0));
 }
 

@@ -1,8 +1,11 @@
 /** Assembles a finding of one process from what a rule measured: subject, window, evidence. */
 import type { Evidence, Finding, FindingId, Severity } from './finding-schema.js';
+import { deviceAtEnd, hoursToFull } from './growth.js';
 import type { Point, ProcessHistory } from './process-history.js';
 import type { SteadyWindow } from './steady-window.js';
+import { THRESHOLDS } from './thresholds.js';
 import type { Trend } from './trend.js';
+import { bytes } from './wording.js';
 
 export interface RuleVerdict {
   id: FindingId;
@@ -49,4 +52,19 @@ export function lengthFactor(series: readonly Point[]): number {
 /** How a summary says what it left out: "" or " (judged from 08:04 UTC, after its start-up)". */
 export function startupNote(steady: SteadyWindow): string {
   return steady.startupExcluded ? ` (judged from ${new Date(steady.from).toISOString().slice(11, 16)} UTC, after its start-up)` : '';
+}
+
+/**
+ * What device growth at `slopePerHour` leaves of the free memory: critical when it runs out
+ * within `criticalWithinMs`, and the end of the summary that says how long it lasts (a full stop
+ * alone when the free memory is unknown).
+ */
+export function freeMemoryRunway(history: ProcessHistory, slopePerHour: number): { severity: Severity; ending: string } {
+  const { freeBytes } = deviceAtEnd(history);
+  const hours = hoursToFull(freeBytes, slopePerHour);
+  if (hours === null) return { severity: 'warning', ending: '.' };
+  return {
+    severity: hours * 3_600_000 < THRESHOLDS.criticalWithinMs ? 'critical' : 'warning',
+    ending: `; at this rate the device's ${bytes(freeBytes!)} free lasts ${hours < 1 ? `${Math.round(hours * 60)} min` : `${hours.toFixed(1)} h`}.`,
+  };
 }

@@ -15,6 +15,7 @@
  * Pure arithmetic: the rules decide what a shape means.
  */
 import type { Point } from './process-history.js';
+import { THRESHOLDS } from './thresholds.js';
 
 const HOUR_MS = 3_600_000;
 /** Enough to see an hour-long plateau in three days (18-minute buckets), few enough to partition exactly. */
@@ -91,14 +92,18 @@ export function typicalIntervalMs(points: readonly Point[]): number {
 export function bucketed(points: readonly Point[], floor: number, widthMs?: number): Buckets {
   const span = points.length > 0 ? points[points.length - 1]!.t - points[0]!.t : 0;
   const width = widthMs ?? Math.max(typicalIntervalMs(points), span / MAX_BUCKETS, 1);
+  // The last reading lands at span / width = MAX_BUCKETS when the width comes from the span: it
+  // joins the bucket before, not a bucket of its own (one unsmoothed reading at the very end).
+  const lastBucket = widthMs === undefined ? MAX_BUCKETS - 1 : Infinity;
   const out: Point[] = [];
   const counts: number[] = [];
   const t0 = points[0]?.t ?? 0;
+  const bucketOf = (t: number) => Math.min(lastBucket, Math.floor((t - t0) / width));
   for (let i = 0; i < points.length; ) {
-    const bucket = Math.floor((points[i]!.t - t0) / width);
+    const bucket = bucketOf(points[i]!.t);
     const values: number[] = [];
     const times: number[] = [];
-    for (; i < points.length && Math.floor((points[i]!.t - t0) / width) === bucket; i++) {
+    for (; i < points.length && bucketOf(points[i]!.t) === bucket; i++) {
       values.push(points[i]!.v);
       times.push(points[i]!.t);
     }
@@ -252,10 +257,10 @@ function levelOf(piece: Piece, buckets: Buckets, pauseMs: number): Level {
   const start = intercept;
   const end = intercept + slopePerMs * (toT - t0);
   // A piece shorter than `pauseMs` has too few buckets for its slope to mean much: it counts as
-  // falling only when it drops by six times the noise.
+  // falling only when it drops by a significant amount.
   const change = end - start;
-  const fall = toT - t0 < pauseMs ? 6 : 2;
-  const trend: Trend = change >= 2 * buckets.sigma ? 'rising' : change <= -fall * buckets.sigma ? 'falling' : 'flat';
+  const fall = toT - t0 < pauseMs ? THRESHOLDS.significance : THRESHOLDS.levelSigmas;
+  const trend: Trend = change >= THRESHOLDS.levelSigmas * buckets.sigma ? 'rising' : change <= -fall * buckets.sigma ? 'falling' : 'flat';
   return { piece, fromT: t0, toT, start, end, trend };
 }
 
@@ -270,7 +275,7 @@ export interface Shape {
 
 /**
  * The shape of a series. `floor` is the smallest noise it can have (its unit's resolution). A
- * rise is a run of pieces in which the level never drops by more than twice the noise, within a
+ * rise is a run of pieces in which the level never drops by more than `levelSigmas` noise, within a
  * piece or between two: smooth growth is a rising piece, growth in captures a staircase of flat
  * pieces with jumps between them, both count. A piece shorter than `pauseMs` is too short to
  * judge its slope strictly (see levelOf).
@@ -285,7 +290,7 @@ export function shapeOf(points: readonly Point[], floor: number, pauseMs: number
   for (let i = 0; i < levels.length; ) {
     // A run: no piece falls, and no jump between pieces falls.
     let j = i;
-    while (levels[j]!.trend !== 'falling' && j + 1 < levels.length && levels[j + 1]!.trend !== 'falling' && levels[j + 1]!.start - levels[j]!.end >= -2 * sigma) j++;
+    while (levels[j]!.trend !== 'falling' && j + 1 < levels.length && levels[j + 1]!.trend !== 'falling' && levels[j + 1]!.start - levels[j]!.end >= -THRESHOLDS.levelSigmas * sigma) j++;
     const rise = riseIn(levels, i, j, buckets);
     if (rise !== null) {
       found.push(rise);
@@ -305,7 +310,7 @@ function riseIn(levels: readonly Level[], i: number, j: number, buckets: Buckets
     const level = levels[k]!;
     if (k > i) {
       const jump = level.start - levels[k - 1]!.end;
-      if (jump > 2 * sigma) {
+      if (jump > THRESHOLDS.levelSigmas * sigma) {
         start ??= { t: levels[k - 1]!.toT, level: levels[k - 1]!.end };
         increases.push({ at: level.fromT, size: jump, jump: true });
       }
@@ -355,25 +360,33 @@ export interface Step {
   flatAfterMs: number;
 }
 
-/**
- * The largest rise completed within `withinMs`, if the series is flat around it: on each side,
- * for at least `minFlatMs`, the spread between the 10th and 90th percentiles is under a quarter
- * of the rise. null when there is no such step of at least `minRise`.
- */
-export function stepIn(points: readonly Point[], withinMs: number, minRise: number, minFlatMs: number): Step | null {
+/** The largest rise completed within `withinMs` (indices of its two readings); null with fewer than two. */
+export function largestRiseWithin(points: readonly Point[], withinMs: number): { from: number; to: number; rise: number } | null {
   let best: { from: number; to: number; rise: number } | null = null;
   // For each reading, the lowest reading within `withinMs` before it (a monotonic deque).
   const window: number[] = [];
+  let head = 0;
   for (let j = 0; j < points.length; j++) {
-    while (window.length > 0 && points[j]!.t - points[window[0]!]!.t > withinMs) window.shift();
-    if (window.length > 0) {
-      const i = window[0]!;
+    while (head < window.length && points[j]!.t - points[window[head]!]!.t > withinMs) head++;
+    if (head < window.length) {
+      const i = window[head]!;
       const rise = points[j]!.v - points[i]!.v;
       if (best === null || rise > best.rise) best = { from: i, to: j, rise };
     }
-    while (window.length > 0 && points[window[window.length - 1]!]!.v >= points[j]!.v) window.pop();
+    while (window.length > head && points[window[window.length - 1]!]!.v >= points[j]!.v) window.pop();
     window.push(j);
   }
+  return best;
+}
+
+/**
+ * The largest rise completed within `withinMs`, if the series is flat around it: each side lasts
+ * at least `minFlatMs`, and over the whole of each side the spread between the 10th and 90th
+ * percentiles is under a quarter of the rise. null when there is no such step of at least
+ * `minRise`.
+ */
+export function stepIn(points: readonly Point[], withinMs: number, minRise: number, minFlatMs: number): Step | null {
+  const best = largestRiseWithin(points, withinMs);
   if (best === null || best.rise < minRise) return null;
   const before = points.slice(0, best.from + 1);
   const after = points.slice(best.to);

@@ -21,13 +21,13 @@ export function steadyWindow(history: ProcessHistory): SteadyWindow {
   const first = points[0];
   if (first === undefined) return { from: history.points[0]?.t ?? 0, startupExcluded: false };
   const driver = points.map((p) => p.process.layers.driverBytes!);
-  // Its typical level once running: the median between half an hour and an hour and a half after
-  // its first reading (a slow creep after that does not move it), else of its later half.
-  const settled = points.filter((p) => p.t - first.t >= 30 * 60_000 && p.t - first.t <= 90 * 60_000).map((p) => p.process.layers.driverBytes!);
+  // Its typical level once running (a slow creep after that does not move it), else the median of
+  // its later half.
+  const settled = points.filter((p) => p.t - first.t >= THRESHOLDS.settledFromMs && p.t - first.t <= THRESHOLDS.settledToMs).map((p) => p.process.layers.driverBytes!);
   const typical = settled.length >= 3 ? median(settled) : median(driver.slice(driver.length >> 1));
-  const startedInWindow = first.t > history.windowStart + Math.max(2 * history.intervalMs, 60_000);
+  const startedInWindow = first.t > history.windowStart + Math.max(2 * history.intervalMs, THRESHOLDS.startedInWindowMs);
   const earlyRise = points.filter((p) => p.t - first.t <= THRESHOLDS.startupFastMs).reduce((top, p) => Math.max(top, p.process.layers.driverBytes!), 0) - driver[0]!;
-  const startingAtFirst = earlyRise >= THRESHOLDS.startupFastShare * typical;
+  const startingAtFirst = earlyRise >= THRESHOLDS.floorBytes && earlyRise >= THRESHOLDS.startupFastShare * typical;
   if (!startedInWindow && !startingAtFirst) return { from: first.t, startupExcluded: false };
   const reached = points.find((p) => p.process.layers.driverBytes! >= THRESHOLDS.startupLevelShare * typical) ?? first;
   return { from: reached.t + THRESHOLDS.startupSettleMs, startupExcluded: true };

@@ -1,6 +1,7 @@
 /**
  * Every limit the rules judge by, in one table, each with its reason (docs/diagnosis.md prints
  * them). None counts readings: a limit in time or in noise means the same at 5 s and at 60 s.
+ * The shape method's own constants (buckets, pieces, penalty) are in series-shape.ts.
  * Growth is judged against what it runs on (the GPU or MIG slice, the process's own resident
  * memory); bytes appear only as floors under which nothing is a change at all.
  */
@@ -19,11 +20,19 @@ export const THRESHOLDS = {
    * deviations: about one false call in a billion for Gaussian noise, and room for the fat tails
    * of real jitter). */
   significance: 6,
+  /** A piece of the curve rises or falls, a jump between pieces counts, and an end is a new high,
+   * beyond this many standard deviations of one bucket (a line through several buckets averages
+   * their noise down, so two is well clear of it; a piece shorter than `pauseMs` must fall by
+   * `significance` to count as falling). */
+  levelSigmas: 2,
   /** Device growth that matters: this share of the GPU or MIG slice the process runs on ... */
   deviceShare: 0.01,
   /** ... or growth at which the device's free memory runs out within this time. */
   timeToFullMs: 7 * 24 * 60 * MINUTE,
-  /** Host memory growth that matters: this share of where the series started (the heap, the RSS). */
+  /** Device growth is critical when the device's free memory runs out within this time at its
+   * rate: before the next working day, so a night shift acts on it. */
+  criticalWithinMs: 24 * 60 * MINUTE,
+  /** Host memory growth that matters: this share of the series' level before it rose (the heap, the RSS). */
   hostShare: 0.05,
   /** Growth has to go on this long to be called growth rather than a step or a burst. */
   minGrowthMs: 30 * MINUTE,
@@ -39,6 +48,13 @@ export const THRESHOLDS = {
   stepWithinMs: 2 * MINUTE,
   /** The series must be flat this long on each side of a step. */
   stepFlatMs: 10 * MINUTE,
+  /** A process first seen this long (or two sampling intervals) after the window began started
+   * inside it: the recorder's own first samples can miss it by a scrape. */
+  startedInWindowMs: 1 * MINUTE,
+  /** A process's settled level is its median driver figure over this part of its life: after
+   * start-up and graph capture, before a day's slow growth moves it ... */
+  settledFromMs: 30 * MINUTE,
+  settledToMs: 90 * MINUTE,
   /** After a process's first reading in the window, its start-up ends when the driver figure
    * first reaches this share of its later typical level ... */
   startupLevelShare: 0.95,

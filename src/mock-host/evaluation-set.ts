@@ -4,7 +4,8 @@
  * flat, a graph cache that plateaus, a LoRA adapter loaded once, an empty_cache() sawtooth, a
  * restart with the same figures, noise, a load-following KV cache, heap churn, recorder gaps,
  * failed scrapes, a driver layer without the companion. Written before the rules were changed
- * for them, from what such hosts do; `scoreFindings` counts what a diagnosis got right.
+ * for them, from what such hosts do (one look-alike came after, and says so);
+ * `scoreFindings` counts what a diagnosis got right.
  */
 import { modelRecording, type EngineSpec, type HostModelSpec, type ModelRecording } from './host-model.js';
 
@@ -40,7 +41,7 @@ const large = (name: string, gpus: number[], extra: Partial<EngineSpec> = {}): E
 const busy = { peakRequestsPerSecond: 2, nightShare: 0.15, meanServiceSeconds: 12, maxBatch: 64 };
 /** Quiet nights: about one request running at 03:00. */
 const quietNights = { peakRequestsPerSecond: 2, nightShare: 0.03, meanServiceSeconds: 15, maxBatch: 64 };
-/** Nights with no request at all. */
+/** Nights that empty out: the arrival rate falls to zero at 03:00 (a few requests still run around midnight). */
 const emptyNights = { peakRequestsPerSecond: 1.5, nightShare: 0, meanServiceSeconds: 12, maxBatch: 64 };
 
 function host(name: string, seed: number, fields: Omit<HostModelSpec, 'name' | 'seed' | 'startMs'> & { startHour?: number }): HostModelSpec {
@@ -226,8 +227,8 @@ export const EVALUATION_SET: readonly EvaluationCase[] = [
   ),
   lookAlike('split-churn-busy-hours-10s', host('split-churn-busy-hours-10s', 220, { hours: 24, intervalSeconds: 10, gpus: 1, gpuMiB: H100_MIB, traffic: busy, engines: [small('a', 0, { effects: [{ kind: 'split-churn', mib: 900 }] })] })),
   lookAlike('start-up-under-load-60s', host('start-up-under-load-60s', 221, { hours: 6, startHour: 12, intervalSeconds: 60, gpus: 1, gpuMiB: H100_MIB, traffic: busy, engines: [small('a', 0, { startHour: 0.5 })] })),
-  // Added after the rules were changed (see the session note): the allocator's cache warming up
-  // as the morning's load climbs, seen through the driver layer alone.
+  // Added after a rule change (device-memory-growth leaving out growth the load explains): the
+  // allocator's cache warming up as the morning's load climbs, seen through the driver layer alone.
   lookAlike(
     'driver-only-cache-warming-with-the-morning-10s',
     host('driver-only-cache-warming-with-the-morning-10s', 222, { hours: 6, startHour: 6, intervalSeconds: 10, gpus: 1, gpuMiB: H100_MIB, traffic: busy, companion: false, engines: [small('a', 0, { effects: [{ kind: 'cache-warmup', mib: 3072 }] })] }),

@@ -57,6 +57,19 @@ describe('without the companion', () => {
   });
 });
 
+describe('the load against a tensor leak', () => {
+  it('a load that does not move explains none of the growth: a leak under a constant batch is found', () => {
+    const recording = evaluationRecording(named('tensor-leak-10s'));
+    const steady = structuredClone(recording.samples);
+    for (const p of steady.flatMap((s) => s.devices.flatMap((d) => d.processes ?? []))) {
+      if (p.layers.framework !== null) p.layers.framework = { ...p.layers.framework, requestsRunning: 64, requestsWaiting: 0 };
+    }
+    const findings = diagnose(steady).filter((f) => f.id === 'gpu-tensor-leak');
+    expect(findings).toHaveLength(1);
+    expect(findings[0]!.summary).toMatch(/beyond what the requests running explain/);
+  });
+});
+
 describe('the thresholds table', () => {
   it('docs/diagnosis.md gives every threshold of the code with its reason', async () => {
     const { readFileSync } = await import('node:fs');

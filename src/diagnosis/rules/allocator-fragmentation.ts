@@ -12,17 +12,11 @@ import type { Finding } from '../finding-schema.js';
 import { byteShape, mattersForDevice, seriesFrom, significant } from '../growth.js';
 import { evidenceOf, lengthFactor, makeFinding, startupNote } from '../make-finding.js';
 import type { ProcessHistory } from '../process-history.js';
+import { largestRiseWithin } from '../series-shape.js';
 import type { SteadyWindow } from '../steady-window.js';
 import { THRESHOLDS } from '../thresholds.js';
 import { riseTrend, trend, within } from '../trend.js';
 import { bytes, duration, fitText, perHour } from '../wording.js';
-
-/** The largest rise of allocated bytes between two readings: the biggest burst (a prefill) seen. */
-function largestBurst(points: readonly { v: number }[]): number {
-  let largest = 0;
-  for (let i = 1; i < points.length; i++) largest = Math.max(largest, points[i]!.v - points[i - 1]!.v);
-  return largest;
-}
 
 export function allocatorFragmentation(history: ProcessHistory, steady: SteadyWindow): Finding | null {
   const split = seriesFrom(history, steady.from, inactiveSplitBytes);
@@ -41,7 +35,7 @@ export function allocatorFragmentation(history: ProcessHistory, steady: SteadyWi
   const allocatedSeries = seriesFrom(history, since, allocatedBytes);
   const allocated = trend(within(allocatedSeries, s));
   // Live data growing as fast is a leak of tensors, not fragmentation.
-  if (allocated.change > 0.5 * s.rise) return null;
+  if (allocated.change > THRESHOLDS.carryShare * s.rise) return null;
 
   const retries = within(seriesFrom(history, since, numAllocRetries), s);
   const ooms = seriesFrom(history, since, numOoms);
@@ -52,7 +46,8 @@ export function allocatorFragmentation(history: ProcessHistory, steady: SteadyWi
   const lowLoad = meanRunning !== null && meanRunning <= THRESHOLDS.lowLoadRunning;
 
   const largestFree = seriesFrom(history, since, largestFreeBlockBytes);
-  const nextPrefill = largestBurst(allocatedSeries);
+  // The biggest burst seen (a prefill): the largest rise of live tensors within a step's time.
+  const nextPrefill = Math.max(0, largestRiseWithin(allocatedSeries, Math.max(THRESHOLDS.stepWithinMs, 2 * history.intervalMs))?.rise ?? 0);
   const lastLargest = largestFree.length > 0 ? largestFree[largestFree.length - 1]! : null;
   const wontFit = lastLargest !== null && nextPrefill > 0 && lastLargest.v < nextPrefill;
 

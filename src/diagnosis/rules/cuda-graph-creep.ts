@@ -6,10 +6,10 @@
  */
 import { driverBytes, outsideAllocatorBytes, privatePoolBytes, reservedBytes } from '../fields.js';
 import type { Finding } from '../finding-schema.js';
-import { byteShape, deviceAtEnd, hoursToFull, idleGrowth, mattersForDevice, mostlyIdle, ongoing, seriesFrom } from '../growth.js';
-import { evidenceOf, lengthFactor, makeFinding, startupNote } from '../make-finding.js';
+import { byteShape, mattersForDevice, ongoing, seriesFrom } from '../growth.js';
+import { evidenceOf, freeMemoryRunway, lengthFactor, makeFinding, startupNote } from '../make-finding.js';
 import type { ProcessHistory } from '../process-history.js';
-import { noiseOf } from '../series-shape.js';
+import { idleGrowthIn } from './idle-growth.js';
 import type { SteadyWindow } from '../steady-window.js';
 import { THRESHOLDS } from '../thresholds.js';
 import { riseTrend, trend, within } from '../trend.js';
@@ -27,10 +27,9 @@ export function cudaGraphCreep(history: ProcessHistory, steady: SteadyWindow): F
   const o = trend(within(outside, rise));
   if (Math.abs(r.change) > Math.max(THRESHOLDS.floorBytes, THRESHOLDS.flatShare * rise.rise)) return null;
   if (o.change < (1 - THRESHOLDS.flatShare) * rise.rise) return null;
-  if (mostlyIdle(idleGrowth(history, steady.from, driverBytes, noiseOf(driver.map((p) => p.v))), THRESHOLDS.floorBytes)) return null;
+  if (idleGrowthIn(history, steady) !== null) return null;
 
-  const { freeBytes } = deviceAtEnd(history);
-  const toFull = hoursToFull(freeBytes, rise.slopePerHour);
+  const runway = freeMemoryRunway(history, rise.slopePerHour);
   const pools = trend(within(seriesFrom(history, steady.from, privatePoolBytes), rise));
   const evidence = [
     evidenceOf('gaps.outsideAllocatorBytes', 'bytes', o, `memory outside the allocator: ${bytes(o.first)} → ${bytes(o.last)}`),
@@ -40,13 +39,13 @@ export function cudaGraphCreep(history: ProcessHistory, steady: SteadyWindow): F
   if (pools.samples >= THRESHOLDS.minSamples) evidence.push(evidenceOf('layers.allocator.privatePoolBytes', 'bytes', pools, 'CUDA graph private pools inside the allocator'));
   return makeFinding(history, {
     id: 'cuda-graph-creep',
-    severity: toFull !== null && toFull < 24 ? 'critical' : 'warning',
+    severity: runway.severity,
     confidence: (0.5 + 0.5 * (rise.fit ?? 0)) * lengthFactor(within(driver, rise)),
     title: 'CUDA graph / driver memory creeping outside the allocator',
     summary:
       `Memory outside PyTorch's allocator grew ${bytes(o.change)} in ${duration(rise.to - rise.from)} (${perHour(rise.slopePerHour)}, ${fitText(rise.fit)}) and is still growing, while reserved stayed at ${bytes(r.last)}${startupNote(steady)}: ` +
       'driver-side memory such as CUDA graphs captured for new shapes, invisible to heap and allocator profilers' +
-      (toFull !== null ? `; at this rate the device's ${bytes(freeBytes!)} free lasts ${toFull < 1 ? `${Math.round(toFull * 60)} min` : `${toFull.toFixed(1)} h`}.` : '.'),
+      runway.ending,
     at: rise.from,
     ...(steady.startupExcluded ? { windowFrom: steady.from } : {}),
     evidence,

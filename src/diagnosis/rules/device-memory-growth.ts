@@ -9,11 +9,11 @@
  */
 import { driverBytes, reservedWithDriver } from '../fields.js';
 import type { Finding } from '../finding-schema.js';
-import { byteShape, deviceAtEnd, hoursToFull, idleGrowth, mattersForDevice, mostlyIdle, ongoing, seriesFrom } from '../growth.js';
+import { byteShape, mattersForDevice, ongoing, seriesFrom } from '../growth.js';
 import { loadExplains } from '../load-fit.js';
-import { evidenceOf, lengthFactor, makeFinding, startupNote } from '../make-finding.js';
+import { evidenceOf, freeMemoryRunway, lengthFactor, makeFinding, startupNote } from '../make-finding.js';
 import type { ProcessHistory } from '../process-history.js';
-import { noiseOf } from '../series-shape.js';
+import { idleGrowthIn } from './idle-growth.js';
 import type { SteadyWindow } from '../steady-window.js';
 import { THRESHOLDS } from '../thresholds.js';
 import { riseTrend, within } from '../trend.js';
@@ -25,24 +25,23 @@ export function deviceMemoryGrowth(history: ProcessHistory, steady: SteadyWindow
   if (driver.length < THRESHOLDS.minSamples || allocatorKnown >= THRESHOLDS.knownShare * driver.length) return null;
   const rise = byteShape(driver, history)?.riseAtEnd ?? null;
   if (!ongoing(rise) || !mattersForDevice(rise, history)) return null;
-  if (mostlyIdle(idleGrowth(history, steady.from, driverBytes, noiseOf(driver.map((p) => p.v))), THRESHOLDS.floorBytes)) return null;
+  if (idleGrowthIn(history, steady) !== null) return null;
   // The allocator's cache warming up as the load climbs moves the driver figure too: only growth
   // the requests running do not explain counts.
   const load = loadExplains(history, steady.from, within(driver, rise), rise, true);
   if (load.known && load.unexplainedBytes < (1 - THRESHOLDS.flatShare) * rise.rise) return null;
 
   const why = history.points[history.points.length - 1]!.process.allocatorReason ?? undefined;
-  const { freeBytes } = deviceAtEnd(history);
-  const toFull = hoursToFull(freeBytes, rise.slopePerHour);
+  const runway = freeMemoryRunway(history, rise.slopePerHour);
   return makeFinding(history, {
     id: 'device-memory-growth',
-    severity: toFull !== null && toFull < 24 ? 'critical' : 'warning',
+    severity: runway.severity,
     confidence: (0.5 + 0.4 * (rise.fit ?? 0)) * lengthFactor(within(driver, rise)),
     title: 'Device memory growing, layer unknown',
     summary:
       `The driver's figure for this process grew ${bytes(rise.rise)} in ${duration(rise.to - rise.from)} (${perHour(rise.slopePerHour)}, ${fitText(rise.fit)}) and is still growing${startupNote(steady)}. ` +
       `The allocator layer was not measured${why !== undefined ? ` (${why})` : ''}, so whether the growth is live tensors, the allocator's cache or memory outside PyTorch (CUDA graphs, NCCL) cannot be told` +
-      (toFull !== null ? `; at this rate the device's ${bytes(freeBytes!)} free lasts ${toFull < 1 ? `${Math.round(toFull * 60)} min` : `${toFull.toFixed(1)} h`}.` : '.'),
+      runway.ending,
     at: rise.from,
     ...(steady.startupExcluded ? { windowFrom: steady.from } : {}),
     evidence: [evidenceOf('layers.driverBytes', 'bytes', riseTrend(rise), `the driver layer, rising to the end; allocator known for ${allocatorKnown} of ${driver.length} readings`)],

@@ -7,8 +7,8 @@
  */
 import { allocatedBytes } from '../fields.js';
 import type { Finding } from '../finding-schema.js';
-import { byteShape, deviceAtEnd, hoursToFull, mattersForDevice, ongoing, seriesFrom } from '../growth.js';
-import { evidenceOf, lengthFactor, makeFinding, startupNote } from '../make-finding.js';
+import { byteShape, mattersForDevice, ongoing, seriesFrom } from '../growth.js';
+import { evidenceOf, freeMemoryRunway, lengthFactor, makeFinding, startupNote } from '../make-finding.js';
 import { loadExplains } from '../load-fit.js';
 import type { ProcessHistory } from '../process-history.js';
 import type { SteadyWindow } from '../steady-window.js';
@@ -24,8 +24,7 @@ export function gpuTensorLeak(history: ProcessHistory, steady: SteadyWindow): Fi
   const load = loadExplains(history, steady.from, span, rise);
   if (load.known && load.unexplainedBytes < (1 - THRESHOLDS.flatShare) * rise.rise) return null;
 
-  const { freeBytes } = deviceAtEnd(history);
-  const toFull = hoursToFull(freeBytes, rise.slopePerHour);
+  const runway = freeMemoryRunway(history, rise.slopePerHour);
   const evidence = [evidenceOf('layers.allocator.allocatedBytes', 'bytes', riseTrend(rise), `live tensors, rising to the end`)];
   if (load.known) {
     const running = trend(load.running);
@@ -33,14 +32,14 @@ export function gpuTensorLeak(history: ProcessHistory, steady: SteadyWindow): Fi
   }
   return makeFinding(history, {
     id: 'gpu-tensor-leak',
-    severity: toFull !== null && toFull < 24 ? 'critical' : 'warning',
-    confidence: (load.known ? 0.55 : 0.4) + 0.4 * (rise.fit ?? 0) * lengthFactor(span),
+    severity: runway.severity,
+    confidence: ((load.known ? 0.55 : 0.4) + 0.4 * (rise.fit ?? 0)) * lengthFactor(span),
     title: 'Live GPU tensors growing (tensor leak)',
     summary:
       `Allocated memory (live tensors) grew ${bytes(rise.rise)} in ${duration(rise.to - rise.from)} (${perHour(rise.slopePerHour)}, ${fitText(rise.fit)}) and is still growing${startupNote(steady)}` +
-      (load.known ? ', beyond what the requests running explain' : '; no request figures to weigh the load against') +
+      (load.known ? ', beyond what the requests running explain' : `; ${load.unknownBecause}`) +
       ': tensors outlive the work that made them' +
-      (toFull !== null ? `; at this rate the device's ${bytes(freeBytes!)} free lasts ${toFull < 1 ? `${Math.round(toFull * 60)} min` : `${toFull.toFixed(1)} h`}.` : '.'),
+      runway.ending,
     at: rise.from,
     ...(steady.startupExcluded ? { windowFrom: steady.from } : {}),
     evidence,

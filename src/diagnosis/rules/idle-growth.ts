@@ -7,9 +7,9 @@
  */
 import { driverBytes } from '../fields.js';
 import type { Finding } from '../finding-schema.js';
-import { idleGrowth, mostlyIdle, seriesFrom } from '../growth.js';
+import { idleGrowth, mostlyIdle, seriesFrom, type IdleGrowth } from '../growth.js';
 import { evidenceOf, lengthFactor, makeFinding, startupNote } from '../make-finding.js';
-import type { ProcessHistory } from '../process-history.js';
+import type { Point, ProcessHistory } from '../process-history.js';
 import { noiseOf, stepIn } from '../series-shape.js';
 import type { SteadyWindow } from '../steady-window.js';
 import { THRESHOLDS } from '../thresholds.js';
@@ -18,7 +18,11 @@ import { bytes, duration, perHour } from '../wording.js';
 
 const HOUR_MS = 3_600_000;
 
-export function idleGrowthFinding(history: ProcessHistory, steady: SteadyWindow): Finding | null {
+/**
+ * The growth this rule names, or null. The other rules on the driver figure (cuda-graph-creep,
+ * device-memory-growth) stand aside when there is one: growth while idle is named once.
+ */
+export function idleGrowthIn(history: ProcessHistory, steady: SteadyWindow): { driver: Point[]; growth: IdleGrowth } | null {
   const driver = seriesFrom(history, steady.from, driverBytes);
   if (driver.length < THRESHOLDS.minSamples) return null;
   const noise = noiseOf(driver.map((p) => p.v));
@@ -26,7 +30,14 @@ export function idleGrowthFinding(history: ProcessHistory, steady: SteadyWindow)
   const growth = idleGrowth(history, steady.from, driverBytes, noise);
   if (!mostlyIdle(growth, minRise)) return null;
   const step = stepIn(driver, Math.max(THRESHOLDS.stepWithinMs, 2 * history.intervalMs), minRise, THRESHOLDS.stepFlatMs);
-  if (step !== null && step.rise >= 0.5 * growth.idleRise) return null;
+  if (step !== null && step.rise >= THRESHOLDS.carryShare * growth.idleRise) return null;
+  return { driver, growth };
+}
+
+export function idleGrowthFinding(history: ProcessHistory, steady: SteadyWindow): Finding | null {
+  const found = idleGrowthIn(history, steady);
+  if (found === null) return null;
+  const { driver, growth } = found;
   const d = trend(driver);
   const total = growth.idleRise + growth.busyRise;
   const idleRate = growth.risingIdleMs > 0 ? (growth.idleRise / growth.risingIdleMs) * HOUR_MS : 0;

@@ -29,7 +29,7 @@ export function lazyInit(history: ProcessHistory, steady: SteadyWindow): Finding
   if (loadKnown && (firstBusy === undefined || step.at < firstBusy.t - within || step.startedAt > firstBusy.t + within)) return null;
   const tied = loadKnown;
   const outside = trend(seriesFrom(history, steady.from, outsideAllocatorBytes));
-  const where = outside.samples >= THRESHOLDS.minSamples && outside.change >= 0.5 * step.rise ? ' outside the allocator' : '';
+  const where = outside.samples >= THRESHOLDS.minSamples && outside.change >= THRESHOLDS.carryShare * step.rise ? ' outside the allocator' : '';
   return makeFinding(history, {
     id: 'lazy-init',
     severity: 'info',
