@@ -26,14 +26,19 @@ export function createTemporaryBeside(file: string, unpredictable: () => string 
   }
 }
 
+/** Writes all of `bytes` at the descriptor's position (a write may take fewer: a signal, a quota). */
+export function writeAll(fd: number, bytes: Uint8Array): void {
+  for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written);
+}
+
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   const temporary = createTemporaryBeside(file);
   let fd: number | null = temporary.fd;
   try {
-    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-    for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written);
-    closeSync(fd);
+    writeAll(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    const closing = fd;
     fd = null;
+    closeSync(closing);
     renameSync(temporary.path, file);
   } catch (error) {
     if (fd !== null) closeSync(fd);

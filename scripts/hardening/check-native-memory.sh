@@ -62,11 +62,13 @@ run_asan() {
   mkdir -p "$reports"
   local load_log=$out/native-loads.log
   : >"$load_log"
-  # Every .test.ts that loads the addon or a mock, except cmake-build.test.ts: it checks the
-  # uninstrumented build-cmake/ on purpose, while node-gyp-build.test.ts runs the same contract on
-  # build-sanitize/ here (test/helpers/paths.ts, GPU_LAYERS_TEST_BUILD_DIR).
+  # The suites that drive the addon and the mocks through their calls. Not cmake-build.test.ts: it
+  # checks the uninstrumented build-cmake/ on purpose, while node-gyp-build.test.ts runs the same
+  # contract on build-sanitize/ here (test/helpers/paths.ts, GPU_LAYERS_TEST_BUILD_DIR); nor
+  # addon-load-failure.test.ts, which loads damaged copies and no addon at all. A new suite that
+  # calls into the addon belongs in this list.
   local files=(test/probe/*.test.ts test/binding/node-gyp-build.test.ts test/calibration/*.test.ts
-    test/monitor/watch.test.ts test/layers/layers-end-to-end.test.ts)
+    test/monitor/watch.test.ts test/layers/layers-end-to-end.test.ts test/mock-host/fake-host.test.ts)
   test_log=$out/asan-tests.log
   # LD_PRELOAD: Node is not instrumented, so ASan's runtime must be in the process before anything
   # else (libasan alone would load; libubsan is named so libubsan_log_path.so, which makes UBSan

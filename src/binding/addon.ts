@@ -33,11 +33,6 @@ export interface NativeAddon {
   sampleLayout: unknown;
 }
 
-/** The addon found by the one rule (binary-location.ts), or the source build's path when none is. */
-export function defaultAddonPath(): string {
-  return locateAddon() ?? binaryFolders()[0]!.addon;
-}
-
 function unavailable(file: string | null, error: unknown): GpuLayersError {
   const { cause, hints } = explainLoadFailure(loadFailureFacts(file, binaryFolders().map((f) => f.addon), error));
   const what = file === null ? 'the gpu-layers native addon could not be found' : `the gpu-layers native addon could not be loaded from ${file}`;

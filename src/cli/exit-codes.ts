@@ -1,4 +1,4 @@
-/** The CLI's exit codes (DESIGN.md): scripts and alerting depend on them. */
+/** The CLI's exit codes (docs/cli.md): scripts and alerting depend on them. */
 import type { ErrorCategory } from '../errors.js';
 
 export const EXIT_OK = 0;

@@ -1,5 +1,5 @@
 /**
- * diagnose(samples): the failure patterns of the postmortems (DESIGN.md "Diagnosis") found in a
+ * diagnose(samples): the failure patterns of the postmortems (docs/diagnosis.md) found in a
  * recording or a live window, most severe first. Pure: the same samples give the same findings,
  * live or recorded.
  */

@@ -8,7 +8,8 @@ import { access, readdir } from 'node:fs/promises';
 
 import { isGpuLayersError, GpuLayersError } from '../errors.js';
 import type { LayerOptions } from '../layers/read-layers.js';
-import { defaultAddonPath, loadAddon } from '../binding/addon.js';
+import { loadAddon } from '../binding/addon.js';
+import { locateAddon } from '../binding/binary-location.js';
 import { openMonitor } from '../monitor/monitor.js';
 import type { ProbeOptions } from '../probe/options.js';
 import type { DoctorFacts } from './doctor-checks.js';
@@ -34,11 +35,14 @@ async function deviceFiles(): Promise<DoctorFacts['deviceFiles']> {
 
 export async function gatherFacts(probeOptions: ProbeOptions, layerOptions: LayerOptions): Promise<DoctorFacts> {
   const env = probeOptions.env ?? process.env;
-  const addonPath = probeOptions.addonPath ?? (env.GPU_LAYERS_ADDON || defaultAddonPath());
+  // Named by the caller or the environment, else found by the one rule (binary-location.ts):
+  // with none found, loadAddon says why (no build, musl, another architecture) as probe does.
+  const named = probeOptions.addonPath ?? (env.GPU_LAYERS_ADDON || undefined);
+  const addonPath = named ?? locateAddon() ?? undefined;
   let addon: DoctorFacts['addon'];
   try {
     loadAddon(addonPath);
-    addon = { ok: true, path: addonPath };
+    addon = { ok: true, path: addonPath! };
   } catch (error) {
     addon = { ok: false, error: asError(error) };
   }

@@ -1,5 +1,5 @@
 /**
- * The gaps between a process's layers (DESIGN.md "The layers and the gaps"), as pure arithmetic
+ * The gaps between a process's layers (docs/layers.md), as pure arithmetic
  * over measured figures. A gap whose inputs are not all known is null with the reason naming
  * what is missing; an estimate is only ever labelled as one (cudaGraphs.*Estimate*).
  */

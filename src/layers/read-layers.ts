@@ -125,7 +125,7 @@ export async function readLayers(sample: Sample, options: LayerOptions = {}, rea
   const companion = statsDir === null ? null : await readCompanions(statsDir, pids, host, procRoot, now);
 
   const cacheFile = calibrationCacheFile(env);
-  const cache = readCalibrationCache(cacheFile);
+  const cache = await readCalibrationCache(cacheFile);
   const calibrationError = cache.ok ? null : sourceError(cache.missing ? 'NOT_CALIBRATED' : 'CALIBRATION_CACHE_INVALID', cache.message);
 
   return joinLayers(sample, {

@@ -1,6 +1,6 @@
 /**
  * The scenario library: one scripted incident per failure pattern of the postmortems
- * (../DESIGN.md "Diagnosis"), a healthy run, and the demo's overnight incident, each shaped the
+ * (docs/diagnosis.md), a healthy run, and the demo's overnight incident, each shaped the
  * way the write-up describes it. Sizes are MiB on an H100 80GB serving one vLLM model; each step
  * is one sample.
  */

@@ -1,5 +1,5 @@
 /**
- * openProbe's options, validated with zod, with the environment variables DESIGN.md fixes as
+ * openProbe's options, validated with zod, with the environment variables the docs fix as
  * fallbacks: GPU_LAYERS_NVML_LIB, GPU_LAYERS_CUDA_LIB and GPU_LAYERS_ADDON.
  */
 import * as z from 'zod/mini';
@@ -22,7 +22,8 @@ export const probeOptionsSchema = z.strictObject({
   timeoutMs: z.optional(z.int().check(z.positive(), z.maximum(3_600_000))),
   /** Read each process's command line from /proc (async; off by default: a file read per process). */
   processCommands: z.optional(z.boolean()),
-  /** The compiled addon to load (default: the package's build/Release/gpu_layers.node). */
+  /** The compiled addon to load (default: the package's own, a source build in build/Release,
+   * else the prebuild for this platform in prebuilds/). */
   addonPath: z.optional(nonEmpty),
   /** Where to read GPU_LAYERS_* variables (default process.env, which is not a plain object, so
    * this is checked as "an object" and read key by key). */

@@ -1,5 +1,6 @@
 /**
- * Reads recordings as a stream, in memory bounded by one line whatever their length: each part
+ * Reads recordings as a stream, in memory bounded by one line (and a number per sample, to hand on
+ * once a sample two parts share) whatever their length: each part
  * (gzip-compressed or not) is decompressed and split as it is read, and each sample line parsed
  * and handed on as recorded JSON, for the caller to validate (the diagnosis reads its figures
  * out of it, process-figures.ts). Parts of a rotated recording are read in the order of their
@@ -11,7 +12,7 @@
  */
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { Readable } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 
 import { GpuLayersError } from '../errors.js';
@@ -32,11 +33,14 @@ export interface StreamedLine<T = unknown> {
   value: T;
 }
 
-interface Part {
+interface PartHeader {
   file: string;
+  header: RecordingHeader;
+}
+
+interface Part extends PartHeader {
   handle: FileHandle;
   gzipped: boolean;
-  header: RecordingHeader;
 }
 
 function unreadable(file: string, error: unknown): GpuLayersError {
@@ -54,9 +58,16 @@ async function* fileChunks(handle: FileHandle): AsyncGenerator<Buffer> {
   }
 }
 
-/** The decompressed bytes of a part. */
+/**
+ * The decompressed bytes of a part. pipeline(), not pipe(): a read error of the file reaches the
+ * reader through the gunzip stream (pipe() would leave it unhandled and the reader waiting).
+ */
 function contentOf(handle: FileHandle, gzipped: boolean): AsyncIterable<Buffer> {
-  return gzipped ? Readable.from(fileChunks(handle)).pipe(createGunzip()) : fileChunks(handle);
+  if (!gzipped) return fileChunks(handle);
+  const gunzip = createGunzip();
+  // The error, if any, is the gunzip stream's too, and its reader's to handle.
+  pipeline(Readable.from(fileChunks(handle)), gunzip, () => undefined);
+  return gunzip;
 }
 
 interface Line {
@@ -208,13 +219,15 @@ export async function streamRecording<T = unknown>(
   onWarning: (message: string) => void,
   options: StreamOptions<T> = {},
 ): Promise<RecordingStream<T>> {
+  if (files.length === 0) throw new GpuLayersError('INVALID_OPTIONS', 'no recording to read: give at least one file');
   const maxBytes = options.maxPartBytes ?? Number.POSITIVE_INFINITY;
-  const parts: Part[] = [];
-  try {
-    for (const file of files) parts.push(await openPart(file, maxBytes));
-  } catch (error) {
-    await Promise.all(parts.map((p) => p.handle.close()));
-    throw error;
+  // Each part's header is checked now and its file closed again: the samples open each part in
+  // turn, so a caller that reads only the header, or stops early, holds no file.
+  const parts: PartHeader[] = [];
+  for (const file of files) {
+    const part = await openPart(file, maxBytes);
+    await part.handle.close();
+    parts.push({ file, header: part.header });
   }
   parts.sort((a, b) => Date.parse(a.header.startedAt) - Date.parse(b.header.startedAt));
   const accept = options.accept ?? ((value: unknown) => ({ ok: true as const, data: value as T }));
@@ -227,15 +240,17 @@ function takenAtOf(value: unknown): number {
 }
 
 async function* samplesOf<T>(
-  parts: Part[],
+  parts: readonly PartHeader[],
   onWarning: (message: string) => void,
   accept: NonNullable<StreamOptions<T>['accept']>,
   maxBytes: number,
 ): AsyncGenerator<StreamedLine<T>, void, undefined> {
   const seen = new Set<number>();
   let turn = performance.now();
-  try {
-    for (const part of parts) {
+  for (const { file } of parts) {
+    // Opened again (its header checked again: the file may have changed since), closed after.
+    const part = await openPart(file, maxBytes);
+    try {
       let lineWarnings = 0;
       const warnLine = (message: string): void => {
         lineWarnings++;
@@ -286,8 +301,8 @@ async function* samplesOf<T>(
       }
       if (lineWarnings > MAX_LINE_WARNINGS) onWarning(`${part.file}: ${lineWarnings - MAX_LINE_WARNINGS} more bad lines skipped`);
       if (outOfOrder !== null) onWarning(`${part.file}: samples are out of time order (line ${outOfOrder} is earlier than the line before it); read in time order`);
+    } finally {
+      await part.handle.close().catch(() => undefined);
     }
-  } finally {
-    await Promise.all(parts.map((p) => p.handle.close().catch(() => undefined)));
   }
 }

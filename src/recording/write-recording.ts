@@ -12,12 +12,12 @@
  * only this user's own regular files. Nothing planted there redirects a write or fails the writer
  * with anything but a clear OUTPUT_UNWRITABLE.
  */
-import { accessSync, closeSync, constants, existsSync, fstatSync, ftruncateSync, lstatSync, openSync, readdirSync, readSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, fstatSync, ftruncateSync, lstatSync, openSync, readdirSync, readSync, renameSync, rmSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 
 import { GpuLayersError } from '../errors.js';
 import { fileErrorReason } from '../file-error-reason.js';
-import { writeFileAtomic } from '../write-file-atomic.js';
+import { writeAll, writeFileAtomic } from '../write-file-atomic.js';
 import type { LayeredSample } from '../layers/schema.js';
 import { parseRecordingHeader, type RecordingHeader } from './recording-header.js';
 
@@ -59,6 +59,9 @@ function endOfLastLine(fd: number, size: number): number {
   }
   return 0;
 }
+
+/** The descriptor of a writer that holds no file. */
+const CLOSED = -1;
 
 /** A writer's temporary lives for one write and one rename; one this old was left by a kill. */
 const STALE_TEMPORARY_MS = 60_000;
@@ -203,7 +206,11 @@ export class RecordingWriter {
       this.#headerBytes = Buffer.byteLength(line) + 1;
       const size = fstatSync(this.#fd).size;
       this.#size = endOfLastLine(this.#fd, size);
-      if (this.#size < size) ftruncateSync(this.#fd, this.#size);
+      if (this.#size < this.#headerBytes) {
+        // The header alone, without its newline (a file made by hand): end its line, keep it.
+        writeAll(this.#fd, Buffer.from('\n'));
+        this.#size = this.#headerBytes;
+      } else if (this.#size < size) ftruncateSync(this.#fd, this.#size);
     } catch (error) {
       closeSync(this.#fd);
       throw error;
@@ -212,18 +219,23 @@ export class RecordingWriter {
 
   /** Writes one sample as one line; rotates first when the line would pass maxBytes. */
   append(sample: LayeredSample): void {
+    if (this.#fd === CLOSED) throw new GpuLayersError('OUTPUT_UNWRITABLE', `cannot write the recording ${this.file}: it is closed (after close(), or a rotation that failed)`);
     const line = Buffer.from(`${JSON.stringify(sample)}\n`);
     if (this.#maxBytes !== null && this.#size > this.#headerBytes && this.#size + line.length > this.#maxBytes) this.#rotate();
     try {
-      writeSync(this.#fd, line);
+      writeAll(this.#fd, line);
     } catch (error) {
       throw unwritable(this.file, error);
     }
     this.#size += line.length;
   }
 
+  /** Closes FILE; again, or after a failed rotation, does nothing. */
   close(): void {
-    closeSync(this.#fd);
+    if (this.#fd === CLOSED) return;
+    const fd = this.#fd;
+    this.#fd = CLOSED;
+    closeSync(fd);
   }
 
   /**
@@ -242,7 +254,7 @@ export class RecordingWriter {
   }
 
   #rotate(): void {
-    closeSync(this.#fd);
+    this.close();
     try {
       if (this.#keep === 0) rmSync(this.file, { force: true });
       else {

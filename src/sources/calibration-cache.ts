@@ -4,14 +4,17 @@
  * cache folder ($GPU_LAYERS_CACHE_DIR, else $XDG_CACHE_HOME/gpu-layers, else
  * ~/.cache/gpu-layers). Written by `gpu-layers calibrate`, read by every probe.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import * as z from 'zod/mini';
 
+import { GpuLayersError } from '../errors.js';
+import { fileErrorReason } from '../file-error-reason.js';
 import { normalizeUuid } from '../sample/uuid.js';
 import { validate } from '../validation.js';
 import { writeFileAtomic } from '../write-file-atomic.js';
+import { FileRefusedError, readTextFile } from './read-text-file.js';
 
 const entrySchema = z.object({
   uuid: z.string(),
@@ -39,14 +42,29 @@ export function calibrationCacheFile(env: Record<string, string | undefined>): s
 
 export type CacheRead = { ok: true; entries: CalibrationEntry[] } | { ok: false; missing: boolean; message: string };
 
-export function readCalibrationCache(file: string): CacheRead {
+/** A cache holds a few entries per GPU: anything near this size is not one. */
+const MAX_CACHE_BYTES = 4 * 1024 * 1024;
+
+function unreadableCache(file: string, error: unknown): CacheRead {
+  const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+  return { ok: false, missing, message: missing ? `no ${file}: run \`gpu-layers calibrate\`` : `${file}: ${error instanceof FileRefusedError ? error.message : fileErrorReason(error)}` };
+}
+
+/**
+ * Read on every sample, so without blocking: a FIFO or a huge file planted at the cache's path
+ * is refused, not waited on or read whole.
+ */
+export async function readCalibrationCache(file: string): Promise<CacheRead> {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = await readTextFile(file, MAX_CACHE_BYTES, { regularOnly: true });
   } catch (error) {
-    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
-    return { ok: false, missing, message: missing ? `no ${file}: run \`gpu-layers calibrate\`` : `${file}: ${(error as Error).message}` };
+    return unreadableCache(file, error);
   }
+  return parseCalibrationCache(text, file);
+}
+
+function parseCalibrationCache(text: string, file: string): CacheRead {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -61,14 +79,27 @@ export function readCalibrationCache(file: string): CacheRead {
 const key = (e: Pick<CalibrationEntry, 'uuid' | 'driverVersion' | 'moduleLoading'>): string =>
   `${normalizeUuid(e.uuid) ?? e.uuid}|${e.driverVersion}|${e.moduleLoading}`;
 
-/** Merges new measurements over the cached ones (same key replaced) and writes atomically. */
+/**
+ * Merges new measurements over the cached ones (same key replaced) and writes atomically. Run by
+ * `calibrate`, not per sample: the old cache is read synchronously. A folder or file that cannot
+ * be written is OUTPUT_UNWRITABLE.
+ */
 export function writeCalibrationCache(file: string, measured: CalibrationEntry[]): CalibrationEntry[] {
-  const before = readCalibrationCache(file);
+  let before: CacheRead;
+  try {
+    before = lstatSync(file).isFile() ? parseCalibrationCache(readFileSync(file, 'utf8'), file) : { ok: false, missing: false, message: 'not a file' };
+  } catch (error) {
+    before = unreadableCache(file, error);
+  }
   const merged = new Map((before.ok ? before.entries : []).map((e) => [key(e), e]));
   for (const entry of measured) merged.set(key(entry), entry);
   const entries = [...merged.values()];
-  mkdirSync(path.dirname(file), { recursive: true });
-  writeFileAtomic(file, JSON.stringify({ version: 1, entries }, null, 2) + '\n');
+  try {
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileAtomic(file, JSON.stringify({ version: 1, entries }, null, 2) + '\n');
+  } catch (error) {
+    throw new GpuLayersError('OUTPUT_UNWRITABLE', `cannot write the calibration cache ${file}: ${fileErrorReason(error)}`, { cause: error });
+  }
   return entries;
 }
 

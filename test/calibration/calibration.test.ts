@@ -40,7 +40,7 @@ describe('gpu-layers calibrate', () => {
       scenario.devices.map((d, i) => [i, d.uuid, d.contextBytes, null]),
     );
     expect(report).toMatchObject({ driverVersion: '550.54.15', moduleLoading: 'LAZY' });
-    const cache = readCalibrationCache(report.cacheFile);
+    const cache = await readCalibrationCache(report.cacheFile);
     expect(cache.ok).toBe(true);
     const entries = cache.ok ? cache.entries : [];
     expect(lookupContextBytes(entries, scenario.devices[1]!.uuid!, '550.54.15', 'LAZY')).toBe(498 * MiB);

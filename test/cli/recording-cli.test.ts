@@ -73,6 +73,8 @@ describe('record', () => {
     for (const file of readdirSync(path.dirname(out))) {
       const recording = await readRecording(path.join(path.dirname(out), file));
       expect(recording.samples.length).toBeGreaterThan(0);
+      // Each part says when it started: its header orders the parts when they are read back.
+      expect(recording.header.startedAt, file).toBe(recording.samples[0]!.takenAt);
     }
   });
 

@@ -4,7 +4,7 @@
  * errors for what a crash or a user can leave, and special files refused without being waited on.
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, copyFileSync, mkdtempSync, openSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -131,5 +131,21 @@ describe('streamRecording', () => {
       expect(read.samples.map((s) => (s as { takenAt: string }).takenAt), name).toEqual([JSON.parse(samples[0]!).takenAt, '2026-01-01T00:00:00.000Z', JSON.parse(samples[1]!).takenAt]);
       expect((read.samples[1] as { pad: string }).pad, name).toHaveLength(600_000);
     }
+  });
+
+  it('holds no file open for a caller that reads only the header, and refuses no files at all', async () => {
+    const file = path.join(work, 'header-only.jsonl.gz');
+    copyFileSync(demo, file);
+    const openFiles = () => readdirSync('/proc/self/fd').flatMap((fd) => {
+      try {
+        return [readlinkSync(`/proc/self/fd/${fd}`)];
+      } catch {
+        return [];
+      }
+    });
+    const stream = await streamRecording([file], () => {});
+    expect(stream.header.format).toBe('gpu-layers-recording');
+    expect(openFiles()).not.toContain(file);
+    expect(await errorOf([])).toMatchObject({ code: 'INVALID_OPTIONS' });
   });
 });

@@ -1,4 +1,5 @@
 /** The calibration cache: where it lives, merging measurements, refusing a broken file. */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -36,11 +37,11 @@ describe('calibration cache', () => {
     expect(moduleLoadingOf({ CUDA_MODULE_LOADING: 'EAGER' })).toBe('EAGER');
   });
 
-  it('merges new measurements over old ones of the same device, driver and mode', () => {
+  it('merges new measurements over old ones of the same device, driver and mode', async () => {
     const file = path.join(dir, 'merge', 'cache.json');
     writeCalibrationCache(file, [entry('GPU-aaaaaaaa-0000-0000-0000-000000000000', 100), entry('GPU-bbbbbbbb-0000-0000-0000-000000000000', 200)]);
     writeCalibrationCache(file, [entry('gpu-AAAAAAAA-0000-0000-0000-000000000000', 150), entry('GPU-aaaaaaaa-0000-0000-0000-000000000000', 900, 'EAGER')]);
-    const read = readCalibrationCache(file);
+    const read = await readCalibrationCache(file);
     const entries = read.ok ? read.entries : [];
     expect(entries).toHaveLength(3);
     expect(lookupContextBytes(entries, 'GPU-aaaaaaaa-0000-0000-0000-000000000000', '550.54.15', 'LAZY')).toBe(150);
@@ -48,11 +49,26 @@ describe('calibration cache', () => {
     expect(lookupContextBytes(entries, 'GPU-aaaaaaaa-0000-0000-0000-000000000000', null, 'LAZY')).toBeNull();
   });
 
-  it('a missing or broken cache is reported, never used', () => {
-    expect(readCalibrationCache(path.join(dir, 'none.json'))).toMatchObject({ ok: false, missing: true, message: expect.stringContaining('gpu-layers calibrate') });
+  it('a missing or broken cache is reported, never used', async () => {
+    expect(await readCalibrationCache(path.join(dir, 'none.json'))).toMatchObject({ ok: false, missing: true, message: expect.stringContaining('gpu-layers calibrate') });
     writeFileSync(path.join(dir, 'broken.json'), '{"version":1,"entries":[{"uuid":');
-    expect(readCalibrationCache(path.join(dir, 'broken.json'))).toMatchObject({ ok: false, missing: false, message: expect.stringContaining('not JSON') });
+    expect(await readCalibrationCache(path.join(dir, 'broken.json'))).toMatchObject({ ok: false, missing: false, message: expect.stringContaining('not JSON') });
     writeFileSync(path.join(dir, 'wrong.json'), '{"version":1,"entries":[{"uuid":"x"}]}');
-    expect(readCalibrationCache(path.join(dir, 'wrong.json'))).toMatchObject({ ok: false, message: expect.stringContaining('not a calibration cache') });
+    expect(await readCalibrationCache(path.join(dir, 'wrong.json'))).toMatchObject({ ok: false, message: expect.stringContaining('not a calibration cache') });
+  });
+
+  it('a FIFO or a folder at the cache path is reported at once, not waited on', async () => {
+    const fifo = path.join(dir, 'fifo.json');
+    execFileSync('mkfifo', [fifo]);
+    expect(await readCalibrationCache(fifo)).toMatchObject({ ok: false, missing: false, message: expect.stringContaining('not a regular file') });
+    expect(await readCalibrationCache(dir)).toMatchObject({ ok: false, missing: false });
+  });
+
+  it('a cache that cannot be written is OUTPUT_UNWRITABLE, not an internal error', () => {
+    const blocked = path.join(dir, 'a-file');
+    writeFileSync(blocked, '');
+    expect(() => writeCalibrationCache(path.join(blocked, 'cache.json'), [entry('GPU-aaaaaaaa-0000-0000-0000-000000000000', 100)])).toThrow(
+      expect.objectContaining({ code: 'OUTPUT_UNWRITABLE', message: expect.stringContaining('cannot write the calibration cache') }),
+    );
   });
 });

@@ -6,6 +6,7 @@
 import { hostname } from 'node:os';
 
 import { isGpuLayersError } from '../../errors.js';
+import type { LayeredSample } from '../../layers/schema.js';
 import { openMonitor } from '../../monitor/monitor.js';
 import { recordingHeaderFor } from '../../recording/recording-header.js';
 import { checkRecordingTarget, RecordingWriter } from '../../recording/write-recording.js';
@@ -61,10 +62,14 @@ export async function recordCommand(args: string[], io: CliIo): Promise<number> 
         io.stderr.write(`gpu-layers record: warning: sample skipped: ${what}\n`);
       },
     });
+    // Each part's header (the first, and each one a rotation starts) is made from the sample
+    // about to open it: its own startedAt, which orders the parts when they are read back.
+    let current: LayeredSample | null = null;
     for await (const sample of watch) {
+      current = sample;
       writer ??= new RecordingWriter(
         flags.out,
-        () => recordingHeaderFor(sample, { host: hostname(), intervalMs, startedAt: sample.takenAt, gpuLayersVersion: packageVersion() }),
+        () => recordingHeaderFor(current!, { host: hostname(), intervalMs, startedAt: current!.takenAt, gpuLayersVersion: packageVersion() }),
         { ...(maxBytes !== undefined ? { maxBytes } : {}), ...(keep !== undefined ? { keep } : {}) },
       );
       writer.append(sample);
