@@ -26,7 +26,7 @@ const { streamRecording, HistoryBuilder, diagnoseHistories, readRecordings } = a
 const cli = path.join(root, 'dist/cli/gpu-layers.cjs');
 const work = mkdtempSync(path.join(os.tmpdir(), 'gpu-layers-bench-scale-'));
 
-/** A fleet host's recording, `hours` long, in `parts` gzip files; returns the files and the JSON bytes. */
+/** A fleet host's recording, `hours` long, in `parts` gzip files; returns the files and the JSON bytes, in all and per part. */
 async function write(name, hours, parts) {
   const engines = Array.from({ length: 8 }, (_, gpu) => ({
     name: `e${gpu}`,
@@ -50,6 +50,7 @@ async function write(name, hours, parts) {
   });
   const per = Math.ceil(recording.samples.length / parts);
   const files = [];
+  const partBytes = [];
   let bytes = 0;
   for (let p = 0; p < parts; p++) {
     const file = path.join(work, `${name}.${p}.jsonl.gz`);
@@ -65,8 +66,9 @@ async function write(name, hours, parts) {
     gzip.end();
     await once(out, 'close');
     files.push(file);
+    partBytes.push(bytes - partBytes.reduce((a, b) => a + b, 0));
   }
-  return { files, samples: recording.samples.length, jsonBytes: bytes };
+  return { files, samples: recording.samples.length, jsonBytes: bytes, partBytes };
 }
 
 // Peak RSS and wall time of a child, reported by the child itself at exit.
@@ -133,7 +135,7 @@ try {
       results.readRecordings = [];
       for (const [what, files, jsonBytes] of [
         ['the demo recording', [path.join(root, 'assets/overnight.recording.jsonl.gz')], null],
-        ['one part of that day', recording.files.slice(0, 1), Math.round(recording.jsonBytes / parts)],
+        ['one part of that day', recording.files.slice(0, 1), recording.partBytes[0]],
       ]) {
         const read = await loopWhile(() => readRecordings(files));
         results.readRecordings.push({ what, samples: read.value.samples.length, jsonBytes, seconds: read.seconds, maxBlockMs: read.maxBlockMs });
