@@ -11,13 +11,12 @@ import path from 'node:path';
 
 /**
  * `.<name>.<pid>.<16 hex>.tmp`: hidden, and never among the `FILE*` a user hands on. A name taken
- * (by a link, a file, a folder) is passed over for another; `unpredictable` is for tests, which
- * plant at the names it will give.
+ * (by a link, a file, a folder) is passed over for another.
  */
-export function createTemporaryBeside(file: string, unpredictable: () => string = () => randomBytes(8).toString('hex')): { path: string; fd: number } {
+function createTemporaryBeside(file: string): { path: string; fd: number } {
   const stem = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.`);
   for (let attempt = 0; ; attempt++) {
-    const temporary = `${stem}${unpredictable()}.tmp`;
+    const temporary = `${stem}${randomBytes(8).toString('hex')}.tmp`;
     try {
       return { path: temporary, fd: openSync(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o666) };
     } catch (error) {

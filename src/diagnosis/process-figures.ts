@@ -54,14 +54,6 @@ const byteOf = (v: unknown): number | null => (typeof v === 'number' && Number.i
 const signedOf = (v: unknown): number | null => (typeof v === 'number' && Number.isSafeInteger(v) ? v : null);
 const amountOf = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : null);
 
-/** The input `processFiguresSchema` reads: a recorded process with its allocator reason moved up. */
-export function figuresInput(process: unknown): unknown {
-  if (!isObject(process)) return process;
-  const errors = isObject(process.errors) ? process.errors : null;
-  const reason = errors !== null && isObject(errors['layers.allocator']) ? errors['layers.allocator'].message : null;
-  return { ...process, allocatorReason: reason };
-}
-
 /** The figures of a recorded process (a validated LayeredProcess or raw JSON); null when it is not one. */
 export function figuresOf(process: unknown): ProcessFigures | null {
   if (!isObject(process)) return null;

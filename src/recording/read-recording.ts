@@ -12,6 +12,7 @@ import { GpuLayersError } from '../errors.js';
 import { layeredSampleSchema, type LayeredSample } from '../layers/schema.js';
 import { validate } from '../validation.js';
 import { notARecording, parseRecordingHeader, type RecordingHeader } from './recording-header.js';
+import { SampleLines } from './sample-lines.js';
 import { streamRecording } from './stream-recording.js';
 
 export interface Recording {
@@ -20,9 +21,6 @@ export interface Recording {
   /** What was skipped or repaired, one sentence each. */
   warnings: string[];
 }
-
-/** Warnings about single lines beyond this many are summed up in one. */
-const MAX_LINE_WARNINGS = 5;
 
 /**
  * The largest part read, on disk or once decompressed, by a reader that keeps every sample: the
@@ -37,6 +35,12 @@ function firstIssue(message: string): string {
   return `${what.replace(/^✖\s*/, '')}${where.includes('→') ? ` ${where.trim().replace(/^→\s*/, '')}` : ''}`;
 }
 
+/** A line's JSON as a layered sample, or the schema's first complaint. */
+function acceptSample(value: unknown): { ok: true; data: LayeredSample } | { ok: false; message: string } {
+  const parsed = validate(layeredSampleSchema, value);
+  return parsed.ok ? parsed : { ok: false, message: firstIssue(parsed.message) };
+}
+
 function byTime(a: LayeredSample, b: LayeredSample): number {
   return Date.parse(a.takenAt) - Date.parse(b.takenAt);
 }
@@ -47,41 +51,17 @@ export function parseRecording(text: string, name: string): Recording {
   const lines = text.split('\n');
   const header = parseRecordingHeader(lines[0]!, name);
   const warnings: string[] = [];
-  let lineWarnings = 0;
-  const warnLine = (message: string): void => {
-    lineWarnings++;
-    if (lineWarnings <= MAX_LINE_WARNINGS) warnings.push(message);
-  };
-
-  const samples: LayeredSample[] = [];
+  const judge = new SampleLines(name, acceptSample, (warning) => warnings.push(warning));
   // The text after the last newline is a line the writer did not finish.
   const last = lines.length - 1;
-  if (lines[last] !== '') warnings.push(`${name}: line ${last + 1} is incomplete (the recorder stopped mid-write); skipped`);
-  let outOfOrder: number | null = null;
+  if (lines[last] !== '') judge.incomplete(last + 1);
+  const samples: LayeredSample[] = [];
   for (let i = 1; i < last; i++) {
-    const line = lines[i]!;
-    if (line.trim() === '') continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch {
-      warnLine(`${name}: line ${i + 1} is not JSON; skipped`);
-      continue;
-    }
-    const parsed = validate(layeredSampleSchema, value);
-    if (!parsed.ok) {
-      warnLine(`${name}: line ${i + 1} is not a valid sample (${firstIssue(parsed.message)}); skipped`);
-      continue;
-    }
-    const previous = samples[samples.length - 1];
-    if (outOfOrder === null && previous !== undefined && byTime(parsed.data, previous) < 0) outOfOrder = i + 1;
-    samples.push(parsed.data);
+    const sample = judge.take(i + 1, lines[i]!);
+    if (sample !== null) samples.push(sample.value);
   }
-  if (lineWarnings > MAX_LINE_WARNINGS) warnings.push(`${name}: ${lineWarnings - MAX_LINE_WARNINGS} more bad lines skipped`);
-  if (outOfOrder !== null) {
-    warnings.push(`${name}: samples are out of time order (line ${outOfOrder} is earlier than the line before it); read in time order`);
-    samples.sort(byTime);
-  }
+  judge.finish();
+  if (judge.outOfOrder) samples.sort(byTime);
   return { header, samples, warnings };
 }
 
@@ -100,10 +80,7 @@ export async function readRecordings(files: readonly string[]): Promise<Recordin
   const warnings: string[] = [];
   const stream = await streamRecording(files, (warning) => warnings.push(warning), {
     maxPartBytes: MAX_RECORDING_BYTES,
-    accept: (value) => {
-      const parsed = validate(layeredSampleSchema, value);
-      return parsed.ok ? parsed : { ok: false, message: firstIssue(parsed.message) };
-    },
+    accept: acceptSample,
   });
   const samples: LayeredSample[] = [];
   let inOrder = true;

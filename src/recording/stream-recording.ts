@@ -18,13 +18,12 @@ import { createGunzip } from 'node:zlib';
 import { GpuLayersError } from '../errors.js';
 import { fileErrorReason } from '../file-error-reason.js';
 import { notARecording, parseRecordingHeader, type RecordingHeader } from './recording-header.js';
+import { SampleLines, type Accept } from './sample-lines.js';
 
 /** A sample line longer than this is skipped (8 GPUs x 64 processes is under 1 MiB). */
 const MAX_LINE_BYTES = 64 * 1024 * 1024;
 /** Work between two turns of the event loop. */
 const YIELD_MS = 10;
-/** Warnings about single lines beyond this many are summed up in one. */
-const MAX_LINE_WARNINGS = 5;
 
 export interface StreamedLine<T = unknown> {
   file: string;
@@ -202,7 +201,7 @@ export interface StreamOptions<T> {
    * Turns a line's JSON into a sample or says why it is not one (the line is then skipped with a
    * warning, counted with the other bad lines). Without it every JSON line with a takenAt passes.
    */
-  accept?: (value: unknown) => { ok: true; data: T } | { ok: false; message: string };
+  accept?: Accept<T>;
   /**
    * A part larger than this, on disk or decompressed, is an error (RECORDING_UNREADABLE): for a
    * caller that keeps every sample. The stream itself needs memory for one line only.
@@ -234,15 +233,10 @@ export async function streamRecording<T = unknown>(
   return { header: parts[0]!.header, samples: samplesOf(parts, onWarning, accept, maxBytes) };
 }
 
-function takenAtOf(value: unknown): number {
-  const takenAt = (value as { takenAt?: unknown } | null)?.takenAt;
-  return typeof takenAt === 'string' ? Date.parse(takenAt) : Number.NaN;
-}
-
 async function* samplesOf<T>(
   parts: readonly PartHeader[],
   onWarning: (message: string) => void,
-  accept: NonNullable<StreamOptions<T>['accept']>,
+  accept: Accept<T>,
   maxBytes: number,
 ): AsyncGenerator<StreamedLine<T>, void, undefined> {
   const seen = new Set<number>();
@@ -251,13 +245,7 @@ async function* samplesOf<T>(
     // Opened again (its header checked again: the file may have changed since), closed after.
     const part = await openPart(file, maxBytes);
     try {
-      let lineWarnings = 0;
-      const warnLine = (message: string): void => {
-        lineWarnings++;
-        if (lineWarnings <= MAX_LINE_WARNINGS) onWarning(message);
-      };
-      let previous: number | null = null;
-      let outOfOrder: number | null = null;
+      const judge = new SampleLines(file, accept, onWarning);
       for await (const batch of lineBatches(part, maxBytes)) {
         for (const { number: line, bytes, ended, tooLong } of batch) {
           if (performance.now() - turn > YIELD_MS) {
@@ -265,42 +253,17 @@ async function* samplesOf<T>(
             turn = performance.now();
           }
           if (line === 1) continue;
-          if (!ended) {
-            onWarning(`${part.file}: line ${line} is incomplete (the recorder stopped mid-write); skipped`);
-            continue;
+          if (!ended) judge.incomplete(line);
+          else if (tooLong) judge.tooLong(line, MAX_LINE_BYTES);
+          else {
+            const sample = judge.take(line, bytes.toString('utf8'));
+            if (sample === null || seen.has(sample.t)) continue;
+            seen.add(sample.t);
+            yield { file, line, value: sample.value };
           }
-          if (tooLong) {
-            warnLine(`${part.file}: line ${line} is longer than ${MAX_LINE_BYTES} bytes, more than any sample; skipped`);
-            continue;
-          }
-          const text = bytes.toString('utf8');
-          if (bytes.length < 64 && text.trim() === '') continue;
-          let value: unknown;
-          try {
-            value = JSON.parse(text);
-          } catch {
-            warnLine(`${part.file}: line ${line} is not JSON; skipped`);
-            continue;
-          }
-          const accepted = accept(value);
-          if (!accepted.ok) {
-            warnLine(`${part.file}: line ${line} is not a valid sample (${accepted.message}); skipped`);
-            continue;
-          }
-          const t = takenAtOf(accepted.data);
-          if (!Number.isFinite(t)) {
-            warnLine(`${part.file}: line ${line} is not a valid sample (no takenAt time); skipped`);
-            continue;
-          }
-          if (previous !== null && t < previous) outOfOrder ??= line;
-          previous = t;
-          if (seen.has(t)) continue;
-          seen.add(t);
-          yield { file: part.file, line, value: accepted.data };
         }
       }
-      if (lineWarnings > MAX_LINE_WARNINGS) onWarning(`${part.file}: ${lineWarnings - MAX_LINE_WARNINGS} more bad lines skipped`);
-      if (outOfOrder !== null) onWarning(`${part.file}: samples are out of time order (line ${outOfOrder} is earlier than the line before it); read in time order`);
+      judge.finish();
     } finally {
       await part.handle.close().catch(() => undefined);
     }

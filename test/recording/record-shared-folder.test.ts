@@ -4,20 +4,27 @@
  * a file of theirs, or to fail with an internal error; its cleanup of leftovers touches only its
  * own. The other user is `nobody`, handed files by chown (root only).
  */
-import { chmodSync, closeSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { isGpuLayersError } from '../../src/errors.js';
 import { RecordingWriter, checkRecordingTarget } from '../../src/recording/write-recording.js';
 import { readRecording } from '../../src/recording/read-recording.js';
 import { writeReport } from '../../src/report/write-report.js';
-import { createTemporaryBeside } from '../../src/write-file-atomic.js';
+import { writeFileAtomic } from '../../src/write-file-atomic.js';
 import { exitedPid } from '../helpers/exited-pid.js';
 import { giveToOtherUser, runningAsRoot } from '../helpers/other-user.js';
 import { repoRoot } from '../helpers/paths.js';
 import { recordingHeader } from '../helpers/report-recording.js';
+
+/** Hex names the writer's next temporaries take (then random again): the tests plant there. */
+const plannedNames = vi.hoisted(() => [] as string[]);
+vi.mock('node:crypto', async (importOriginal) => {
+  const crypto = await importOriginal<typeof import('node:crypto')>();
+  return { ...crypto, randomBytes: (size: number) => (plannedNames.length > 0 ? Buffer.from(plannedNames.shift()!, 'hex') : crypto.randomBytes(size)) };
+});
 
 const work = mkdtempSync(path.join(tmpdir(), 'gpu-layers-record-shared-'));
 chmodSync(work, 0o755);
@@ -62,22 +69,25 @@ describe.runIf(runningAsRoot).each(['root-sticky', 'other-user'] as const)('reco
 
   it('the temporary passes over a link, a file or a folder planted at the names it would take, and opens none of them', () => {
     const file = path.join(folder, 'r.jsonl');
-    const names = ['link', 'file', 'folder', 'fresh'];
+    const [link, taken, dir, fresh] = ['11', '22', '33', '44'].map((b) => b.repeat(8));
     const at = (tail: string) => path.join(folder, `.r.jsonl.${process.pid}.${tail}.tmp`);
-    plantLink(at('link'), victim);
-    writeFileSync(at('file'), VICTIM_TEXT);
-    giveToOtherUser(at('file'));
-    mkdirSync(at('folder'));
-    giveToOtherUser(at('folder'));
-    const temporary = createTemporaryBeside(file, () => names.shift()!);
-    closeSync(temporary.fd);
-    expect(temporary.path).toBe(at('fresh'));
+    plantLink(at(link!), victim);
+    writeFileSync(at(taken!), VICTIM_TEXT);
+    giveToOtherUser(at(taken!));
+    mkdirSync(at(dir!));
+    giveToOtherUser(at(dir!));
+    plannedNames.push(link!, taken!, dir!, fresh!);
+    writeFileAtomic(file, 'the recording\n');
+    expect(readFileSync(file, 'utf8')).toBe('the recording\n');
     expect(readFileSync(victim, 'utf8')).toBe(VICTIM_TEXT);
-    expect(readFileSync(at('file'), 'utf8')).toBe(VICTIM_TEXT);
-    expect(lstatSync(at('link')).isSymbolicLink()).toBe(true);
+    expect(readFileSync(at(taken!), 'utf8')).toBe(VICTIM_TEXT);
+    expect(lstatSync(at(link!)).isSymbolicLink()).toBe(true);
     // Every name taken: the system's error, nothing written anywhere.
-    expect(() => createTemporaryBeside(file, () => 'link')).toThrow(expect.objectContaining({ code: 'EEXIST' }));
+    plannedNames.push(...Array.from({ length: 17 }, () => link!));
+    expect(() => writeFileAtomic(file, 'again\n')).toThrow(expect.objectContaining({ code: 'EEXIST' }));
+    plannedNames.length = 0;
     expect(readFileSync(victim, 'utf8')).toBe(VICTIM_TEXT);
+    expect(readFileSync(file, 'utf8')).toBe('the recording\n');
   });
 
   // The names the writers used before (a pid alone): links planted there once redirected them.

@@ -12,7 +12,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { rekeyLogPids } from '../../src/layers/log-pid-namespaces.js';
 import { hostLayerSchema } from '../../src/layers/schema.js';
-import { readHostLayer } from '../../src/layers/host-layer.js';
+import { hostLayerOf } from '../../src/layers/host-layer.js';
+import { readProcessHost } from '../../src/sources/process-host.js';
 import { parseMeminfo } from '../../src/sources/host-memory.js';
 import { parseCgroupContainerId, parseCgroupPodUid, parseSmapsDriverRss, parseStatStartTime, parseStatus } from '../../src/sources/proc-files.js';
 import { parseListeningSockets, parseParentPid } from '../../src/sources/process-tree.js';
@@ -202,7 +203,7 @@ describe('mutated and random text', () => {
           // null: the file is missing; an empty buffer: empty; otherwise mutated.
           if (which !== null) writeFileSync(path.join(proc, '4242', file), which ?? mutated[i]!);
         });
-        const { value, cpuMs } = await timedAsync(() => readHostLayer(4242, proc));
+        const { value, cpuMs } = await timedAsync(async () => hostLayerOf(await readProcessHost(4242, proc)));
         expect(cpuMs).toBeLessThan(CALL_BOUND_MS);
         const parsed = hostLayerSchema.safeParse(value);
         expect(parsed.success, `${JSON.stringify(value)}: ${parsed.error?.message}`).toBe(true);

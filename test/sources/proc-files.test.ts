@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { hostLayerSchema } from '../../src/layers/schema.js';
-import { readHostLayer } from '../../src/layers/host-layer.js';
+import { hostLayerOf } from '../../src/layers/host-layer.js';
+import { readProcessHost } from '../../src/sources/process-host.js';
 import { parseCgroupContainerId, parseCgroupPodUid, parseSmapsDriverRss, parseStatStartTime, parseStatus } from '../../src/sources/proc-files.js';
 
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/proc');
@@ -55,6 +56,9 @@ describe('parseCgroupPodUid', () => {
     expect(parseCgroupPodUid('0::/system.slice/docker-5b1e9f3c7a2d4e6f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7.scope\n')).toBeNull();
   });
 });
+
+/** One process's host layer from a /proc tree, as readLayers makes it. */
+const readHostLayer = async (pid: number, procRoot?: string) => hostLayerOf(await readProcessHost(pid, procRoot));
 
 describe('readHostLayer', () => {
   it('reads a process from a /proc tree', async () => {
