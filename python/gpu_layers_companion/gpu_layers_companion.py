@@ -6,6 +6,16 @@ process start time (to tell a reused pid apart), a timestamp, and per visible de
 the torch.cuda.memory_stats() figures gpu-layers joins with NVML's per-process figure, plus the
 bytes reserved by private pools (CUDA graphs) where this torch version reports them.
 
+Each file also has a "host" part: the process's host allocators, read in-process. "malloc" is
+glibc's mallinfo2() (every arena, the main one and the threads', plus the mmapped chunks: in use,
+free, releasable, mmapped bytes, and the arena count); it is null, with "mallocUnknownBecause"
+saying why, where there is no mallinfo2 (glibc older than 2.33, musl), where malloc is not glibc's
+(jemalloc or tcmalloc preloaded), or on a write where the read is skipped because the last one was
+slow (both walk the allocator's free lists: see HOST_READ_BUDGET_SECONDS). "python" is pymalloc's
+block count (sys.getallocatedblocks(), null when skipped the same way) and the bytes tracemalloc
+traces, only when the program itself started tracemalloc (the companion never starts it).
+pymalloc's own arenas are mmapped directly, so they are not in the malloc figures.
+
 It needs only the standard library and torch, never imports torch itself, never initialises
 CUDA, and never raises into the host program: a failure goes into the file's "errors".
 
@@ -49,6 +59,26 @@ PRIVATE_POOL_SUFFIX = ".all.current"
 
 _lock = threading.Lock()
 _state = {"thread": None, "stop": None, "path": None, "said": False, "refused": None}
+
+# mallinfo2()'s ten size_t fields, in glibc's order.
+MALLINFO2_FIELDS = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+                    "fordblks", "keepcost")
+# What each host reading may cost per write, on average. mallinfo2() and malloc_info() walk every
+# free chunk of every arena under that arena's lock, and sys.getallocatedblocks() every pymalloc
+# pool under the GIL, so their cost follows the heap, not the companion. Measured on a 2-core VM
+# (glibc 2.36, Python 3.11): mallinfo2() 1-5 us with a few hundred free chunks, but 6.4 ms with
+# 40,000 and 26 ms with 158,000 (4 and 16 threads freeing every other one of 20,000 small blocks
+# each); sys.getallocatedblocks() 1 us at start, 1.2 ms with 30 million blocks (10 million tuples).
+# A read that took longer than this is skipped for as many writes as it overran, so it stays within
+# the budget averaged over those writes; meanwhile "malloc" is null with the reason, "python" null.
+HOST_READ_BUDGET_SECONDS = 0.00025
+# malloc_info() (the arena count) walks the same free chunks again and prints XML, about 12-35 us
+# on top where mallinfo2() took 1-5 us (2 to 16 arenas): it is read only after a mallinfo2() faster
+# than this, so a large walk is never done twice in one write.
+ARENA_COUNT_AFTER_SECONDS = 0.0001
+# Resolved once per process (the writer thread's first write; a fork keeps it: same libc).
+_malloc = {"resolved": False, "read": None, "count_arenas": None, "unknown": None}
+_pace = {}
 
 
 def _start_time_ticks():
@@ -125,6 +155,164 @@ def _device(torch, index, errors, segments):
     return entry
 
 
+def _arena_counter(ctypes, libc):
+    """A function that counts malloc's arenas (the <heap> elements of malloc_info()'s XML, written
+    into memory through open_memstream), or None where the C library lacks one of them."""
+    try:
+        open_memstream, malloc_info, fclose, free = libc.open_memstream, libc.malloc_info, libc.fclose, libc.free
+    except AttributeError:
+        return None
+    open_memstream.argtypes = (ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_size_t))
+    open_memstream.restype = ctypes.c_void_p
+    malloc_info.argtypes = (ctypes.c_int, ctypes.c_void_p)
+    malloc_info.restype = ctypes.c_int
+    fclose.argtypes = (ctypes.c_void_p,)
+    fclose.restype = ctypes.c_int
+    free.argtypes = (ctypes.c_void_p,)
+    free.restype = None
+
+    def count_arenas():
+        text, size = ctypes.c_void_p(), ctypes.c_size_t()
+        stream = open_memstream(ctypes.byref(text), ctypes.byref(size))
+        if not stream:
+            return None
+        status = malloc_info(0, stream)
+        closed = fclose(stream)  # the text and its size are final only now
+        try:
+            if status != 0 or closed != 0 or not text.value:
+                return None
+            return ctypes.string_at(text.value, size.value).count(b"<heap nr=")
+        finally:
+            if text.value:
+                free(text.value)
+    return count_arenas
+
+
+def _resolve_malloc():
+    """(mallinfo2, the arena counter or None, None), or (None, None, why there are no figures)."""
+    import ctypes  # here, not at import: sitecustomize loads the companion into every Python process
+
+    libc = ctypes.CDLL(None)
+    if not hasattr(libc, "mallinfo2"):
+        if hasattr(libc, "mallinfo"):
+            return None, None, ("glibc older than 2.33 has only mallinfo(), whose int fields wrap past 2 GiB, "
+                                "so its figures are not reported")
+        return None, None, "no glibc malloc statistics in this C library (musl?)"
+
+    class Mallinfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in MALLINFO2_FIELDS]
+
+    mallinfo2 = libc.mallinfo2
+    mallinfo2.argtypes = ()
+    mallinfo2.restype = Mallinfo2
+    if not _glibc_serves_malloc(ctypes, libc, mallinfo2):
+        return None, None, ("malloc in this process is not glibc's (jemalloc or tcmalloc preloaded?), so glibc's "
+                            "statistics would not describe it")
+    return mallinfo2, _arena_counter(ctypes, libc), None
+
+
+def _glibc_serves_malloc(ctypes, libc, mallinfo2):
+    """Whether the process's malloc is glibc's: a block it returns must show in mallinfo2().
+
+    With jemalloc or tcmalloc in LD_PRELOAD, glibc's heap sits idle and its figures would describe
+    nothing. Comparing malloc's address with libc.so.6's does not tell: in a non-PIE python
+    (Debian's), the address of malloc is the executable's PLT entry. Checked with Debian's
+    libjemalloc2 preloaded: the block did not show. Once per process, under 0.1 ms.
+    """
+    malloc, free = libc.malloc, libc.free
+    malloc.argtypes, malloc.restype = (ctypes.c_size_t,), ctypes.c_void_p
+    free.argtypes, free.restype = (ctypes.c_void_p,), None
+    # Above 32 MiB, the most glibc's dynamic mmap threshold reaches: an mmapped chunk (address space
+    # only, never touched) whose free() leaves the threshold as it was. Freeing a 4 MiB one would
+    # raise the workload's threshold to 4 MiB (checked: a 2 MiB block afterwards came from the arena).
+    size = 64 << 20
+    for _ in range(3):  # another thread may free as much in between: one rise settles it
+        before = mallinfo2()
+        block = malloc(size)
+        if not block:
+            return True  # no answer: keep the figures
+        after = mallinfo2()
+        free(block)
+        if (after.uordblks + after.hblkhd) - (before.uordblks + before.hblkhd) >= size:
+            return True
+    return False
+
+
+def _read_malloc():
+    # Why mallinfo2() alone is enough: on glibc 2.36 it sums every arena, not only the main one
+    # (older mallinfo(3) pages say main arena only). Checked here with 4 threads each keeping 400
+    # 64 KiB blocks (100 MiB, below the mmap threshold, so in their threads' arenas): malloc_info()
+    # showed 5 heaps, main 1,937,408 bytes and four of 26,247,168, total 106,926,080, and mallinfo2()
+    # gave arena = 106,926,080 and uordblks = 106,676,016 (before: 1,937,408 and 1,757,088).
+    started = time.perf_counter()
+    info = _malloc["read"]()
+    arenas = None
+    if _malloc["count_arenas"] is not None and time.perf_counter() - started < ARENA_COUNT_AFTER_SECONDS:
+        arenas = _malloc["count_arenas"]()
+    return {
+        "source": "mallinfo2",
+        "arenaBytes": info.arena,
+        "inUseBytes": info.uordblks + info.hblkhd,
+        "freeBytes": info.fordblks,
+        "mmappedBytes": info.hblkhd,
+        "mmappedChunks": info.hblks,
+        "releasableBytes": info.keepcost,
+        "arenaCount": arenas,
+    }
+
+
+def _read_python():
+    # Never imported nor started here: tracing costs the workload on every allocation, and
+    # whether to pay that is the program's choice.
+    tracemalloc = sys.modules.get("tracemalloc")
+    traced = tracemalloc.get_traced_memory()[0] if tracemalloc is not None and tracemalloc.is_tracing() else None
+    return {"allocatedBlocks": sys.getallocatedblocks(), "tracedBytes": traced}
+
+
+def _paced_read(name, what, why_slow, read):
+    """(read(), None), or (None, why) on a write skipped because the last read overran the budget."""
+    pace = _pace.setdefault(name, {"skip": 0, "why": None})
+    if pace["skip"] > 0:
+        pace["skip"] -= 1
+        return None, pace["why"]
+    started = time.perf_counter()
+    value = read()
+    took = time.perf_counter() - started
+    budget = HOST_READ_BUDGET_SECONDS
+    pace["skip"] = int(took / budget) if took > budget else 0
+    pace["why"] = ("%s took %.2f ms at the last read (%s): to stay within %.2f ms per write, it is read once in %d writes"
+                   % (what, took * 1000, why_slow, budget * 1000, pace["skip"] + 1))
+    return value, None
+
+
+def _host(errors):
+    """The host part: never raises; a failure goes into `errors` and leaves its figures null."""
+    host = {"malloc": None, "mallocUnknownBecause": None, "python": None}
+    try:
+        if not _malloc["resolved"]:
+            _malloc["resolved"] = True  # once per process, even when it fails
+            try:
+                _malloc["read"], _malloc["count_arenas"], _malloc["unknown"] = _resolve_malloc()
+            except Exception as error:
+                _malloc["unknown"] = "mallinfo2() could not be looked up in this process: %s" % (str(error)[:160],)
+                raise
+        if _malloc["read"] is None:
+            host["mallocUnknownBecause"] = _malloc["unknown"]
+        else:
+            host["malloc"], host["mallocUnknownBecause"] = _paced_read(
+                "malloc", "mallinfo2()", "it walks every free chunk of every arena", _read_malloc)
+    except Exception as error:
+        errors.append("host malloc: %r" % (error,))
+        host["malloc"] = None
+        host["mallocUnknownBecause"] = (_malloc["unknown"] if _malloc["read"] is None
+                                        else "reading glibc's malloc statistics failed (see the errors)")
+    try:
+        host["python"] = _paced_read("python", "sys.getallocatedblocks()", "it walks every pymalloc pool", _read_python)[0]
+    except Exception as error:
+        errors.append("host python: %r" % (error,))
+    return host
+
+
 def snapshot(torch, start_ticks, interval):
     """The document for one write, or None while CUDA is not initialised in this process."""
     if not torch.cuda.is_initialized():
@@ -151,6 +339,7 @@ def snapshot(torch, start_ticks, interval):
         "intervalSeconds": interval,
         "torchVersion": getattr(torch, "__version__", None),
         "devices": devices,
+        "host": _host(errors),
         "errors": errors,
     }
 
@@ -249,10 +438,11 @@ def write_once(directory, start_ticks, interval):
         try:
             document = snapshot(torch, start_ticks, interval)
         except Exception as error:
+            errors = ["memory stats: %r" % (error,)]
             document = {"format": FORMAT, "version": VERSION, "pid": os.getpid(), "startTimeTicks": start_ticks,
                         "writtenAt": time.time(), "intervalSeconds": interval,
                         "torchVersion": getattr(torch, "__version__", None), "devices": [],
-                        "errors": ["memory stats: %r" % (error,)]}
+                        "host": _host(errors), "errors": errors}
         if document is None:
             return None
         path = _write(directory, document)

@@ -2,12 +2,17 @@
 python/gpu_layers_companion with an in-memory stand-in for torch whose memory_stats() returns a
 dict shaped like real torch's (every stat x pool x current/peak/allocated/freed, plus the counters
 and one private pool per device). What is timed is the companion's own work per write: picking
-the figures it keeps, building the document, the JSON, the temporary file and the rename. Real
-torch adds its own memory_stats() time per device (checked on a GPU in the real-GPU issue).
+the figures it keeps, building the document, the JSON, the temporary file and the rename, and the
+host part (glibc's mallinfo2() and malloc_info() for the arena count, sys.getallocatedblocks()),
+read on every timed write (the pacing that skips slow reads is switched off). Real torch adds its
+own memory_stats() time per device (checked on a GPU in the real-GPU issue).
 
 Usage: companion_write_bench.py DEVICES WRITES [PARENT_FOLDER]. Prints JSON: the microseconds of each write, the
 same for the document written to a plain file (open, one write, close: the floor any file writer
-pays), and the written document's size."""
+pays), the written document's size, and the microseconds of the malloc read alone (mallinfo2()
+and the arena count) and of the whole host part (null, with the reason, where this C library has
+no mallinfo2). This process's heap is small: the malloc read grows with the free chunks the
+allocator holds (see HOST_READ_BUDGET_SECONDS in the companion)."""
 import json
 import os
 import sys
@@ -60,6 +65,7 @@ def main():
     sys.modules["torch"] = fake_torch(devices)
     import gpu_layers_companion as companion
 
+    companion.HOST_READ_BUDGET_SECONDS = float("inf")  # every timed write reads the host part
     parent = sys.argv[3] if len(sys.argv) > 3 else None
     directory = tempfile.mkdtemp(prefix="gpu-layers-companion-bench-", dir=parent)
     try:
@@ -75,8 +81,20 @@ def main():
                 raise SystemExit("write_once wrote nothing")
         with open(path) as f:
             document = json.load(f)
-        if len(document["devices"]) != devices or document["errors"]:
+        if len(document["devices"]) != devices or document["errors"] or document["host"]["python"] is None:
             raise SystemExit("unexpected document: %r" % (document,))
+        # The malloc read's own cost (mallinfo2() and the arena count), then the whole host part.
+        malloc_us, host_us = None, []
+        if document["host"]["malloc"] is not None:
+            malloc_us = []
+            for _ in range(writes):
+                started = time.perf_counter_ns()
+                companion._read_malloc()
+                malloc_us.append((time.perf_counter_ns() - started) / 1000)
+        for _ in range(writes):
+            started = time.perf_counter_ns()
+            companion._host([])
+            host_us.append((time.perf_counter_ns() - started) / 1000)
         # The floor any file writer pays: the same document as JSON into a plain file, opened,
         # written and closed, without the atomic rename or reading torch.
         floor = os.path.join(directory, "floor.json")
@@ -86,7 +104,10 @@ def main():
             with open(floor, "w") as f:
                 f.write(json.dumps(document, separators=(",", ":")))
             dump_us.append((time.perf_counter_ns() - started) / 1000)
-        print(json.dumps({"writeMicros": write_us, "floorMicros": dump_us, "bytes": os.path.getsize(path)}))
+        print(json.dumps({"writeMicros": write_us, "floorMicros": dump_us, "bytes": os.path.getsize(path),
+                          "mallocReadMicros": malloc_us, "hostReadMicros": host_us,
+                          "mallocUnknownBecause": document["host"]["mallocUnknownBecause"],
+                          "arenaCount": (document["host"]["malloc"] or {}).get("arenaCount")}))
     finally:
         for name in os.listdir(directory):
             os.unlink(os.path.join(directory, name))

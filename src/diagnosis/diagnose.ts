@@ -13,6 +13,7 @@ import { gpuTensorLeak } from './rules/gpu-tensor-leak.js';
 import { hostHeapLeak } from './rules/host-heap-leak.js';
 import { idleGrowthFinding } from './rules/idle-growth.js';
 import { lazyInit } from './rules/lazy-init.js';
+import { oomKilled } from './rules/oom-killed.js';
 import { rssNotMalloc } from './rules/rss-not-malloc.js';
 import { steadyWindow, type SteadyWindow } from './steady-window.js';
 import { THRESHOLDS } from './thresholds.js';
@@ -26,6 +27,7 @@ const RULES: ((history: ProcessHistory, steady: SteadyWindow) => Finding | null)
   rssNotMalloc,
   lazyInit,
   idleGrowthFinding,
+  oomKilled,
 ];
 
 export function diagnose(samples: readonly LayeredSample[]): Finding[] {

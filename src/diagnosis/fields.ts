@@ -27,3 +27,13 @@ export const rssBytes: Reader = (p) => p.process.host?.rssBytes;
 export const fileBytes: Reader = (p) => p.process.host?.fileBytes;
 export const shmemBytes: Reader = (p) => p.process.host?.shmemBytes;
 export const driverMappedBytes: Reader = (p) => p.process.host?.driverMappedBytes;
+export const heapBytes: Reader = (p) => p.process.host?.heapBytes;
+export const anonMappingsBytes: Reader = (p) => p.process.host?.anonMappingsBytes;
+export const mallocInUseBytes: Reader = (p) => p.process.host?.mallocInUseBytes;
+export const mallocFreeBytes: Reader = (p) => p.process.host?.mallocFreeBytes;
+export const outsideMallocBytes: Reader = (p) => p.process.host?.outsideMallocBytes;
+export const containerUsageBytes: Reader = (p) => p.process.host?.containerUsageBytes;
+/** vLLM's cumulative counters: read them through counterIncrease (work-done.ts), never as levels. */
+export const requestsFinished: Reader = (p) => p.process.layers.framework?.requestsFinished;
+export const promptTokens: Reader = (p) => p.process.layers.framework?.promptTokens;
+export const generationTokens: Reader = (p) => p.process.layers.framework?.generationTokens;

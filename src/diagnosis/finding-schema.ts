@@ -14,6 +14,7 @@ export const FINDING_IDS = [
   'rss-not-malloc',
   'lazy-init',
   'idle-growth',
+  'oom-killed',
 ] as const;
 export const SEVERITIES = ['info', 'warning', 'critical'] as const;
 

@@ -3,9 +3,10 @@
  * runs on, is that growth still going on at the end, and how much of it came while the process
  * was idle. Time and noise, never reading counts, so the answers hold at any sampling interval.
  */
-import { idleAt, type HistoryPoint, type Point, type ProcessHistory } from './process-history.js';
+import type { HistoryPoint, Point, ProcessHistory } from './process-history.js';
 import { shapeOf, type Rise, type Shape } from './series-shape.js';
 import { THRESHOLDS } from './thresholds.js';
+import { idleness } from './work-done.js';
 
 /** A value kept in the history's memo under `key`, computed once. */
 function remembered<T>(history: ProcessHistory, key: unknown, compute: () => T): T {
@@ -108,6 +109,7 @@ export interface IdleGrowth {
 export function idleGrowth(history: ProcessHistory, from: number, read: (point: HistoryPoint) => number | null | undefined, noise: number): IdleGrowth {
   const result: IdleGrowth = { idleRise: 0, busyRise: 0, risingIdleMs: 0, idleMs: 0, known: 0, total: 0, firstIdleRiseAt: null };
   let stretch: { idle: boolean; points: Point[] } | null = null;
+  const idleAtPoint = idleness(history);
   const close = (): void => {
     if (stretch === null || stretch.points.length < 2) return;
     const edge = Math.min(3, Math.floor(stretch.points.length / 2));
@@ -125,12 +127,12 @@ export function idleGrowth(history: ProcessHistory, from: number, read: (point: 
       result.busyRise += Math.max(0, change);
     }
   };
-  for (const point of history.points) {
+  for (const [index, point] of history.points.entries()) {
     if (point.t < from) continue;
     const v = read(point);
     if (v === null || v === undefined) continue;
     result.total++;
-    const idle = idleAt(point);
+    const idle = idleAtPoint[index]!;
     if (idle === null) {
       close();
       stretch = null;

@@ -35,11 +35,41 @@ export const processFiguresSchema = z.object({
       ),
       null,
     ),
-    framework: z.catch(z.nullable(z.object({ requestsRunning: amount, requestsWaiting: amount })), null),
+    framework: z.catch(
+      z.nullable(
+        z.object({
+          requestsRunning: amount,
+          requestsWaiting: amount,
+          /** vLLM's cumulative counters (they reset when it restarts). */
+          requestsFinished: amount,
+          promptTokens: amount,
+          generationTokens: amount,
+        }),
+      ),
+      null,
+    ),
   }),
   gaps: z.catch(z.object({ outsideAllocatorBytes: signedBytes }), { outsideAllocatorBytes: null }),
   host: z.catch(
-    z.nullable(z.object({ rssBytes: bytes, anonBytes: bytes, fileBytes: bytes, shmemBytes: bytes, driverMappedBytes: bytes, startTimeTicks: bytes })),
+    z.nullable(
+      z.object({
+        rssBytes: bytes,
+        anonBytes: bytes,
+        fileBytes: bytes,
+        shmemBytes: bytes,
+        driverMappedBytes: bytes,
+        heapBytes: bytes,
+        anonMappingsBytes: bytes,
+        mallocInUseBytes: bytes,
+        mallocFreeBytes: bytes,
+        outsideMallocBytes: signedBytes,
+        containerPath: z.catch(z.nullable(z.string()), null),
+        containerUsageBytes: bytes,
+        containerLimitBytes: bytes,
+        containerOomKills: bytes,
+        startTimeTicks: bytes,
+      }),
+    ),
     null,
   ),
   /** Why the allocator layer is unknown, where it is. */
@@ -65,6 +95,9 @@ export function figuresOf(process: unknown): ProcessFigures | null {
   const f = layers.framework;
   const gaps = process.gaps;
   const host = process.host;
+  const malloc = isObject(host) && isObject(host.malloc) ? host.malloc : null;
+  const container = isObject(host) && isObject(host.container) ? host.container : null;
+  const counters = isObject(f) && isObject(f.counters) ? f.counters : null;
   const errors = isObject(process.errors) ? process.errors : null;
   const reason = errors !== null && isObject(errors['layers.allocator']) ? errors['layers.allocator'].message : null;
   return {
@@ -83,7 +116,15 @@ export function figuresOf(process: unknown): ProcessFigures | null {
             numOoms: byteOf(a.numOoms),
           }
         : null,
-      framework: isObject(f) ? { requestsRunning: amountOf(f.requestsRunning), requestsWaiting: amountOf(f.requestsWaiting) } : null,
+      framework: isObject(f)
+        ? {
+            requestsRunning: amountOf(f.requestsRunning),
+            requestsWaiting: amountOf(f.requestsWaiting),
+            requestsFinished: amountOf(counters?.requestsFinished),
+            promptTokens: amountOf(counters?.promptTokens),
+            generationTokens: amountOf(counters?.generationTokens),
+          }
+        : null,
     },
     gaps: { outsideAllocatorBytes: isObject(gaps) ? signedOf(gaps.outsideAllocatorBytes) : null },
     host: isObject(host)
@@ -93,6 +134,15 @@ export function figuresOf(process: unknown): ProcessFigures | null {
           fileBytes: byteOf(host.fileBytes),
           shmemBytes: byteOf(host.shmemBytes),
           driverMappedBytes: byteOf(host.driverMappedBytes),
+          heapBytes: byteOf(host.heapBytes),
+          anonMappingsBytes: byteOf(host.anonMappingsBytes),
+          mallocInUseBytes: byteOf(malloc?.inUseBytes),
+          mallocFreeBytes: byteOf(malloc?.freeBytes),
+          outsideMallocBytes: signedOf(host.outsideMallocBytes),
+          containerPath: typeof container?.path === 'string' ? container.path : null,
+          containerUsageBytes: byteOf(container?.usageBytes),
+          containerLimitBytes: byteOf(container?.limitBytes),
+          containerOomKills: byteOf(container?.oomKills),
           startTimeTicks: byteOf(host.startTimeTicks),
         }
       : null,

@@ -30,6 +30,16 @@ export interface ProcessHistory {
   intervalMs: number;
   /** Series and shapes already computed for it, by reader (growth.ts): several rules read one. */
   memo: Map<unknown, unknown>;
+  /** How it ended, where a monitor saw it go (a sample's `exits`); null while it ran to the end. */
+  exit: ProcessEnd | null;
+}
+
+/** A process gone between two samples, with its cgroup's OOM-kill count before and after. */
+export interface ProcessEnd {
+  lastSeenAt: number;
+  oomKillsBefore: number | null;
+  oomKillsAfter: number | null;
+  oomKillsReadFrom: string | null;
 }
 
 /** One reading of a series. */
@@ -88,7 +98,25 @@ export class HistoryBuilder {
       const uuid = typeof device.uuid === 'string' ? device.uuid : null;
       for (const { process, memory } of placed(device)) this.#addPoint(device.index, uuid, t, process, memory);
     }
+    if (Array.isArray(sample.exits)) for (const exit of sample.exits) this.#addExit(exit);
     return true;
+  }
+
+  /** Marks the history of a process a sample says is gone (by device, pid and start time). */
+  #addExit(exit: unknown): void {
+    if (!isObject(exit) || typeof exit.pid !== 'number' || typeof exit.deviceIndex !== 'number' || typeof exit.lastSeenAt !== 'string') return;
+    const key = `${typeof exit.uuid === 'string' ? exit.uuid : exit.deviceIndex}/${exit.pid}`;
+    const entry = this.#current.get(key);
+    const ticks = byteOf(exit.startTimeTicks);
+    if (entry === undefined || (ticks !== null && entry.startTime !== null && ticks !== entry.startTime)) return;
+    const lastSeenAt = Date.parse(exit.lastSeenAt);
+    if (!Number.isFinite(lastSeenAt)) return;
+    entry.history.exit = {
+      lastSeenAt,
+      oomKillsBefore: byteOf(exit.oomKillsBefore),
+      oomKillsAfter: byteOf(exit.oomKillsAfter),
+      oomKillsReadFrom: typeof exit.oomKillsReadFrom === 'string' ? exit.oomKillsReadFrom : null,
+    };
   }
 
   /** The first and last sample times (null before any sample). */
@@ -115,7 +143,7 @@ export class HistoryBuilder {
     let entry = this.#current.get(key);
     // A known start time that differs is a reused pid (a new process); an unknown one continues.
     if (entry === undefined || (startTime !== null && entry.startTime !== null && startTime !== entry.startTime)) {
-      entry = { history: { deviceIndex, uuid, pid: process.pid, command: null, points: [], windowStart: 0, intervalMs: 0, memo: new Map() }, startTime, skipped: 0, stride: 1 };
+      entry = { history: { deviceIndex, uuid, pid: process.pid, command: null, points: [], windowStart: 0, intervalMs: 0, memo: new Map(), exit: null }, startTime, skipped: 0, stride: 1 };
       this.#current.set(key, entry);
       this.#all.push(entry);
     }

@@ -66,11 +66,23 @@ export const THRESHOLDS = {
   startupFastMs: 15 * MINUTE,
   /** "Few requests": mean requests running at or under this. */
   lowLoadRunning: 2,
+  /** A prefill comes "after idle" when none came for this long before it: far longer than a
+   * request takes, so the cache the last ones left has sat unused (the write-up's 3 AM pattern). */
+  burstAfterIdleMs: 5 * MINUTE,
   /** Fragmentation stays: the trapped memory at the end is at least this share of its peak. */
   fragmentationKeptShare: 0.75,
   /** A layer counts as measured over a window when it is known for at least this share of it. */
   knownShare: 0.5,
-  /** Growth is "while idle" when at least this share of it came with no request in flight. */
+  /** What grew before an OOM kill is looked for in this much of the process's life before it. */
+  beforeKillMs: 60 * MINUTE,
+  /** Idle, by the write-up's alert: fewer requests than this finishing per second ... */
+  idleRequestsPerSecond: 0.01,
+  /** ... over this trailing window (the alert's [15m]) ... */
+  idleWindowMs: 15 * MINUTE,
+  /** ... and fewer requests than this in flight on average over it (long generations that finish
+   * nothing for minutes are not idle). Without vLLM's counters: no request running or waiting. */
+  idleMeanRunning: 1,
+  /** Growth is "while idle" when at least this share of it came while idle. */
   idleShare: 0.5,
   /** ... and it rose while idle in at least this much idle time. */
   minIdleRisingMs: 30 * MINUTE,

@@ -21,3 +21,7 @@ export function duration(ms: number): string {
 export function fitText(fit: number | null): string {
   return fit === null ? 'constant' : `R² ${fit.toFixed(2)}`;
 }
+
+export function percent(share: number): string {
+  return `${Math.round(share * 100)}%`;
+}

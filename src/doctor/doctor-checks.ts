@@ -1,12 +1,15 @@
 /**
  * `gpu-layers doctor`'s verdicts: from what was found on this host (the addon, NVML, the device
- * files, the PID namespace, the calibration, the companion files, the vLLM endpoints), one check
- * per piece with what is wrong and the fix. Pure over gathered facts, so every verdict is
+ * files, the PID namespace, the calibration, the companion files, the vLLM endpoints, the KV
+ * cache's fit on the allocator), one check per piece with what is wrong and the fix. Pure over gathered facts, so every verdict is
  * tested without the host it describes.
  */
 import type { GpuLayersError } from '../errors.js';
+import { formatBytes } from '../format-bytes.js';
+import { kvBlockAlignment, WORTH_FIXING_BYTES, WORTH_FIXING_FRACTION } from '../layers/kv-block-alignment.js';
 import type { LayeredSample } from '../layers/schema.js';
 import type { ProbeInfo } from '../probe/open-result.js';
+import type { KvGeometryOf } from '../sources/hf-config.js';
 
 export interface Check {
   id: string;
@@ -25,6 +28,12 @@ export interface DoctorFacts {
   /** Pids /proc lists here. */
   visiblePids: ReadonlySet<number>;
   cudaVisibleDevices: string | undefined;
+  /**
+   * With --hf-config and one --vllm server (the config is used for one server only, as in the
+   * layers): the model's KV geometry, that server's normalised /metrics URL, and the cache_dtype
+   * its vllm:cache_config_info gives (null when it gives none or could not be read). Else null.
+   */
+  kvCache: { geometry: KvGeometryOf; metricsUrl: string; cacheDtype: string | null } | null;
 }
 
 const check = (id: string, ok: boolean | null, title: string, detail: string, fix: string | null = null): Check => ({ id, ok, title, detail, fix });
@@ -149,6 +158,46 @@ function vllmChecks(sample: LayeredSample): Check[] {
   return checks;
 }
 
+/**
+ * How the served KV cache sits on PyTorch's allocator (layers/kv-block-alignment.ts), for the one
+ * server named with the model config: its block size and num_gpu_blocks from the framework layer,
+ * its GPU processes as the tensor-parallel size (as the layers count them), the cache dtype from
+ * /metrics ("auto" when not given, as the layers assume). A loss only when worth fixing.
+ */
+function kvAlignmentCheck(facts: DoctorFacts, sample: LayeredSample): Check[] {
+  const kv = facts.kvCache;
+  if (kv === null) return [];
+  const title = 'KV block alignment';
+  const members = new Map(gpuProcesses(sample).filter((p) => p.layers.framework?.sources.metrics === kv.metricsUrl).map((p) => [p.pid, p.layers.framework!]));
+  const framework = [...members.values()][0];
+  if (framework === undefined) return [check('kv-alignment', null, title, `no GPU process belongs to ${kv.metricsUrl}`)];
+  if (framework.blockSize === null || framework.numGpuBlocks === null) {
+    return [check('kv-alignment', null, title, `${kv.metricsUrl} gives no ${framework.blockSize === null ? 'block_size' : 'num_gpu_blocks'} (vllm:cache_config_info)`)];
+  }
+  const geometry = kv.geometry(members.size, framework.blockSize, kv.cacheDtype ?? 'auto');
+  if (!geometry.ok) return [check('kv-alignment', null, title, geometry.message)];
+  const alignment = kvBlockAlignment({ geometry: geometry.geometry, numGpuBlocks: framework.numGpuBlocks });
+  const pool = alignment.pool;
+  if (pool === null) return [check('kv-alignment', null, title, `${kv.metricsUrl} has no KV blocks (num_gpu_blocks ${framework.numGpuBlocks})`)];
+  if (alignment.worthFixing) {
+    // The pool's loss is the tensors' rounding: more blocks in the same segments is its fix. A
+    // --block-size in the advice aligns pages allocated one by one, not the pool.
+    const fix = pool.sameMemoryNumGpuBlocks !== null ? `restart vLLM with --num-gpu-blocks-override ${pool.sameMemoryNumGpuBlocks}: the same memory, ${pool.sameMemoryNumGpuBlocks - pool.numGpuBlocks} more blocks` : null;
+    return [check('kv-alignment', false, title, alignment.advice!, fix)];
+  }
+  const figures = `${alignment.numLayers} per-layer tensors of ${framework.numGpuBlocks} blocks of ${formatBytes(alignment.blockBytesPerLayer)}`;
+  return [
+    check(
+      'kv-alignment',
+      true,
+      title,
+      pool.lostBytes === 0
+        ? `aligned: ${figures} fill the allocator's segments exactly`
+        : `aligned within tolerance: ${figures} lose ${formatBytes(pool.lostBytes)} to rounding (${(pool.lostFraction * 100).toFixed(2)}% of the pool), under ${WORTH_FIXING_FRACTION * 100}% and ${formatBytes(WORTH_FIXING_BYTES)}`,
+    ),
+  ];
+}
+
 export function doctorChecks(facts: DoctorFacts): Check[] {
   const checks: Check[] = [
     facts.addon.ok
@@ -159,7 +208,7 @@ export function doctorChecks(facts: DoctorFacts): Check[] {
   checks.push(...nvmlChecks(facts));
   if (facts.probe !== null && facts.probe.ok) {
     const { sample } = facts.probe;
-    checks.push(pidNamespaceCheck(facts, sample), calibrationCheck(sample), ...companionChecks(sample), ...vllmChecks(sample));
+    checks.push(pidNamespaceCheck(facts, sample), calibrationCheck(sample), ...companionChecks(sample), ...vllmChecks(sample), ...kvAlignmentCheck(facts, sample));
   }
   return checks;
 }

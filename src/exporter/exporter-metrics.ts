@@ -4,11 +4,11 @@
  * disappear with it. Bytes are integers, unknown values are absent (never 0), units are in the
  * names, and every family has HELP text.
  */
-import { Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 
 import type { Finding } from '../diagnosis/finding-schema.js';
 import { processesOf } from '../layers/device-processes.js';
-import type { LayeredProcess, LayeredSample } from '../layers/schema.js';
+import { REQUEST_PHASES, type LayeredProcess, type LayeredSample } from '../layers/schema.js';
 
 const PROCESS_LABELS = ['gpu', 'uuid', 'pid', 'command', 'container', 'pod_uid'] as const;
 /** Command lines are cut to this many characters: a label, not a log line. */
@@ -23,6 +23,15 @@ export interface ExporterMetrics {
   processFragmentation: Gauge<(typeof PROCESS_LABELS)[number]>;
   processHostMemory: Gauge<(typeof PROCESS_LABELS)[number] | 'kind'>;
   processRequests: Gauge<(typeof PROCESS_LABELS)[number] | 'state'>;
+  processKvCacheUsage: Gauge<(typeof PROCESS_LABELS)[number]>;
+  processKvCacheInUse: Gauge<(typeof PROCESS_LABELS)[number]>;
+  processRequestsFinished: Counter<(typeof PROCESS_LABELS)[number]>;
+  processTokens: Counter<(typeof PROCESS_LABELS)[number] | 'kind'>;
+  processRequestPhase: Gauge<(typeof PROCESS_LABELS)[number] | 'phase'>;
+  processSinceLastPrefill: Gauge<(typeof PROCESS_LABELS)[number]>;
+  processMalloc: Gauge<(typeof PROCESS_LABELS)[number] | 'state'>;
+  processContainerMemory: Gauge<(typeof PROCESS_LABELS)[number] | 'kind'>;
+  processContainerOomKills: Counter<(typeof PROCESS_LABELS)[number]>;
   hostMemory: Gauge<'kind'>;
   finding: Gauge<'pattern' | 'severity' | 'gpu' | 'uuid' | 'pid' | 'command' | 'container' | 'pod_uid'>;
   collectSuccess: Gauge;
@@ -33,6 +42,9 @@ export interface ExporterMetrics {
 export function createExporterMetrics(): ExporterMetrics {
   const registry = new Registry();
   const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> => new Gauge({ name, help, labelNames, registers: [registry] });
+  // A counter that mirrors one read elsewhere (vLLM's, the kernel's): set by reset() and inc() at
+  // each collection. It resets when its source restarts, which rate() takes as a counter reset.
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> => new Counter({ name, help, labelNames, registers: [registry] });
   return {
     registry,
     deviceMemory: gauge('gpu_layers_device_memory_bytes', 'Device memory by state, as NVML reports it (used excludes reserved on NVML v2).', ['gpu', 'uuid', 'state']),
@@ -42,6 +54,15 @@ export function createExporterMetrics(): ExporterMetrics {
     processFragmentation: gauge('gpu_layers_process_fragmentation_ratio', "Free memory trapped in split blocks, as a share of the allocator's reserved memory (0..1).", [...PROCESS_LABELS]),
     processHostMemory: gauge('gpu_layers_process_host_memory_bytes', "A GPU process's resident host memory: rss, its anon, file and shmem parts, and driver_mapped (/dev/nvidia* mappings).", [...PROCESS_LABELS, 'kind']),
     processRequests: gauge('gpu_layers_process_requests', "Requests of the vLLM server a GPU process belongs to, by state (running, waiting).", [...PROCESS_LABELS, 'state']),
+    processKvCacheUsage: gauge('gpu_layers_process_kv_cache_usage_ratio', "Occupancy of the KV cache of the vLLM engine a GPU process serves, 0..1 (vllm:kv_cache_usage_perc).", [...PROCESS_LABELS]),
+    processKvCacheInUse: gauge('gpu_layers_process_kv_cache_in_use_bytes', "This process's KV cache bytes holding sequences now: its KV cache x the engine's usage.", [...PROCESS_LABELS]),
+    processRequestsFinished: counter('gpu_layers_process_requests_finished_total', "Requests the vLLM engine a GPU process serves has finished (vllm:request_success_total, every reason), mirrored; resets when vLLM restarts.", [...PROCESS_LABELS]),
+    processTokens: counter('gpu_layers_process_tokens_total', 'Tokens that engine processed, by kind (prompt: prefill, generation: decode), mirrored from vLLM; resets when vLLM restarts.', [...PROCESS_LABELS, 'kind']),
+    processRequestPhase: gauge('gpu_layers_process_request_phase', "1 for the engine's phase at the last sample (prefill-heavy, decode, idle), 0 for the others.", [...PROCESS_LABELS, 'phase']),
+    processSinceLastPrefill: gauge('gpu_layers_process_seconds_since_last_prefill', 'Seconds since that engine last processed prompt tokens (a prefill).', [...PROCESS_LABELS]),
+    processMalloc: gauge('gpu_layers_process_malloc_bytes', "glibc malloc inside a GPU process (read by the companion): in_use, and free kept in its arenas (the two add up to malloc's footprint).", [...PROCESS_LABELS, 'state']),
+    processContainerMemory: gauge('gpu_layers_process_container_memory_bytes', "The memory of a GPU process's cgroup: usage, working_set (usage - inactive file, what the kubelet evicts on) and limit (absent when there is none).", [...PROCESS_LABELS, 'kind']),
+    processContainerOomKills: counter('gpu_layers_process_container_oom_kills_total', "Processes the OOM killer killed in a GPU process's cgroup (memory.events oom_kill), mirrored.", [...PROCESS_LABELS]),
     hostMemory: gauge('gpu_layers_host_memory_bytes', "The host's memory from /proc/meminfo: total and available.", ['kind']),
     finding: gauge('gpu_layers_finding', "1 while the exporter's diagnosis over its recent samples names a pattern for a process.", ['pattern', 'severity', 'gpu', 'uuid', 'pid', 'command', 'container', 'pod_uid']),
     collectSuccess: gauge('gpu_layers_collect_success', '1 if the last collection read NVML, 0 if it failed (the series then are those of the last good one).'),
@@ -68,10 +89,35 @@ function set<L extends string>(gauge: Gauge<L>, labels: Record<L, string>, value
   if (value !== null && value !== undefined && Number.isFinite(value)) gauge.set(labels, value);
 }
 
+function mirror<L extends string>(counter: Counter<L>, labels: Record<L, string>, value: number | null | undefined): void {
+  if (value !== null && value !== undefined && Number.isFinite(value) && value >= 0) counter.inc(labels, value);
+}
+
 /** Refills every sample-derived family from `sample` (and `findings`, from the diagnosis). */
 export function fillSampleMetrics(metrics: ExporterMetrics, sample: LayeredSample, findings: readonly Finding[], hostMemory: { total: number | null; available: number | null }): void {
   const m = metrics;
-  for (const g of [m.deviceMemory, m.deviceUnattributed, m.processMemory, m.processGap, m.processFragmentation, m.processHostMemory, m.processRequests, m.hostMemory, m.finding]) g.reset();
+  for (const g of [
+    m.deviceMemory,
+    m.deviceUnattributed,
+    m.processMemory,
+    m.processGap,
+    m.processFragmentation,
+    m.processHostMemory,
+    m.processRequests,
+    m.processKvCacheUsage,
+    m.processKvCacheInUse,
+    m.processRequestsFinished,
+    m.processTokens,
+    m.processRequestPhase,
+    m.processSinceLastPrefill,
+    m.processMalloc,
+    m.processContainerMemory,
+    m.processContainerOomKills,
+    m.hostMemory,
+    m.finding,
+  ]) {
+    g.reset();
+  }
   set(m.hostMemory, { kind: 'total' }, hostMemory.total);
   set(m.hostMemory, { kind: 'available' }, hostMemory.available);
   const labelsByProcess = new Map<string, ProcessLabels>();
@@ -104,6 +150,24 @@ export function fillSampleMetrics(metrics: ExporterMetrics, sample: LayeredSampl
       set(m.processHostMemory, { ...labels, kind: 'driver_mapped' }, host?.driverMappedBytes);
       set(m.processRequests, { ...labels, state: 'running' }, layers.framework?.requestsRunning);
       set(m.processRequests, { ...labels, state: 'waiting' }, layers.framework?.requestsWaiting);
+      set(m.processHostMemory, { ...labels, kind: 'heap' }, host?.heapBytes);
+      set(m.processHostMemory, { ...labels, kind: 'anon_mappings' }, host?.anonMappingsBytes);
+      set(m.processHostMemory, { ...labels, kind: 'outside_malloc' }, host?.outsideMallocBytes);
+      set(m.processMalloc, { ...labels, state: 'in_use' }, host?.malloc?.inUseBytes);
+      set(m.processMalloc, { ...labels, state: 'free' }, host?.malloc?.freeBytes);
+      set(m.processContainerMemory, { ...labels, kind: 'usage' }, host?.container?.usageBytes);
+      set(m.processContainerMemory, { ...labels, kind: 'working_set' }, host?.container?.workingSetBytes);
+      set(m.processContainerMemory, { ...labels, kind: 'limit' }, host?.container?.limitBytes);
+      mirror(m.processContainerOomKills, labels, host?.container?.oomKills);
+      const framework = layers.framework;
+      set(m.processKvCacheUsage, labels, framework?.kvCacheUsage);
+      set(m.processKvCacheInUse, labels, framework?.kvCacheInUseBytes);
+      mirror(m.processRequestsFinished, labels, framework?.counters?.requestsFinished);
+      mirror(m.processTokens, { ...labels, kind: 'prompt' }, framework?.counters?.promptTokens);
+      mirror(m.processTokens, { ...labels, kind: 'generation' }, framework?.counters?.generationTokens);
+      const phase = framework?.load?.phase;
+      if (phase !== null && phase !== undefined) for (const p of REQUEST_PHASES) m.processRequestPhase.set({ ...labels, phase: p }, p === phase ? 1 : 0);
+      set(m.processSinceLastPrefill, labels, framework?.load?.sinceLastPrefillSeconds);
     }
   }
   for (const f of findings) {

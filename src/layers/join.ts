@@ -10,6 +10,7 @@ import type { Device, FieldError, FieldErrors, GpuProcess, MigDevice, Sample } f
 import type { CompanionResult } from '../sources/companion.js';
 import { allocatorLayerOf } from './allocator-layer.js';
 import { computeGaps } from './gaps.js';
+import { withProcessAllocators } from './host-layer.js';
 import type { AllocatorLayer, HostLayer, LayeredDevice, LayeredMigDevice, LayeredProcess, LayeredSample } from './schema.js';
 import type { FrameworkResult } from './vllm-attribution.js';
 
@@ -76,7 +77,10 @@ function layeredProcess(process: GpuProcess, uuid: string | null, contextBytes: 
   };
   let host: HostLayer | null = null;
   if (inputs.host === null) errors.host = NO_HOST;
-  else host = inputs.host.get(process.pid) ?? null;
+  else {
+    const reading = inputs.host.get(process.pid);
+    host = reading === undefined ? null : withProcessAllocators(reading, inputs.companion?.get(process.pid) ?? null);
+  }
   if (inputs.host !== null && host === null) errors.host = sourceError('PROCESS_NOT_VISIBLE', 'no host reading for this pid');
   const gaps = computeGaps(layers, errors);
   // A fresh object rather than `delete`, which would leave it in V8's slow dictionary mode.
@@ -124,5 +128,6 @@ function layeredDevice(device: Device, sample: Sample, inputs: LayerInputs): Lay
 }
 
 export function joinLayers(sample: Sample, inputs: LayerInputs): LayeredSample {
-  return { ...sample, devices: sample.devices.map((device) => layeredDevice(device, sample, inputs)), sources: inputs.sources };
+  // Which processes left since the last sample is the monitor's to say (it has that sample).
+  return { ...sample, devices: sample.devices.map((device) => layeredDevice(device, sample, inputs)), sources: inputs.sources, exits: null };
 }

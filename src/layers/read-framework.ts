@@ -9,11 +9,13 @@ import { sourceError } from '../sample/field-errors.js';
 import { readHfConfig } from '../sources/hf-config.js';
 import { readInnermostPids } from '../sources/process-identity.js';
 import { ancestry, readCommandLine, readParents } from '../sources/process-tree.js';
-import { localAddresses, readVllmEndpoint } from '../sources/vllm-endpoint.js';
-import { VllmLogFollower } from '../sources/vllm-log.js';
+import { localAddresses, readVllmEndpoint, type VllmEndpoint } from '../sources/vllm-endpoint.js';
+import { VllmLogFollower, type VllmLog, type VllmLogStats } from '../sources/vllm-log.js';
+import type { FieldError } from '../sample/schema.js';
+import { nextRequestLoad, requestLoadFromLog } from './request-load.js';
 import type { LayerReaders } from './read-layers.js';
 import { rekeyLogPids } from './log-pid-namespaces.js';
-import type { SourceStatus } from './schema.js';
+import type { RequestLoad, SourceStatus } from './schema.js';
 import { sourceStatus } from './source-status.js';
 import { attributeFramework, type FrameworkInputs, type FrameworkResult, type GpuProcessInfo } from './vllm-attribution.js';
 
@@ -36,6 +38,39 @@ function followerOf(file: string, readers: LayerReaders): VllmLogFollower {
   const resolved = path.resolve(file);
   if (readers.vllmLog?.file !== resolved) readers.vllmLog = new VllmLogFollower(resolved);
   return readers.vllmLog;
+}
+
+/**
+ * Each server's load from its counters since the last sample (the state kept in `readers`); a
+ * server that answers with several engines (data parallel) has no one load.
+ */
+function endpointLoads(endpoints: readonly VllmEndpoint[], readers: LayerReaders, now: number): Map<string, RequestLoad> {
+  const states = (readers.requestLoads ??= new Map());
+  const loads = new Map<string, RequestLoad>();
+  for (const { metrics } of endpoints) {
+    if (!metrics.ok || metrics.engines.length !== 1) continue;
+    const engine = metrics.engines[0]!;
+    const next = nextRequestLoad(states.get(metrics.url) ?? null, engine.counters, engine.requestsRunning, engine.requestsWaiting, now);
+    states.set(metrics.url, next.state);
+    loads.set(metrics.url, next.load);
+  }
+  // A server no longer given or answering starts again from nothing when it comes back.
+  for (const url of states.keys()) if (!loads.has(url)) states.delete(url);
+  return loads;
+}
+
+/** vLLM logs its stats every few seconds while busy (at DEBUG only when idle): older than this is not now. */
+const LOG_STATS_FRESH_MS = 60_000;
+
+/** The load from the log's latest stats line, or why there is none. */
+function logLoad(parsed: VllmLog, file: string, now: number): { load: RequestLoad; stats: VllmLogStats } | FieldError {
+  if (parsed.stats.length === 0) return sourceError('LOG_NO_STATS', `${file} has no stats lines ("Avg prompt throughput"): vLLM writes them every VLLM_LOG_STATS_INTERVAL seconds while busy`);
+  if (parsed.stats.length > 1) return sourceError('AMBIGUOUS_ENGINE', `${file} logs stats of ${parsed.stats.length} engines (data parallel); which process serves which is not known`);
+  const stats = parsed.stats[0]!;
+  if (stats.loggedAt === null || now - stats.loggedAt > LOG_STATS_FRESH_MS) {
+    return sourceError('LOG_STATS_STALE', `the last stats line of ${file} is ${stats.loggedAt === null ? 'without a time' : `${Math.round((now - stats.loggedAt) / 1000)} s old`}: vLLM V1 logs them at INFO only while busy, so the server is probably idle, but the log cannot say`);
+  }
+  return { load: requestLoadFromLog(stats, now), stats };
 }
 
 /**
@@ -86,7 +121,8 @@ export async function readFramework(pids: readonly number[], options: FrameworkS
       return { pid, ancestry: chain, commands: await Promise.all(chain.map(command)) };
     }),
   );
-  const results = attributeFramework(processes, { endpoints: readEndpoints, log, geometry });
+  const now = Date.now();
+  const results = attributeFramework(processes, { endpoints: readEndpoints, log, geometry, loads: endpointLoads(readEndpoints, readers, now), logLoad: log === null ? null : logLoad(log.parsed, log.path, now) });
   const metrics = readEndpoints.map((e) => sourceStatus(e.metrics.url, e.metrics.ok ? null : e.metrics.error));
   return { results, metrics, log: logStatus, hf: hfStatus };
 }

@@ -10,9 +10,10 @@ import { calibrationCacheFile, moduleLoadingOf, readCalibrationCache } from '../
 import { sourceError } from '../sample/field-errors.js';
 import type { Sample } from '../sample/schema.js';
 import { missingCompanion, readCompanion, type CompanionResult } from '../sources/companion.js';
-import { invisibleProcessHost, readProcessHost, type ProcessHostReading } from '../sources/process-host.js';
+import { invisibleProcessHost, readProcessHost, type CgroupReadings, type ProcessHostReading } from '../sources/process-host.js';
 import { readProcessIdentity, type ProcessIdentity } from '../sources/process-identity.js';
 import type { VllmLogFollower } from '../sources/vllm-log.js';
+import type { LoadState } from './request-load.js';
 import { hostLayerOf } from './host-layer.js';
 import { joinLayers } from './join.js';
 import type { FrameworkReading } from './read-framework.js';
@@ -33,6 +34,8 @@ export interface LayerOptions {
   /** Read the host layer from /proc (default true). */
   host?: boolean;
   procRoot?: string;
+  /** Where the cgroup filesystem is mounted (default /sys/fs/cgroup). */
+  cgroupRoot?: string;
   env?: Record<string, string | undefined>;
   now?: () => number;
 }
@@ -94,6 +97,8 @@ async function readCompanions(directory: string, pids: number[], host: ReadonlyM
  */
 export interface LayerReaders {
   vllmLog?: VllmLogFollower;
+  /** Each vLLM server's counters at the last sample, by /metrics URL: rates are taken between samples. */
+  requestLoads?: Map<string, LoadState>;
 }
 
 export async function readLayers(sample: Sample, options: LayerOptions = {}, readers: LayerReaders = {}): Promise<LayeredSample> {
@@ -104,12 +109,13 @@ export async function readLayers(sample: Sample, options: LayerOptions = {}, rea
   const statsDir = options.statsDir === undefined ? env.GPU_LAYERS_STATS_DIR || null : options.statsDir;
 
   // One listing of /proc: NVML's host pids are often not visible here (a container).
+  const cgroups: CgroupReadings = new Map();
   const hostPromise =
     options.host === false
       ? Promise.resolve(null)
       : listing(procRoot).then((visible) =>
           Promise.all(
-            pids.map(async (pid) => [pid, visible.has(String(pid)) ? await readProcessHost(pid, procRoot) : invisibleProcessHost(pid)] as const),
+            pids.map(async (pid) => [pid, visible.has(String(pid)) ? await readProcessHost(pid, procRoot, options.cgroupRoot, cgroups) : invisibleProcessHost(pid)] as const),
           ),
         ).then((entries) => new Map(entries));
   const [host, framework, statsDirError] = await Promise.all([

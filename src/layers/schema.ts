@@ -15,6 +15,53 @@ const bytes = z.nullable(z.int().check(z.nonnegative()));
 /** A difference of two measurements: negative when the inputs disagree (a stale input). */
 const signedBytes = z.nullable(z.int());
 
+/**
+ * A field added after schema 1 was first published: recordings made before it lack it, and read
+ * it as unknown (null) rather than failing.
+ */
+const added = <T extends z.ZodMiniNullable>(schema: T) => z._default(schema, null as never);
+
+/** glibc's own statistics (mallinfo2), read in-process by the companion. */
+export const mallocLayerSchema = z.object({
+  source: z.literal('mallinfo2'),
+  /** Bytes malloc holds from the system: the arenas (brk heap and thread heaps) ... */
+  arenaBytes: z.int().check(z.nonnegative()),
+  /** ... plus its chunks mmapped one by one (requests above M_MMAP_THRESHOLD). */
+  mmappedBytes: z.int().check(z.nonnegative()),
+  mmappedChunks: z.int().check(z.nonnegative()),
+  /** Allocated and not freed: arena chunks in use + mmapped chunks. */
+  inUseBytes: z.int().check(z.nonnegative()),
+  /** Free inside the arenas: held by malloc, not by the program (its fragmentation). */
+  freeBytes: z.int().check(z.nonnegative()),
+  /** Free at the top of the main arena: what malloc_trim() can give back. */
+  releasableBytes: z.int().check(z.nonnegative()),
+  arenaCount: z.nullable(z.int().check(z.nonnegative())),
+});
+
+/** Python's own allocator, as the companion saw it. */
+export const pythonLayerSchema = z.object({
+  /** sys.getallocatedblocks(): pymalloc blocks in use (a count; pymalloc's arenas are mmapped). */
+  allocatedBlocks: z.int().check(z.nonnegative()),
+  /** tracemalloc's traced bytes, only when the workload started tracemalloc (never started for it). */
+  tracedBytes: bytes,
+});
+
+/** The memory of the process's cgroup: what the kubelet and the OOM killer judge it by. */
+export const containerMemorySchema = z.object({
+  cgroupVersion: z.union([z.literal(1), z.literal(2)]),
+  /** The cgroup path from /proc/<pid>/cgroup. */
+  path: z.string(),
+  usageBytes: bytes,
+  /** usage - inactive file (container_memory_working_set_bytes: what the kubelet evicts on). */
+  workingSetBytes: bytes,
+  /** null: no limit (the reason says so), or unknown. */
+  limitBytes: bytes,
+  /** memory.events: times the cgroup hit its limit and the OOM killer was invoked, and kills. */
+  oomEvents: z.nullable(z.int().check(z.nonnegative())),
+  oomKills: z.nullable(z.int().check(z.nonnegative())),
+  errors,
+});
+
 export const hostLayerSchema = z.object({
   rssBytes: bytes,
   anonBytes: bytes,
@@ -22,6 +69,22 @@ export const hostLayerSchema = z.object({
   shmemBytes: bytes,
   /** Resident in mappings of /dev/nvidia* (pinned host memory, UVM, driver buffers). */
   driverMappedBytes: bytes,
+  /** Of anonBytes, in the brk heap ([heap] in /proc/<pid>/smaps): malloc's main arena. */
+  heapBytes: added(bytes),
+  /** Of anonBytes, in anonymous mappings outside the heap and the stack: malloc's thread arenas
+   * and mmapped chunks, and every mmap outside malloc (pymalloc arenas, registration caches, JITs). */
+  anonMappingsBytes: added(bytes),
+  anonMappingsCount: added(z.nullable(z.int().check(z.nonnegative()))),
+  /** The allocator layer of the host: glibc malloc (from the companion). */
+  malloc: added(z.nullable(mallocLayerSchema)),
+  /** Python's allocator (from the companion). */
+  python: added(z.nullable(pythonLayerSchema)),
+  /** anonBytes - malloc's footprint (its arenas and mmapped chunks): anonymous memory malloc does
+   * not hold at all (mmaps of other libraries, pymalloc arenas, pinned buffers, JIT code); negative
+   * where malloc holds pages that are not resident. */
+  outsideMallocBytes: added(signedBytes),
+  /** The process's cgroup memory; null outside any memory-accounted cgroup, or unknown. */
+  container: added(z.nullable(containerMemorySchema)),
   /** 64-hex container id from the cgroup path; null outside a container. */
   containerId: z.nullable(z.string()),
   /** Kubernetes pod UID from the cgroup path; null outside a pod. */
@@ -61,6 +124,38 @@ export const allocatorLayerSchema = z.object({
   }),
 });
 
+const count = z.nullable(z.number().check(z.nonnegative()));
+
+/** vLLM's counters as it reported them: cumulative since its start (they reset when it restarts). */
+export const vllmCountersSchema = z.object({
+  promptTokens: count,
+  generationTokens: count,
+  /** Finished requests, every finished_reason together. */
+  requestsFinished: count,
+  preemptions: count,
+  prefixCacheQueries: count,
+  prefixCacheHits: count,
+});
+
+export const REQUEST_PHASES = ['prefill-heavy', 'decode', 'idle'] as const;
+
+/** The load on the engine at one sample, from its counters between samples (or its stats log line). */
+export const requestLoadSchema = z.object({
+  source: z.enum(['metrics', 'log']),
+  promptTokensPerSecond: count,
+  generationTokensPerSecond: count,
+  /** null from the log, which has no such figure. */
+  requestsFinishedPerSecond: count,
+  /** prefill-heavy: more prompt tokens than generated ones; decode: generating; idle: no token and
+   * no request in flight. */
+  phase: z.nullable(z.enum(REQUEST_PHASES)),
+  sinceLastPrefillSeconds: count,
+  /** Prompt tokens of the last run of samples with prefills. */
+  lastPrefillBurstTokens: count,
+  /** How long nothing moved just before that burst began (idle, then a burst of prefills). */
+  idleBeforeLastBurstSeconds: count,
+});
+
 /** vLLM's figures for the engine this process belongs to. */
 export const frameworkLayerSchema = z.object({
   engine: z.literal('vllm'),
@@ -79,6 +174,12 @@ export const frameworkLayerSchema = z.object({
   blockSize: z.nullable(z.int()),
   requestsRunning: z.nullable(z.number()),
   requestsWaiting: z.nullable(z.number()),
+  /** Of kvCacheBytes, what holds sequences now: kvCacheBytes x kvCacheUsage. */
+  kvCacheInUseBytes: added(bytes),
+  /** vLLM's cumulative counters for this engine (null where /metrics was not read). */
+  counters: added(z.nullable(vllmCountersSchema)),
+  /** The request load at this sample: rates, phase, the last prefill. */
+  load: added(z.nullable(requestLoadSchema)),
   /** vLLM's own measure of graph capture ("Graph capturing finished ..., took N GiB"). */
   cudaGraphBytes: bytes,
   /** vLLM's profile of memory outside torch ("non_torch_memory"). */
@@ -151,8 +252,33 @@ const sourceStatus = z.object({
   error: z.nullable(fieldErrorSchema),
 });
 
+/**
+ * A GPU process of the monitor's previous sample that is gone (not merely off the GPU: /proc no
+ * longer shows it), with its cgroup's OOM-kill count before and after: a rise means the kernel's
+ * OOM killer ended it (exit 137).
+ */
+export const processExitSchema = z.object({
+  pid: z.int().check(z.positive()),
+  deviceIndex: z.int().check(z.nonnegative()),
+  uuid: z.nullable(z.string()),
+  startTimeTicks: z.nullable(z.int()),
+  /** The sample it was last in. */
+  lastSeenAt: z.string(),
+  cgroupPath: z.nullable(z.string()),
+  /** memory.events oom_kill at its last sample, and now. */
+  oomKillsBefore: z.nullable(z.int().check(z.nonnegative())),
+  oomKillsAfter: z.nullable(z.int().check(z.nonnegative())),
+  /** The cgroup read now: its own, or the nearest ancestor left when the container's is gone
+   * (v2 counts kills in the cgroups below it too). */
+  oomKillsReadFrom: z.nullable(z.string()),
+  errors,
+});
+
 export const layeredSampleSchema = z.extend(sampleSchema, {
   devices: z.array(layeredDeviceSchema),
+  /** GPU processes gone since the monitor's previous sample; null where not tracked (a one-shot
+   * probe, the first sample, a recording made before this field). */
+  exits: added(z.nullable(z.array(processExitSchema))),
   /** Each outside source, read or not, and why not. */
   sources: z.object({
     companion: sourceStatus,
@@ -164,6 +290,12 @@ export const layeredSampleSchema = z.extend(sampleSchema, {
 });
 
 export type HostLayer = z.infer<typeof hostLayerSchema>;
+export type MallocLayer = z.infer<typeof mallocLayerSchema>;
+export type PythonLayer = z.infer<typeof pythonLayerSchema>;
+export type ContainerMemory = z.infer<typeof containerMemorySchema>;
+export type VllmCountersLayer = z.infer<typeof vllmCountersSchema>;
+export type RequestLoad = z.infer<typeof requestLoadSchema>;
+export type RequestPhase = (typeof REQUEST_PHASES)[number];
 export type AllocatorLayer = z.infer<typeof allocatorLayerSchema>;
 export type FrameworkLayer = z.infer<typeof frameworkLayerSchema>;
 export type Layers = z.infer<typeof layersSchema>;
@@ -173,3 +305,4 @@ export type LayeredMigDevice = z.infer<typeof layeredMigDeviceSchema>;
 export type LayeredDevice = z.infer<typeof layeredDeviceSchema>;
 export type LayeredSample = z.infer<typeof layeredSampleSchema>;
 export type SourceStatus = z.infer<typeof sourceStatus>;
+export type ProcessExit = z.infer<typeof processExitSchema>;

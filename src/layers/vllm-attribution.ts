@@ -10,9 +10,9 @@ import { sourceError } from '../sample/field-errors.js';
 import type { FieldError, FieldErrors } from '../sample/schema.js';
 import type { KvGeometryResult } from '../sources/hf-config.js';
 import type { VllmEndpoint } from '../sources/vllm-endpoint.js';
-import type { VllmLog, VllmLogFigures } from '../sources/vllm-log.js';
+import type { VllmLog, VllmLogFigures, VllmLogStats } from '../sources/vllm-log.js';
 import type { VllmEngineMetrics, VllmMetricsResult } from '../sources/vllm-metrics.js';
-import type { FrameworkLayer } from './schema.js';
+import type { FrameworkLayer, RequestLoad } from './schema.js';
 
 export interface GpuProcessInfo {
   pid: number;
@@ -27,6 +27,12 @@ export interface FrameworkInputs {
   log: { path: string; parsed: VllmLog } | null;
   /** KV geometry from a Hugging Face config for a given tensor-parallel size, when given. */
   geometry: ((tensorParallel: number, blockSize: number, cacheDtype: string) => KvGeometryResult) | null;
+  /**
+   * The request load of each server at this sample, by /metrics URL (from its counters since the
+   * last sample), and from the log's stats lines when no /metrics is read (absent: not known).
+   */
+  loads?: ReadonlyMap<string, RequestLoad>;
+  logLoad?: { load: RequestLoad; stats: VllmLogStats } | FieldError | null;
 }
 
 export type FrameworkResult = { layer: FrameworkLayer; errors: FieldErrors } | { layer: null; reason: FieldError };
@@ -145,17 +151,30 @@ function layerFor(pid: number, instance: Instance, inputs: FrameworkInputs): { l
       );
     }
   }
+  // Without /metrics, the stats lines of the log stand in for the figures they carry.
+  const logged = engine === null && inputs.logLoad !== undefined && inputs.logLoad !== null && !('code' in inputs.logLoad) ? inputs.logLoad : null;
+  const kvCacheUsage = logged?.stats.kvCacheUsage ?? fromMetrics(engine?.kvCacheUsage, 'kvCacheUsage');
+  const load = instance.url !== null ? (inputs.loads?.get(instance.url) ?? null) : (logged?.load ?? null);
+  if (load === null) {
+    errors['layers.framework.load'] =
+      inputs.logLoad !== undefined && inputs.logLoad !== null && 'code' in inputs.logLoad && engine === null
+        ? inputs.logLoad
+        : instance.engineReason ?? sourceError('INPUT_MISSING', "needs the server's /metrics (--vllm URL) or the stats lines of its log (--vllm-log FILE)");
+  }
   const layer: FrameworkLayer = {
     engine: 'vllm',
     matchedBy: instance.matchedBy.get(pid)!,
     weightsBytes: fromLog(figures.weightsBytes, 'weightsBytes', 'Model loading took'),
     kvCacheBytes,
     kvCacheSource,
-    kvCacheUsage: fromMetrics(engine?.kvCacheUsage, 'kvCacheUsage'),
+    kvCacheUsage,
+    kvCacheInUseBytes: kvCacheBytes !== null && kvCacheUsage !== null ? Math.round(kvCacheBytes * kvCacheUsage) : null,
     numGpuBlocks: numGpuBlocks ?? fromMetrics<number>(null, 'numGpuBlocks'),
     blockSize: fromMetrics(blockSize, 'blockSize'),
-    requestsRunning: fromMetrics(engine?.requestsRunning, 'requestsRunning'),
-    requestsWaiting: fromMetrics(engine?.requestsWaiting, 'requestsWaiting'),
+    requestsRunning: logged?.stats.running ?? fromMetrics(engine?.requestsRunning, 'requestsRunning'),
+    requestsWaiting: logged?.stats.waiting ?? fromMetrics(engine?.requestsWaiting, 'requestsWaiting'),
+    counters: engine?.counters ?? fromMetrics(null, 'counters'),
+    load,
     cudaGraphBytes: fromLog(figures.cudaGraphBytes, 'cudaGraphBytes', 'Graph capturing finished ..., took'),
     nonTorchBytes: fromLog(figures.nonTorchBytes, 'nonTorchBytes', 'non_torch_memory'),
     sources: { metrics: instance.url, log: instance.log?.path ?? null },

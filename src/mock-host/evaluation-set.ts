@@ -142,6 +142,49 @@ export const EVALUATION_SET: readonly EvaluationCase[] = [
     host('rss-driver-mapped-5s', 112, { hours: 6, startHour: 9, intervalSeconds: 5, gpus: 1, gpuMiB: H100_MIB, traffic: busy, engines: [small('a', 0, { effects: [{ kind: 'rss-growth', fromHour: 0, mibPerHour: 100, part: 'driverMapped' }] })] }),
     [{ id: 'rss-not-malloc', engine: 'a' }],
   ),
+  // Added with the host's malloc layer and the OOM recorder (2026-12-07), before the rules ran on them.
+  pattern(
+    'rss-anon-mmaps-flat-malloc-15s',
+    host('rss-anon-mmaps-flat-malloc-15s', 123, { hours: 8, startHour: 7, intervalSeconds: 15, gpus: 1, gpuMiB: H100_MIB, traffic: busy, engines: [small('a', 0, { effects: [{ kind: 'rss-growth', fromHour: 0, mibPerHour: 180, part: 'anonMappings' }] })] }),
+    [{ id: 'rss-not-malloc', engine: 'a' }],
+  ),
+  pattern(
+    'rss-anon-mmaps-no-companion-30s',
+    host('rss-anon-mmaps-no-companion-30s', 124, { hours: 10, startHour: 5, intervalSeconds: 30, gpus: 1, gpuMiB: H100_MIB, traffic: busy, companion: false, engines: [small('a', 0, { effects: [{ kind: 'rss-growth', fromHour: 0, mibPerHour: 150, part: 'anonMappings' }] })] }),
+    // Without malloc's figures the anonymous growth cannot be told from a heap leak: named as one,
+    // worded as unmeasured.
+    [{ id: 'host-heap-leak', engine: 'a' }],
+  ),
+  pattern(
+    'oom-kill-after-heap-leak-10s',
+    host('oom-kill-after-heap-leak-10s', 125, {
+      hours: 8,
+      startHour: 8,
+      intervalSeconds: 10,
+      gpus: 1,
+      gpuMiB: H100_MIB,
+      traffic: busy,
+      engines: [small('a', 0, { containerLimitMiB: 9_216, effects: [{ kind: 'heap-leak', fromHour: 0, mibPerHour: 900 }, { kind: 'oom-kill', atHour: 5 }] })],
+    }),
+    [
+      { id: 'oom-killed', engine: 'a', atHour: 4.99 },
+      { id: 'host-heap-leak', engine: 'a', atHour: 4.99 },
+      { id: 'host-heap-leak', engine: 'a' },
+    ],
+  ),
+  pattern(
+    'idle-growth-in-the-night-trickle-20s',
+    host('idle-growth-in-the-night-trickle-20s', 126, {
+      hours: 24,
+      intervalSeconds: 20,
+      gpus: 1,
+      gpuMiB: H100_MIB,
+      // About one request every five minutes at 03:00.
+      traffic: { peakRequestsPerSecond: 1.2, nightShare: 0.003, meanServiceSeconds: 12, maxBatch: 64 },
+      engines: [small('a', 0, { effects: [{ kind: 'idle-growth', mibPerIdleHour: 120 }] })],
+    }),
+    [{ id: 'idle-growth', engine: 'a' }],
+  ),
   pattern(
     'lazy-init-5s',
     host('lazy-init-5s', 113, { hours: 4, startHour: 9, intervalSeconds: 5, gpus: 1, gpuMiB: H100_MIB, traffic: { ...busy, quietHours: 1 }, engines: [small('a', 0, { startHour: 0.25, effects: [{ kind: 'lazy-init', mib: 1024, rampSeconds: 25 }] })] }),
@@ -232,6 +275,20 @@ export const EVALUATION_SET: readonly EvaluationCase[] = [
   lookAlike(
     'driver-only-cache-warming-with-the-morning-10s',
     host('driver-only-cache-warming-with-the-morning-10s', 222, { hours: 6, startHour: 6, intervalSeconds: 10, gpus: 1, gpuMiB: H100_MIB, traffic: busy, companion: false, engines: [small('a', 0, { effects: [{ kind: 'cache-warmup', mib: 3072 }] })] }),
+  ),
+  // Added with the host's malloc layer and the OOM recorder (2026-12-07), before the rules ran on them.
+  lookAlike(
+    'restart-is-not-an-oom-kill-10s',
+    host('restart-is-not-an-oom-kill-10s', 223, { hours: 6, startHour: 9, intervalSeconds: 10, gpus: 1, gpuMiB: H100_MIB, traffic: busy, engines: [small('a', 0, { containerLimitMiB: 16_384, restartHours: [2.5] })] }),
+  ),
+  lookAlike(
+    'night-trickle-flat-20s',
+    host('night-trickle-flat-20s', 224, { hours: 24, intervalSeconds: 20, gpus: 1, gpuMiB: H100_MIB, traffic: { peakRequestsPerSecond: 1.2, nightShare: 0.003, meanServiceSeconds: 12, maxBatch: 64 }, engines: [small('a', 0)] }),
+  ),
+  lookAlike(
+    'anon-mappings-fill-then-flat-15s',
+    // A registration cache that fills in the first hour and stays: a plateau, not growth.
+    host('anon-mappings-fill-then-flat-15s', 225, { hours: 8, startHour: 7, intervalSeconds: 15, gpus: 1, gpuMiB: H100_MIB, traffic: busy, engines: [small('a', 0, { effects: [{ kind: 'rss-growth', fromHour: 0, toHour: 1, mibPerHour: 600, part: 'anonMappings' }] })] }),
   ),
   lookAlike('idle-nights-flat-30s', host('idle-nights-flat-30s', 218, { hours: 48, intervalSeconds: 30, gpus: 1, gpuMiB: H100_MIB, traffic: emptyNights, engines: [small('a', 0)] })),
 ];

@@ -11,7 +11,8 @@
  * is what `gpu-layers record` would have written: layered samples, joined by the product's join.
  */
 import { joinLayers } from '../layers/join.js';
-import type { FrameworkLayer, HostLayer, LayeredSample } from '../layers/schema.js';
+import { nextRequestLoad, type LoadState } from '../layers/request-load.js';
+import type { ContainerMemory, FrameworkLayer, HostLayer, LayeredSample, ProcessExit, RequestLoad, VllmCountersLayer } from '../layers/schema.js';
 import type { FrameworkResult } from '../layers/vllm-attribution.js';
 import { recordingHeaderFor, type RecordingHeader } from '../recording/recording-header.js';
 import { sourceError } from '../sample/field-errors.js';
@@ -39,8 +40,9 @@ export type Effect =
   | { kind: 'fragmentation'; fromHour: number; mibPerHour: number }
   /** The Python heap (anonymous RSS) grows steadily. */
   | { kind: 'heap-leak'; fromHour: number; mibPerHour: number }
-  /** Resident memory outside the heap grows: file pages, shmem or driver mappings. */
-  | { kind: 'rss-growth'; fromHour: number; mibPerHour: number; part: 'file' | 'shmem' | 'driverMapped' }
+  /** Resident memory outside malloc grows: file pages, shmem, driver mappings, or anonymous
+   * mappings malloc does not hold (a library's registration cache, pinned buffers). */
+  | { kind: 'rss-growth'; fromHour: number; toHour?: number; mibPerHour: number; part: 'file' | 'shmem' | 'driverMapped' | 'anonMappings' }
   /** A library initialised by the first requests (NIXL, NCCL, cuBLAS): one rise over `rampSeconds`. */
   | { kind: 'lazy-init'; mib: number; rampSeconds: number }
   /** Device memory rises while no request runs. */
@@ -58,7 +60,9 @@ export type Effect =
   /** Free memory split between live blocks comes and goes with the load (fragments reused). */
   | { kind: 'split-churn'; mib: number }
   /** More jitter in the driver's figure. */
-  | { kind: 'jitter'; mib: number };
+  | { kind: 'jitter'; mib: number }
+  /** The kernel's OOM killer ends the engine's workers (its container hit its limit); it restarts. */
+  | { kind: 'oom-kill'; atHour: number };
 
 export interface EngineSpec {
   name: string;
@@ -71,6 +75,8 @@ export interface EngineSpec {
   restartHours?: number[];
   weightsMiB: number;
   kvMiB: number;
+  /** The memory limit of the engine's container (absent: no limit). */
+  containerLimitMiB?: number;
   /** Its share of the host's requests (default 1). */
   loadShare?: number;
   effects?: Effect[];
@@ -121,7 +127,11 @@ interface Worker {
   reserved: number;
   inactiveSplit: number;
   retries: number;
+  /** All anonymous memory; of it, what malloc does not hold (pymalloc arenas, libraries' mmaps)
+   * and what malloc holds free in its arenas. The rest is malloc's memory in use. */
   anon: number;
+  anonOutside: number;
+  mallocFree: number;
   /** What heap churn adds to the heap at this moment. */
   churn: number;
   /** What split churn adds to the inactive split bytes at this moment. */
@@ -145,7 +155,15 @@ interface EngineState {
   workers: Worker[];
   running: number;
   waiting: number;
+  /** vLLM's counters since this incarnation started (a restart resets them). */
   finished: number;
+  promptTokens: number;
+  generationTokens: number;
+  /** What the recorder's load tracking carried from its last sample of this engine. */
+  load: LoadState | null;
+  /** The engine's container: cgroup path, and the OOM kills counted in it. */
+  cgroupPath: string;
+  oomKills: number;
 }
 
 /** Where a label's finding is expected: the device and pid of an engine's first worker at a moment. */
@@ -189,6 +207,8 @@ function newWorker(engine: EngineSpec, rank: number, pid: number, startS: number
     inactiveSplit: 0,
     retries: 0,
     anon: 900,
+    anonOutside: 180,
+    mallocFree: 0,
     churn: 0,
     splitChurn: 0,
     file: 400,
@@ -222,6 +242,8 @@ function startUp(w: Worker, ageS: number, tp: number): void {
   w.allocated = w.engine.weightsMiB * along(3, weightsS) + profile + w.engine.kvMiB * along(tKv, 1) + 0.6 * pools;
   w.reserved = w.engine.weightsMiB * along(3, weightsS) + profile + w.engine.kvMiB * along(tKv, 1) + pools + 64;
   w.anon = 900 + 2600 * along(0, ready);
+  w.anonOutside = 180 + 520 * along(0, ready);
+  w.mallocFree = 250 * along(0, ready);
   w.file = 400 + 1500 * along(0, ready);
   w.shmem = 320 * along(3, 10);
   w.driverMapped = 72 * along(3, 2);
@@ -267,7 +289,15 @@ function serve(w: Worker, spec: HostModelSpec, state: EngineState, nowS: number,
         if (hour >= effect.fromHour) w.anon += (effect.mibPerHour * STEP_S) / HOUR_S;
         break;
       case 'rss-growth':
-        if (hour >= effect.fromHour) w[effect.part] += (effect.mibPerHour * STEP_S) / HOUR_S;
+        if (hour >= effect.fromHour && hour < (effect.toHour ?? Infinity)) {
+          const mib = (effect.mibPerHour * STEP_S) / HOUR_S;
+          if (effect.part === 'anonMappings') {
+            w.anon += mib;
+            w.anonOutside += mib;
+          } else {
+            w[effect.part] += mib;
+          }
+        }
         break;
       case 'lazy-init':
         if (w.firstRequestS !== null) {
@@ -335,10 +365,28 @@ export function modelRecording(spec: HostModelSpec): ModelRecording {
   const noise = seededRandom(spec.seed ^ 0x5bd1e995);
   const mig = spec.mig === true;
   const companion = spec.companion !== false;
-  const engines: EngineState[] = spec.engines.map((e, index) => ({ spec: e, index, incarnation: -1, listenerPid: 0, workers: [], running: 0, waiting: 0, finished: 0 }));
+  const tokens = seededRandom(spec.seed ^ 0x27d4eb2f);
+  const engines: EngineState[] = spec.engines.map((e, index) => ({
+    spec: e,
+    index,
+    incarnation: -1,
+    listenerPid: 0,
+    workers: [],
+    running: 0,
+    waiting: 0,
+    finished: 0,
+    promptTokens: 0,
+    generationTokens: 0,
+    load: null,
+    oomKills: 0,
+    cgroupPath: `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod5e3c9a1f_0b7d_4c2e_9f6a_${(0x1d2c3b4a5900 + index).toString(16)}.slice/cri-containerd-${(index + 1).toString(16).padStart(2, '0').repeat(32)}.scope`,
+  }));
   const lifetimes: { engine: string; fromS: number; toS: number; subject: ModelSubject }[] = [];
   const samples: LayeredSample[] = [];
   const totalS = spec.hours * HOUR_S;
+  /** Processes gone since the last sample taken, and when that was. */
+  const exits: ProcessExit[] = [];
+  let lastSampleAt: string | null = null;
 
   const launch = (state: EngineState, atS: number): void => {
     const open = lifetimes.find((l) => l.engine === state.spec.name && l.toS === Infinity);
@@ -349,6 +397,9 @@ export function modelRecording(spec: HostModelSpec): ModelRecording {
     state.workers = state.spec.gpus.map((_, rank) => newWorker(state.spec, rank, base + 11 + rank, atS));
     state.running = 0;
     state.waiting = 0;
+    state.finished = 0;
+    state.promptTokens = 0;
+    state.generationTokens = 0;
     lifetimes.push({ engine: state.spec.name, fromS: atS, toS: Infinity, subject: { deviceIndex: state.spec.gpus[0]!, pid: state.workers[0]!.pid } });
   };
   for (const state of engines) {
@@ -361,7 +412,30 @@ export function modelRecording(spec: HostModelSpec): ModelRecording {
     for (const state of engines) {
       const s = state.spec;
       if (state.incarnation === -1 && s.startHour !== undefined && nowS >= s.startHour * HOUR_S) launch(state, nowS);
-      for (const h of s.restartHours ?? []) if (nowS - STEP_S < h * HOUR_S && nowS >= h * HOUR_S) launch(state, nowS);
+      // What the recorder's monitor sees at its next sample: the workers gone, and the count of
+      // its container's OOM kills, risen or not.
+      const end = (killed: boolean): void => {
+        for (const w of state.workers.filter((w) => lastSampleAt !== null && nowS - w.startS >= 3)) {
+          exits.push({
+            pid: w.pid,
+            deviceIndex: s.gpus[w.rank]!,
+            uuid: mig ? parentUuid(s.gpus[w.rank]!) : uuidOf(s.gpus[w.rank]!, false),
+            startTimeTicks: w.startTicks,
+            lastSeenAt: lastSampleAt!,
+            cgroupPath: state.cgroupPath,
+            oomKillsBefore: state.oomKills,
+            oomKillsAfter: state.oomKills + (killed ? 1 : 0),
+            oomKillsReadFrom: state.cgroupPath,
+            errors: {},
+          });
+        }
+        if (killed) state.oomKills++;
+        launch(state, nowS);
+      };
+      for (const h of s.restartHours ?? []) if (nowS - STEP_S < h * HOUR_S && nowS >= h * HOUR_S) end(false);
+      for (const effect of s.effects ?? []) {
+        if (effect.kind === 'oom-kill' && state.incarnation !== -1 && nowS - STEP_S < effect.atHour * HOUR_S && nowS >= effect.atHour * HOUR_S) end(true);
+      }
       if (state.incarnation === -1) continue;
       const ready = state.workers.every((w) => w.readyS !== null);
       // M/M/inf in 5 s steps: arrivals, then each running request finishes with 1 - e^(-dt/S).
@@ -369,11 +443,16 @@ export function modelRecording(spec: HostModelSpec): ModelRecording {
       const rate = ready && !quiet ? arrivalRate(spec, ((spec.startMs / 1000 + nowS) / HOUR_S) % 24) * (s.loadShare ?? 1) : 0;
       const inSystem = state.running + state.waiting;
       const done = inSystem === 0 ? 0 : binomial(random, inSystem, 1 - Math.exp(-STEP_S / spec.traffic.meanServiceSeconds));
-      const total = inSystem - done + random.poisson(rate * STEP_S);
+      const arrivals = random.poisson(rate * STEP_S);
+      const total = inSystem - done + arrivals;
       const maxBatch = spec.traffic.maxBatch ?? 64;
       state.running = Math.min(total, maxBatch);
       state.waiting = total - state.running;
       state.finished += done;
+      // Tokens from their own draws, so the host's other figures are the same with or without
+      // them: prompts of a few hundred tokens, about 40 tokens a second per running sequence.
+      for (let i = 0; i < arrivals; i++) state.promptTokens += Math.round(200 + 1200 * tokens.next());
+      state.generationTokens += Math.round(state.running * STEP_S * (30 + 20 * tokens.next()));
       for (const w of state.workers) {
         if (w.readyS === null) startUp(w, nowS - w.startS, s.gpus.length);
         else serve(w, spec, state, nowS, random, done);
@@ -383,7 +462,9 @@ export function modelRecording(spec: HostModelSpec): ModelRecording {
     if (inRange(spec.recorder?.pauses, hour)) continue;
     // The recorder's drops use their own draws, so the host is the same whatever is dropped.
     if (noise.next() < (spec.recorder?.dropShare ?? 0)) continue;
-    samples.push(sampleAt(spec, engines, nowS, noise, companion && !inRange(spec.staleCompanion, hour), mig));
+    const sample = sampleAt(spec, engines, nowS, noise, companion && !inRange(spec.staleCompanion, hour), mig);
+    samples.push({ ...sample, exits: lastSampleAt === null ? null : exits.splice(0) });
+    lastSampleAt = sample.takenAt;
   }
   const firstSample = samples[0]!;
   return {
@@ -447,11 +528,14 @@ function sampleAt(spec: HostModelSpec, engines: EngineState[], nowS: number, noi
   const companions = new Map<number, CompanionResult>();
   const framework = new Map<number, FrameworkResult>();
   const scrapeFailed = noise.next() < (spec.failedScrapeShare ?? 0);
+  const hosts = new Map([...figures.values()].map(({ w }) => [w.pid, hostFigures(w, noise)]));
+  const loads = new Map(engines.filter((e) => e.incarnation >= 0).map((e) => [e.index, engineLoad(e, takenAtMs)]));
   for (const { w, e } of figures.values()) {
-    host.set(w.pid, hostLayer(w, noise));
-    if (companionFresh) companions.set(w.pid, companionResult(w, uuidOf(w.engine.gpus[w.rank]!, mig), takenAtMs, noise));
+    const figuresOfHost = hosts.get(w.pid)!;
+    host.set(w.pid, hostLayer(w, figuresOfHost, containerOf(e, spec, hosts)));
+    if (companionFresh) companions.set(w.pid, companionResult(w, figuresOfHost, uuidOf(w.engine.gpus[w.rank]!, mig), takenAtMs, noise));
     else companions.set(w.pid, { ok: false, file: `/dev/shm/gpu-layers/${w.pid}.json`, error: spec.companion === false ? sourceError('COMPANION_MISSING', 'no companion file') : sourceError('COMPANION_STALE', 'the companion stopped writing') });
-    framework.set(w.pid, scrapeFailed ? { layer: null, reason: sourceError('VLLM_UNREACHABLE', 'the scrape failed') } : { layer: frameworkLayer(w, e), errors: {} });
+    framework.set(w.pid, scrapeFailed ? { layer: null, reason: sourceError('VLLM_UNREACHABLE', 'the scrape failed') } : { layer: frameworkLayer(w, e, loads.get(e.index)!), errors: {} });
   }
   const calibration: CalibrationEntry[] = devices.map((d) => ({
     uuid: mig ? uuidOf(d.index, true) : d.uuid!,
@@ -481,18 +565,41 @@ function commandOf(w: Worker): string {
   return w.engine.gpus.length > 1 ? `VLLM::Worker_TP${w.rank}` : 'VLLM::EngineCore';
 }
 
-function hostLayer(w: Worker, noise: SeededRandom): HostLayer {
+/** A worker's anonymous memory at a sample, in MiB: the one noise draw the host layer takes. */
+interface HostFigures {
+  anon: number;
+  mallocInUse: number;
+}
+
+function hostFigures(w: Worker, noise: SeededRandom): HostFigures {
+  const anon = w.anon + w.churn + noise.normal(6);
+  return { anon, mallocInUse: anon - w.anonOutside - w.mallocFree };
+}
+
+const STACK_MIB = 8;
+
+function hostLayer(w: Worker, figures: HostFigures, container: ContainerMemory): HostLayer {
   const mib = (v: number) => Math.max(0, Math.round(v * MiB));
-  const anon = mib(w.anon + w.churn + noise.normal(6));
+  const anon = mib(figures.anon);
   const file = mib(w.file + w.driverMapped);
   const shmem = mib(w.shmem);
+  // malloc's main arena (the brk heap) holds most of its memory; thread arenas and large chunks
+  // are anonymous mappings, with everything outside malloc.
+  const heap = mib(0.6 * (figures.mallocInUse + w.mallocFree));
   return {
     rssBytes: anon + file + shmem,
     anonBytes: anon,
     fileBytes: file,
     shmemBytes: shmem,
     driverMappedBytes: mib(w.driverMapped),
-    containerId: null,
+    heapBytes: heap,
+    anonMappingsBytes: Math.max(0, anon - heap - mib(STACK_MIB)),
+    anonMappingsCount: 40 + Math.ceil(w.anonOutside / 64),
+    malloc: null,
+    python: null,
+    outsideMallocBytes: null,
+    container,
+    containerId: container.path.slice(-70, -6),
     podUid: null,
     nspid: [w.pid],
     startTimeTicks: w.startTicks,
@@ -500,7 +607,40 @@ function hostLayer(w: Worker, noise: SeededRandom): HostLayer {
   };
 }
 
-function companionResult(w: Worker, uuid: string, nowMs: number, noise: SeededRandom): CompanionResult {
+/** The engine's container: its workers, the API server's 1.5 GiB and 1.2 GiB of page cache. */
+function containerOf(e: EngineState, spec: HostModelSpec, hosts: ReadonlyMap<number, HostFigures>): ContainerMemory {
+  const mib = (v: number) => Math.max(0, Math.round(v * MiB));
+  const workers = e.workers.reduce((sum, w) => sum + (hosts.get(w.pid)?.anon ?? w.anon) + w.file + w.shmem, 0);
+  const usage = workers + 1536 + 1228;
+  const limit = e.spec.containerLimitMiB;
+  return {
+    cgroupVersion: 2,
+    path: e.cgroupPath,
+    usageBytes: mib(usage),
+    workingSetBytes: mib(usage - 820),
+    limitBytes: limit === undefined ? null : mib(limit),
+    oomEvents: e.oomKills,
+    oomKills: e.oomKills,
+    errors: limit === undefined ? { limitBytes: sourceError('NO_LIMIT', `${spec.name}: the container has no memory limit`) } : {},
+  };
+}
+
+/** The load the recorder's monitor derives from the engine's counters at this sample. */
+function engineLoad(e: EngineState, atMs: number): { counters: VllmCountersLayer; load: RequestLoad } {
+  const counters: VllmCountersLayer = {
+    promptTokens: e.promptTokens,
+    generationTokens: e.generationTokens,
+    requestsFinished: e.finished,
+    preemptions: 0,
+    prefixCacheQueries: null,
+    prefixCacheHits: null,
+  };
+  const next = nextRequestLoad(e.load, counters, e.running, e.waiting, atMs);
+  e.load = next.state;
+  return { counters, load: next.load };
+}
+
+function companionResult(w: Worker, host: HostFigures, uuid: string, nowMs: number, noise: SeededRandom): CompanionResult {
   const mib = (v: number) => Math.max(0, Math.round(v * MiB));
   const split = w.inactiveSplit + w.splitChurn + 24 + 24 * noise.next();
   const reserved = Math.max(w.reserved, w.allocated + split);
@@ -533,23 +673,42 @@ function companionResult(w: Worker, uuid: string, nowMs: number, noise: SeededRa
           privatePoolBytes: w.readyS === null ? null : 480 * MiB,
         },
       ],
+      host: {
+        malloc: {
+          source: 'mallinfo2',
+          arenaBytes: mib(host.mallocInUse * 0.75 + w.mallocFree),
+          mmappedBytes: mib(host.mallocInUse * 0.25),
+          mmappedChunks: 12 + Math.round(host.mallocInUse / 256),
+          inUseBytes: mib(host.mallocInUse),
+          freeBytes: mib(w.mallocFree),
+          releasableBytes: mib(Math.min(w.mallocFree, 12)),
+          arenaCount: null,
+        },
+        mallocUnknownBecause: null,
+        python: { allocatedBlocks: 1_500_000 + Math.round(host.mallocInUse * 1000), tracedBytes: null },
+      },
       errors: [],
     },
   };
 }
 
-function frameworkLayer(w: Worker, e: EngineState): FrameworkLayer {
+function frameworkLayer(w: Worker, e: EngineState, { counters, load }: { counters: VllmCountersLayer; load: RequestLoad }): FrameworkLayer {
+  const kvCacheUsage = w.readyS === null ? 0 : Math.min(1, e.running / 48);
+  const kvCacheBytes = w.engine.kvMiB * MiB;
   return {
     engine: 'vllm',
     matchedBy: 'listening-socket',
     weightsBytes: null,
-    kvCacheBytes: null,
-    kvCacheSource: null,
-    kvCacheUsage: w.readyS === null ? 0 : Math.min(1, e.running / 48),
+    kvCacheBytes,
+    kvCacheSource: 'log',
+    kvCacheUsage,
+    kvCacheInUseBytes: Math.round(kvCacheBytes * kvCacheUsage),
     numGpuBlocks: Math.round((w.engine.kvMiB * MiB) / (2 * MiB)),
     blockSize: 16,
     requestsRunning: e.running,
     requestsWaiting: e.waiting,
+    counters,
+    load,
     cudaGraphBytes: null,
     nonTorchBytes: null,
     sources: { metrics: `http://127.0.0.1:${8000 + e.index}/metrics`, log: null },

@@ -2,8 +2,9 @@
  * openMonitor() and the Monitor it returns: the layered view of a host over time. A monitor owns
  * a probe (the driver layer), the /proc root it reads (this host's, or the host's mounted
  * elsewhere in a container), the process command lines read from it, what it keeps between
- * samples to read only what changed (the vLLM log's follower), and the fixed-rate loop with its
- * floor. `watch`, `record`, the exporter, `demo --live` and the incident recorder all sample
+ * samples (the vLLM log's follower, each vLLM server's counters for its rates, the last sample's
+ * GPU processes to tell which are gone and whether the OOM killer took them), and the
+ * fixed-rate loop with its floor. `watch`, `record`, the exporter, `demo --live` and the incident recorder all sample
  * through one.
  */
 import { GpuLayersError } from '../errors.js';
@@ -13,6 +14,7 @@ import type { ProbeOptions } from '../probe/options.js';
 import { openProbe, type Probe } from '../probe/probe.js';
 import { attachProcessCommands } from '../probe/process-commands.js';
 import { fixedRateTicks } from './fixed-rate.js';
+import { ExitTracker } from './process-exits.js';
 import { checkSamplingInterval } from './sampling-floor.js';
 
 export interface MonitorOptions {
@@ -37,19 +39,25 @@ export class Monitor {
   readonly procRoot: string;
   readonly #layers: LayerOptions;
   readonly #readers: LayerReaders = {};
+  readonly #exits: ExitTracker;
 
   /** @internal Use openMonitor(). */
   constructor(probe: Probe, layers: LayerOptions) {
     this.probe = probe;
     this.#layers = layers;
     this.procRoot = layers.procRoot ?? '/proc';
+    this.#exits = new ExitTracker(this.procRoot, layers.cgroupRoot ?? '/sys/fs/cgroup');
   }
 
-  /** One driver sample with every layer joined, its processes named from this monitor's /proc. */
+  /**
+   * One driver sample with every layer joined, its processes named from this monitor's /proc,
+   * and the GPU processes gone since this monitor's previous sample (with the OOM killer's count).
+   */
   async sample(): Promise<LayeredSample> {
     const sample = await this.probe.sample();
     await attachProcessCommands(sample, this.procRoot);
-    return readLayers(sample, this.#layers, this.#readers);
+    const layered = await readLayers(sample, this.#layers, this.#readers);
+    return { ...layered, exits: await this.#exits.update(layered) };
   }
 
   /**

@@ -12,6 +12,7 @@ import { formatBytes } from '../format-bytes.js';
 import { formatClock, formatDateTime, formatDuration } from './chart-scales.js';
 import { finalSampleTable } from './final-sample-table.js';
 import { escapeHtml } from './html-escape.js';
+import { hasLoad, renderLoadBand } from './load-band.js';
 import { findingsSection, findingsSummary, placeFindings, type PlacedFinding } from './report-findings.js';
 import { REPORT_SCRIPT } from './report-script.js';
 import { REPORT_CSS } from './report-style.js';
@@ -80,6 +81,13 @@ function seenLine(frame: Frame, track: ProcessTrack): string {
   return parts.join(' · ');
 }
 
+/** The engine's request phase under the memory chart, where the recording has it. */
+function loadPart(frame: Frame, track: ProcessTrack): string {
+  const loads = track.readings.map((r) => r?.layers.framework?.load ?? null);
+  if (!hasLoad(loads)) return '';
+  return `<h4>Load</h4>${renderLoadBand({ id: `load-${track.id}`, label: `pid ${track.pid}: request phase`, times: frame.timeline.times, domain: frame.domain, width: WIDE.width, loads, gapMs: frame.gapMs })}`;
+}
+
 function processSection(frame: Frame, device: DeviceTrack, track: ProcessTrack): string {
   const markers = markersFor(frame, device, track);
   const layers = processLayerSeries(track);
@@ -96,6 +104,7 @@ function processSection(frame: Frame, device: DeviceTrack, track: ProcessTrack):
     `<section class="process" id="process-${escapeHtml(track.id)}" data-pid="${track.pid}"><h3>pid ${track.pid}${command}</h3>` +
     `<p class="meta">${escapeHtml(seenLine(frame, track))}</p>` +
     `<h4>Device memory by layer</h4>${chart(frame, `process-${track.id}`, `pid ${track.pid}: device memory by layer`, WIDE, layers.stacked, layers.lines, markers)}` +
+    loadPart(frame, track) +
     `<div class="pair"><div><h4>Gaps</h4>${gapsPart}</div><div><h4>Host memory</h4>${hostPart}</div></div></section>`
   );
 }

@@ -20,6 +20,8 @@ export const LAYER_COLORS = {
   hostFile: '#009E73',
   hostShmem: '#882255',
   hostDriverMapped: '#1B1F24',
+  hostMalloc: '#0072B2',
+  hostOutsideMalloc: '#E69F00',
 } as const;
 
 const PROCESS_COLORS = ['#44AA99', '#DDCC77', '#332288', '#CC6677', '#88CCEE', '#117733', '#AA4499', '#999933', '#882255'];
@@ -40,4 +42,11 @@ export const SEVERITY_COLORS = {
   critical: '#B3261E',
   warning: '#8A5A00',
   info: '#1F5FA8',
+} as const;
+
+/** The request phases of the load band: warm for prefill, cool for decode, pale for idle. */
+export const PHASE_COLORS = {
+  'prefill-heavy': '#CC6677',
+  decode: '#44AA99',
+  idle: '#E4E4E4',
 } as const;

@@ -219,6 +219,8 @@ export function hostSeries(track: ProcessTrack): Series[] {
     series('host-file', 'file-backed', LAYER_COLORS.hostFile, 'RssFile: mapped files and libraries', of((h) => h.fileBytes), DASH.dashed),
     series('host-shmem', 'shmem', LAYER_COLORS.hostShmem, 'RssShmem: shared memory', of((h) => h.shmemBytes), DASH.dotted),
     series('host-driver-mapped', 'driver-mapped', LAYER_COLORS.hostDriverMapped, 'resident in /dev/nvidia* mappings: pinned memory, UVM', of((h) => h.driverMappedBytes), DASH.dashDot),
+    series('host-malloc', 'malloc in use', LAYER_COLORS.hostMalloc, "glibc malloc's memory in use, read inside the process by the companion (what heap profilers see)", of((h) => h.malloc?.inUseBytes ?? null)),
+    series('host-outside-malloc', 'anonymous outside malloc', LAYER_COLORS.hostOutsideMalloc, "anonymous RSS − malloc's arenas and mmapped chunks: mmaps no heap profiler sees", of((h) => h.outsideMallocBytes), DASH.dashed),
     series('host-rss', 'RSS', LAYER_COLORS.hostRss, 'resident set size', of((h) => h.rssBytes), DASH.long),
   ];
 }

@@ -39,7 +39,8 @@ export interface ChartSpec {
   gapMs: number;
 }
 
-const MARGIN = { left: 64, right: 14, bottom: 34 };
+/** Shared with the load band (load-band.ts), whose time axis lines up with the charts above it. */
+export const MARGIN = { left: 64, right: 14, bottom: 34 };
 const MARKER_ROW = 14;
 const FONT = 11;
 

@@ -7,6 +7,12 @@
  * reused) and is fresh (younger than three of its own intervals, and not from the future);
  * otherwise the reason says which check failed, without quoting the file. layers/allocator-layer.ts
  * makes the allocator layer of a file that counts.
+ *
+ * A file may also carry `host`: the process's host allocators as the companion reads them
+ * in-process: glibc's mallinfo2() over every arena plus the mmapped chunks (null, with
+ * `mallocUnknownBecause`, without mallinfo2 (glibc < 2.33, musl), with another malloc preloaded, or
+ * on a write where the read was skipped because it was slow), and Python's pymalloc block count
+ * and, only when the program started tracemalloc, its traced bytes. Older files have no `host`.
  */
 import path from 'node:path';
 import * as z from 'zod/mini';
@@ -38,6 +44,45 @@ const companionDeviceSchema = z.object({
   privatePoolAllocatedBytes: z.optional(z.nullable(z.number())),
 });
 
+/** The longest `mallocUnknownBecause` taken: the companion writes one plain sentence. */
+export const MAX_COMPANION_REASON_CHARS = 300;
+
+/** Bytes or a count: an integer the JSON number holds exactly (z.int() is safe integers only). */
+const hostCount = () => z.int().check(z.nonnegative());
+
+/** glibc's mallinfo2(), every arena (main and threads') plus the mmapped chunks. */
+const companionMallocSchema = z.object({
+  source: z.literal('mallinfo2'),
+  /** Bytes the arenas took from the system (brk for the main arena, mmapped heaps for the others). */
+  arenaBytes: hostCount(),
+  /** uordblks + hblkhd: bytes in use in the arenas and in mmapped chunks. */
+  inUseBytes: hostCount(),
+  /** fordblks: free bytes held in the arenas. */
+  freeBytes: hostCount(),
+  /** hblkhd: bytes in chunks mmapped one by one (above the mmap threshold). */
+  mmappedBytes: hostCount(),
+  /** hblks: how many such chunks. */
+  mmappedChunks: hostCount(),
+  /** keepcost: the free top of the main arena that malloc_trim() could give back. */
+  releasableBytes: hostCount(),
+  /** Arenas (main included), from malloc_info(); null where it was not read (a slow walk). */
+  arenaCount: z.nullable(hostCount()),
+});
+
+const companionPythonSchema = z.object({
+  /** sys.getallocatedblocks(): pymalloc blocks in use. */
+  allocatedBlocks: hostCount(),
+  /** tracemalloc's traced bytes; null unless the program itself started tracemalloc. */
+  tracedBytes: z.nullable(hostCount()),
+});
+
+const companionHostSchema = z.object({
+  malloc: z.nullable(companionMallocSchema),
+  /** Why `malloc` is null: one sentence from the companion. */
+  mallocUnknownBecause: z.nullable(z.string().check(z.maxLength(MAX_COMPANION_REASON_CHARS))),
+  python: z.nullable(companionPythonSchema),
+});
+
 export const companionFileSchema = z.object({
   format: z.literal('gpu-layers-companion'),
   version: z.literal(1),
@@ -48,14 +93,23 @@ export const companionFileSchema = z.object({
   intervalSeconds: z.number().check(z.positive(), z.lte(MAX_COMPANION_INTERVAL_SECONDS)),
   torchVersion: z.nullable(z.string()),
   devices: z.array(companionDeviceSchema),
+  /** The host's allocators (absent in files of companions before it). */
+  host: z.optional(z.nullable(companionHostSchema)),
   errors: z.array(z.string()),
 });
 
 /** The schema's own field names: any other name in a failure's path came from the file. */
-const SCHEMA_KEYS: ReadonlySet<string> = new Set([...Object.keys(companionFileSchema.shape), ...Object.keys(companionDeviceSchema.shape)]);
+const SCHEMA_KEYS: ReadonlySet<string> = new Set([
+  ...Object.keys(companionFileSchema.shape),
+  ...Object.keys(companionDeviceSchema.shape),
+  ...Object.keys(companionHostSchema.shape),
+  ...Object.keys(companionMallocSchema.shape),
+  ...Object.keys(companionPythonSchema.shape),
+]);
 
 export type CompanionFile = z.infer<typeof companionFileSchema>;
 export type CompanionDevice = z.infer<typeof companionDeviceSchema>;
+export type CompanionHost = z.infer<typeof companionHostSchema>;
 
 export type CompanionResult =
   | { ok: true; file: string; document: CompanionFile; ageSeconds: number }

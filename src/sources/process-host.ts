@@ -1,14 +1,16 @@
 /**
  * What /proc says of a GPU process on the host: its RSS split into anonymous, file-backed, shmem
- * and the NVIDIA driver's mappings, its container and PID namespace ids, its start time and the
- * users it writes files as. A process that is not visible (exited, or another PID namespace) or
+ * and the NVIDIA driver's mappings, its anonymous memory split into the brk heap and anonymous
+ * mappings (/proc/<pid>/smaps), its cgroup's memory (usage, working set, limit, OOM kills), its
+ * container and PID namespace ids, its start time and the users it writes files as. A process that is not visible (exited, or another PID namespace) or
  * not readable gives nulls with the reason; a file that vanishes between two reads (the process
  * exited meanwhile) too. layers/host-layer.ts makes the host layer of it.
  */
 import { readFile } from 'node:fs/promises';
 
 import type { FieldError, FieldErrors } from '../sample/schema.js';
-import { parseCgroupContainerId, parseCgroupPodUid, parseSmapsDriverRss, parseStatStartTime, parseStatus, parseStatusWriterUids } from './proc-files.js';
+import { readCgroupMemory, type CgroupMemoryReading } from './cgroup-memory.js';
+import { parseCgroupContainerId, parseCgroupPodUid, parseSmapsSplit, parseStatStartTime, parseStatus, parseStatusWriterUids } from './proc-files.js';
 
 export interface ProcessHostReading {
   rssBytes: number | null;
@@ -17,6 +19,11 @@ export interface ProcessHostReading {
   shmemBytes: number | null;
   /** Resident in mappings of /dev/nvidia*. */
   driverMappedBytes: number | null;
+  heapBytes: number | null;
+  anonMappingsBytes: number | null;
+  anonMappingsCount: number | null;
+  /** Its cgroup's memory; null with the reason in errors.container. */
+  container: CgroupMemoryReading | null;
   containerId: string | null;
   podUid: string | null;
   /** The pid in each nested PID namespace, outermost first. */
@@ -57,6 +64,10 @@ function emptyReading(errors: FieldErrors): ProcessHostReading {
     fileBytes: null,
     shmemBytes: null,
     driverMappedBytes: null,
+    heapBytes: null,
+    anonMappingsBytes: null,
+    anonMappingsCount: null,
+    container: null,
     containerId: null,
     podUid: null,
     nspid: null,
@@ -71,7 +82,13 @@ export function invisibleProcessHost(pid: number): ProcessHostReading {
   return emptyReading({ host: notVisible(pid, 'status') });
 }
 
-export async function readProcessHost(pid: number, procRoot = '/proc'): Promise<ProcessHostReading> {
+/**
+ * The cgroups read in one sample, by the text of /proc/<pid>/cgroup: the processes of one
+ * container share one reading.
+ */
+export type CgroupReadings = Map<string, Promise<CgroupMemoryReading | FieldError>>;
+
+export async function readProcessHost(pid: number, procRoot = '/proc', cgroupRoot = '/sys/fs/cgroup', cgroups: CgroupReadings = new Map()): Promise<ProcessHostReading> {
   const errors: FieldErrors = {};
   const reading = emptyReading(errors);
   const dir = `${procRoot}/${pid}`;
@@ -93,14 +110,25 @@ export async function readProcessHost(pid: number, procRoot = '/proc'): Promise<
   }
   reading.nspid = figures.nspid;
   if (figures.nspid === null) errors.nspid = missing;
-  if ('error' in smaps) errors.driverMappedBytes = reason(smaps.error, pid, 'smaps');
-  else {
-    reading.driverMappedBytes = parseSmapsDriverRss(smaps.text);
-    if (reading.driverMappedBytes === null) errors.driverMappedBytes = { code: 'VALUE_OUT_OF_RANGE', nvmlReturn: null, message: `/proc/${pid}/smaps gives an Rss too large to be true` };
+  const split = 'error' in smaps ? null : parseSmapsSplit(smaps.text);
+  if (split !== null) {
+    reading.driverMappedBytes = split.driverMappedBytes;
+    reading.heapBytes = split.heapBytes;
+    reading.anonMappingsBytes = split.anonMappingsBytes;
+    reading.anonMappingsCount = split.anonMappingsCount;
+  } else {
+    const why: FieldError = 'error' in smaps ? reason(smaps.error, pid, 'smaps') : { code: 'VALUE_OUT_OF_RANGE', nvmlReturn: null, message: `/proc/${pid}/smaps gives a figure too large to be true` };
+    for (const key of ['driverMappedBytes', 'heapBytes', 'anonMappingsBytes', 'anonMappingsCount']) errors[key] = why;
   }
   if ('error' in cgroup) {
     errors.containerId = reason(cgroup.error, pid, 'cgroup');
+    errors.container = errors.containerId;
   } else {
+    let memory = cgroups.get(cgroup.text);
+    if (memory === undefined) cgroups.set(cgroup.text, (memory = readCgroupMemory(cgroup.text, cgroupRoot)));
+    const container = await memory;
+    if ('code' in container) errors.container = container;
+    else reading.container = container;
     reading.containerId = parseCgroupContainerId(cgroup.text);
     reading.podUid = parseCgroupPodUid(cgroup.text);
     if (reading.containerId === null) errors.containerId = { code: 'NO_CONTAINER', nvmlReturn: null, message: 'its cgroup path names no container' };

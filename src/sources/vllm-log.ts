@@ -8,6 +8,23 @@
  * through the same line parser, in bounded memory, and on later reads parses only what was
  * appended. A figure that is no plausible size (negative where it cannot be, beyond 2^53 bytes) is
  * not taken.
+ *
+ * It also reads the periodic stats lines (every VLLM_LOG_STATS_INTERVAL seconds; frameworks.md
+ * 4.1, 4.2), keeping the latest of each engine and when its last prefill burst was:
+ * - V1: `Engine %03d: Avg prompt throughput: %.1f tokens/s, Avg generation throughput: %.1f
+ *   tokens/s, Running: %d reqs, Waiting: %d reqs, [Preemptions: %d, ]GPU KV cache usage: %.1f%%,
+ *   Prefix cache hit rate: %.1f%%` (newer builds append more fields; ~0.8 had no "Engine %03d: ",
+ *   ~0.7 ended after "Waiting: %d reqs ").
+ * - V0: `Avg prompt throughput: %.1f tokens/s, Avg generation throughput: %.1f tokens/s, Running:
+ *   %d reqs, Swapped: %d reqs, Pending: %d reqs, GPU KV cache usage: %.1f%%, CPU KV cache usage:
+ *   %.1f%%.` (Pending is read as waiting; early V0 had no final period).
+ * The throughput of a line is averaged over the time since the engine's previous stats
+ * computation. vLLM (late V0 and V1) logs a computation at DEBUG when it and the one before had no
+ * throughput, so an INFO log skips idle stretches: the time between two shown lines is the
+ * interval only when the earlier one had throughput (or the log shows DEBUG stats lines);
+ * otherwise the interval is taken as at most the last one known. vLLM prints "MM-DD HH:MM:SS" in
+ * local time without a year: a line's time is the latest such moment not after `now` (when the
+ * line was read).
  */
 import { open, type FileHandle } from 'node:fs/promises';
 
@@ -20,13 +37,70 @@ export interface VllmLogFigures {
   nonTorchBytes: number | null;
 }
 
+/** The latest periodic stats line of one engine, with what the lines before it said of prefill. */
+export interface VllmLogStats {
+  /** "Engine 000" -> "0", the /metrics `engine` label; null for V0 and V1 lines without the prefix. */
+  engine: string | null;
+  /** ms since the epoch, from the line's "MM-DD HH:MM:SS" (local time); null without a timestamp. */
+  loggedAt: number | null;
+  promptTokensPerSecond: number;
+  generationTokensPerSecond: number;
+  running: number;
+  /** V1 Waiting, V0 Pending. */
+  waiting: number;
+  /** 0..1 (the line gives percent); null where the line has none. */
+  kvCacheUsage: number | null;
+  /**
+   * When the last line with prompt throughput > 0 was logged, and how many prompt tokens the run
+   * of consecutive such lines held (throughput x the time between lines, where the times are
+   * known; null when none is).
+   */
+  lastPrefillAt: number | null;
+  lastPrefillBurstTokens: number | null;
+  /**
+   * Seconds with no prompt or generation throughput just before that burst began (its first
+   * interval's start minus the time of the last line with throughput); null when no line with
+   * throughput came before it, or the times are not known.
+   */
+  idleBeforeLastBurstSeconds: number | null;
+}
+
 export interface VllmLog {
   /** Figures from lines tagged with a pid. */
   byPid: Map<number, VllmLogFigures>;
   /** Figures from untagged lines. */
   untagged: VllmLogFigures;
-  /** How many lines gave a figure; 0 means none of the known lines is in the text. */
+  /** How many lines gave a figure or were stats lines; 0 means none of the known lines is in the text. */
   matchedLines: number;
+  /** The latest stats line of each engine, in the order the engines first appear. */
+  stats: VllmLogStats[];
+}
+
+/** What one engine's stats lines carry from line to line. */
+interface StatsTrack {
+  /** Null only before the track's first line is taken. */
+  latest: VllmLogStats | null;
+  /** The previous line's time and whether it had prompt, or any, throughput. */
+  prevAt: number | null;
+  prevPrefill: boolean;
+  prevActive: boolean;
+  /** The last time between two lines known to be consecutive computations (ms). */
+  interval: number | null;
+  /** A DEBUG stats line was seen: the log shows idle computations too. */
+  debugShown: boolean;
+  /** When the last line with any throughput was logged. */
+  lastActiveAt: number | null;
+  /** The prompt tokens of the current or last burst, unrounded. */
+  burstTokens: number | null;
+}
+
+/** What parsing carries from line to line (the follower's state between reads). */
+interface ParseState {
+  byPid: Map<number, VllmLogFigures>;
+  untagged: VllmLogFigures;
+  matchedLines: number;
+  /** By engine ("" for none). */
+  stats: Map<string, StatsTrack>;
 }
 
 const GiB = 2 ** 30;
@@ -82,13 +156,121 @@ function empty(): VllmLogFigures {
   return { weightsBytes: null, kvCacheBytes: null, numGpuBlocks: null, kvCacheTokens: null, cudaGraphBytes: null, nonTorchBytes: null };
 }
 
-function emptyLog(): VllmLog {
-  return { byPid: new Map(), untagged: empty(), matchedLines: 0 };
+function emptyState(): ParseState {
+  return { byPid: new Map(), untagged: empty(), matchedLines: 0, stats: new Map() };
 }
 
-function parseLine(log: VllmLog, raw: string): void {
+const STATS_AT = 'Avg prompt throughput: ';
+/** How much of a stats line around STATS_AT is looked at (the prefix holds the timestamp). */
+const STATS_HEAD_CHARS = 300;
+const STATS_BODY_CHARS = 1000;
+/** Engines tracked at most (data parallel sizes are far below): a log cannot grow the state without bound. */
+export const MAX_STATS_ENGINES = 256;
+const RATE = '(\\d{1,15}(?:\\.\\d{1,6})?)';
+const THROUGHPUTS = new RegExp(`^Avg prompt throughput: ${RATE} tokens/s, Avg generation throughput: ${RATE} tokens/s`);
+const RUNNING = /\bRunning: (\d{1,9}) reqs\b/;
+const WAITING = /\b(?:Waiting|Pending): (\d{1,9}) reqs\b/;
+const KV_USAGE = /\bGPU KV cache usage: (\d{1,3}(?:\.\d{1,6})?)%/;
+const ENGINE = /Engine (\d{1,6}): $/;
+/** vLLM's "%(levelname)s %(asctime)s" with asctime "%m-%d %H:%M:%S" (a fraction tolerated). */
+const TIMESTAMP = /\b(DEBUG|INFO|WARNING|ERROR) {1,3}(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?![\d:])/;
+
+/**
+ * The latest moment with that month, day and time of day (local time) not after `now`: vLLM logs
+ * no year. Null for no such date (02-30, 24:00) or no `now`.
+ */
+function loggedAt([month, day, hours, minutes, seconds]: number[], now: number): number | null {
+  if (!Number.isFinite(now)) return null;
+  const year = new Date(now).getFullYear();
+  // Eight years back reaches a 29 February from any year.
+  for (let y = year; y >= year - 8; y--) {
+    const date = new Date(y, month! - 1, day, hours, minutes, seconds);
+    const same =
+      date.getFullYear() === y && date.getMonth() === month! - 1 && date.getDate() === day && date.getHours() === hours && date.getMinutes() === minutes && date.getSeconds() === seconds;
+    if (!same) continue;
+    if (date.getTime() <= now) return date.getTime();
+  }
+  return null;
+}
+
+/** A periodic stats line into its engine's track; false when the line is not one. */
+function parseStats(state: ParseState, line: string, now: number): boolean {
+  const at = line.indexOf(STATS_AT);
+  if (at === -1) return false;
+  const body = line.slice(at, at + STATS_BODY_CHARS);
+  const rates = THROUGHPUTS.exec(body);
+  const running = RUNNING.exec(body);
+  const waiting = WAITING.exec(body);
+  if (rates === null || running === null || waiting === null) return false;
+  const head = line.slice(Math.max(0, at - STATS_HEAD_CHARS), at);
+  const index = ENGINE.exec(head);
+  const engine = index === null ? null : String(Number(index[1]));
+  const stamp = TIMESTAMP.exec(head);
+  const t = stamp === null ? null : loggedAt(stamp.slice(2).map(Number), now);
+  const prompt = Number(rates[1]);
+  const generation = Number(rates[2]);
+  const usage = KV_USAGE.exec(body);
+  const percent = usage === null ? null : Number(usage[1]);
+
+  const key = engine ?? '';
+  let track = state.stats.get(key);
+  if (track === undefined) {
+    if (state.stats.size >= MAX_STATS_ENGINES) return false;
+    track = { latest: null, prevAt: null, prevPrefill: false, prevActive: false, interval: null, debugShown: false, lastActiveAt: null, burstTokens: null };
+    state.stats.set(key, track);
+  }
+  if (stamp?.[1] === 'DEBUG') track.debugShown = true;
+  // The time this line's throughput was averaged over (ms), where it is known.
+  let interval: number | null = null;
+  if (t !== null && track.prevAt !== null && t > track.prevAt) {
+    const gap = t - track.prevAt;
+    if (track.prevActive || track.debugShown) {
+      interval = gap;
+      track.interval = gap;
+    } else if (track.interval !== null) {
+      interval = Math.min(gap, track.interval);
+    }
+  }
+  let lastPrefillAt = track.latest?.lastPrefillAt ?? null;
+  let lastPrefillBurstTokens = track.latest?.lastPrefillBurstTokens ?? null;
+  let idleBeforeLastBurstSeconds = track.latest?.idleBeforeLastBurstSeconds ?? null;
+  if (prompt > 0) {
+    if (!track.prevPrefill) {
+      track.burstTokens = null;
+      const start = t === null || interval === null ? null : t - interval;
+      idleBeforeLastBurstSeconds = start === null || track.lastActiveAt === null || start < track.lastActiveAt ? null : (start - track.lastActiveAt) / 1000;
+    }
+    if (interval !== null) track.burstTokens = (track.burstTokens ?? 0) + (prompt * interval) / 1000;
+    lastPrefillAt = t;
+    lastPrefillBurstTokens = track.burstTokens === null ? null : Math.round(track.burstTokens);
+  }
+  track.prevAt = t;
+  track.prevPrefill = prompt > 0;
+  track.prevActive = prompt > 0 || generation > 0;
+  if (track.prevActive) track.lastActiveAt = t;
+  track.latest = {
+    engine,
+    loggedAt: t,
+    promptTokensPerSecond: prompt,
+    generationTokensPerSecond: generation,
+    running: Number(running[1]),
+    waiting: Number(waiting[1]),
+    kvCacheUsage: percent === null || percent > 100 ? null : percent / 100,
+    lastPrefillAt,
+    lastPrefillBurstTokens,
+    idleBeforeLastBurstSeconds,
+  };
+  return true;
+}
+
+function parseLine(log: ParseState, raw: string, now: number): void {
   if (!/GiB|GB|blocks|tokens/.test(raw)) return;
   const line = raw.replace(ANSI, '').trim();
+  // Stats lines carry no memory figure: they are read before the pid tag makes an entry.
+  if (parseStats(log, line, now)) {
+    log.matchedLines++;
+    return;
+  }
   const tag = PID_TAG.exec(line);
   let figures = log.untagged;
   if (tag !== null) {
@@ -109,10 +291,16 @@ function parseLine(log: VllmLog, raw: string): void {
   if (matched) log.matchedLines++;
 }
 
-export function parseVllmLog(text: string): VllmLog {
-  const log = emptyLog();
-  for (const raw of text.split('\n')) parseLine(log, raw);
-  return log;
+function toLog(state: ParseState): VllmLog {
+  return { byPid: state.byPid, untagged: state.untagged, matchedLines: state.matchedLines, stats: [...state.stats.values()].flatMap((track) => (track.latest === null ? [] : [{ ...track.latest }])) };
+}
+
+/** `now`: when the text was read (ms since the epoch), for the lines' year-less timestamps. */
+export function parseVllmLog(text: string, options: { now?: number } = {}): VllmLog {
+  const state = emptyState();
+  const now = options.now ?? Date.now();
+  for (const raw of text.split('\n')) parseLine(state, raw, now);
+  return toLog(state);
 }
 
 /** Each of the lines gpu-layers reads is under 300 bytes; a longer line is skipped unread. */
@@ -128,8 +316,13 @@ async function bytesAt(handle: FileHandle, position: number, length: number): Pr
   return bytes.subarray(0, bytesRead);
 }
 
-function copyLog(log: VllmLog): VllmLog {
-  return { byPid: new Map([...log.byPid].map(([pid, figures]) => [pid, { ...figures }])), untagged: { ...log.untagged }, matchedLines: log.matchedLines };
+function copyState(state: ParseState): ParseState {
+  return {
+    byPid: new Map([...state.byPid].map(([pid, figures]) => [pid, { ...figures }])),
+    untagged: { ...state.untagged },
+    matchedLines: state.matchedLines,
+    stats: new Map([...state.stats].map(([key, track]) => [key, { ...track, latest: track.latest && { ...track.latest } }])),
+  };
 }
 
 /**
@@ -140,12 +333,12 @@ function copyLog(log: VllmLog): VllmLog {
  * another inode), shorter than what was read (truncated), or its first bytes or those just before
  * the position differ (rewritten in place: a log's lines carry timestamps). A line not yet ended
  * is parsed into each result, never into the state the next read continues from, so every read
- * equals parseVllmLog of the whole file.
+ * equals parseVllmLog of the whole file (dated by the same `now`: a line is dated when it is read).
  */
 export class VllmLogFollower {
   readonly file: string;
   readonly #chunkBytes: number;
-  #log: VllmLog = emptyLog();
+  #state: ParseState = emptyState();
   #at: { dev: number; ino: number; offset: number; head: Buffer; before: Buffer } | null = null;
   #pending: Buffer[] = [];
   #pendingBytes = 0;
@@ -163,14 +356,17 @@ export class VllmLogFollower {
     return this.#bytesRead;
   }
 
-  /** The figures of the whole file as it is now. Reads of one follower run one at a time. */
-  read(): Promise<VllmLog> {
-    const next = this.#queue.then(() => this.#read());
+  /**
+   * The figures of the whole file as it is now. Reads of one follower run one at a time. `now`
+   * (default: when the read starts) dates the lines this read parses.
+   */
+  read(now?: number): Promise<VllmLog> {
+    const next = this.#queue.then(() => this.#read(now ?? Date.now()));
     this.#queue = next.catch(() => undefined);
     return next;
   }
 
-  async #read(): Promise<VllmLog> {
+  async #read(now: number): Promise<VllmLog> {
     const handle = await open(this.file, 'r');
     try {
       const { dev, ino, size } = await handle.stat();
@@ -186,7 +382,7 @@ export class VllmLogFollower {
         let start = 0;
         for (let newline = data.indexOf(10); newline !== -1; newline = data.indexOf(10, start)) {
           this.#take(data.subarray(start, newline));
-          this.#endLine();
+          this.#endLine(now);
           start = newline + 1;
         }
         this.#take(data.subarray(start));
@@ -199,9 +395,9 @@ export class VllmLogFollower {
     } finally {
       await handle.close();
     }
-    const result = copyLog(this.#log);
-    if (!this.#skipping && this.#pendingBytes > 0) parseLine(result, Buffer.concat(this.#pending, this.#pendingBytes).toString('utf8'));
-    return result;
+    const result = copyState(this.#state);
+    if (!this.#skipping && this.#pendingBytes > 0) parseLine(result, Buffer.concat(this.#pending, this.#pendingBytes).toString('utf8'), now);
+    return toLog(result);
   }
 
   async #continues(handle: FileHandle, dev: number, ino: number, size: number): Promise<boolean> {
@@ -212,7 +408,7 @@ export class VllmLogFollower {
   }
 
   #restart(): void {
-    this.#log = emptyLog();
+    this.#state = emptyState();
     this.#at = null;
     this.#pending = [];
     this.#pendingBytes = 0;
@@ -230,8 +426,8 @@ export class VllmLogFollower {
     }
   }
 
-  #endLine(): void {
-    if (!this.#skipping) parseLine(this.#log, Buffer.concat(this.#pending, this.#pendingBytes).toString('utf8'));
+  #endLine(now: number): void {
+    if (!this.#skipping) parseLine(this.#state, Buffer.concat(this.#pending, this.#pendingBytes).toString('utf8'), now);
     this.#pending = [];
     this.#pendingBytes = 0;
     this.#skipping = false;
@@ -239,6 +435,6 @@ export class VllmLogFollower {
 }
 
 /** parseVllmLog over a file, read once (VllmLogFollower for a log read again and again). */
-export function readVllmLog(file: string, options: { chunkBytes?: number } = {}): Promise<VllmLog> {
-  return new VllmLogFollower(file, options).read();
+export function readVllmLog(file: string, options: { chunkBytes?: number; now?: number } = {}): Promise<VllmLog> {
+  return new VllmLogFollower(file, options).read(options.now);
 }

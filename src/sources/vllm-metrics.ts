@@ -1,7 +1,8 @@
 /**
  * Reads a vLLM server's /metrics: per engine, KV-cache occupancy (vllm:kv_cache_usage_perc, or the
  * older vllm:gpu_cache_usage_perc), requests running and waiting, and the vllm:cache_config_info
- * labels (num_gpu_blocks, block_size, cache_dtype, ...). The text is parsed with
+ * labels (num_gpu_blocks, block_size, cache_dtype, ...), and the request and token counters
+ * (VllmCounters). The text is parsed with
  * parse-prometheus-text-format; a malformed line fails the whole scrape, as it would in
  * Prometheus. Every failure (timeout, refused, HTTP error, not Prometheus text, no vLLM metrics)
  * is a typed reason; nothing throws.
@@ -9,6 +10,38 @@
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 
 import type { FieldError } from '../sample/schema.js';
+
+/**
+ * vLLM's cumulative counters of one engine, as exposed (with `_total`; the `_created` series
+ * prometheus_client adds beside each is not read). Each is null where the page does not expose
+ * it or its value is not a finite number of at least 0. Names per era:
+ * - V1 (the default from vLLM 0.8) declares them without `_total` (early V1 with it), which
+ *   prometheus_client adds: the same exposed names as V0's for tokens, requests and preemptions,
+ *   with an `engine` label (not yet in ~0.8). Prefix cache: early V1
+ *   `vllm:gpu_prefix_cache_{queries,hits}_total` (in blocks in ~0.8, later tokens), renamed
+ *   `vllm:prefix_cache_{queries,hits}_total` (deprecated in 0.9.2); 0.10 exposes both, 0.11
+ *   shows the old names only with --show-hidden-metrics-for-version=0.10, and loggers.py marks
+ *   them for removal in 0.12. The current name wins where both are there.
+ * - V0 (vllm/engine/metrics.py) declared them with `_total`: `vllm:prompt_tokens_total` and
+ *   `vllm:generation_tokens_total` (from 0.3), `vllm:request_success_total{finished_reason}` and
+ *   `vllm:num_preemptions_total` (by 0.5; a ~0.4 page has no preemption counter), no prefix-cache
+ *   counters (only the gauges vllm:gpu_prefix_cache_hit_rate / cpu_..., not read here), and no
+ *   `_created` series (it disabled them).
+ */
+export interface VllmCounters {
+  /** vllm:prompt_tokens_total */
+  promptTokens: number | null;
+  /** vllm:generation_tokens_total */
+  generationTokens: number | null;
+  /** vllm:request_success_total summed over finished_reason (null if any reason's value is not a count). */
+  requestsFinished: number | null;
+  /** vllm:num_preemptions_total */
+  preemptions: number | null;
+  /** vllm:prefix_cache_queries_total, or the older vllm:gpu_prefix_cache_queries_total */
+  prefixCacheQueries: number | null;
+  /** vllm:prefix_cache_hits_total, or the older vllm:gpu_prefix_cache_hits_total */
+  prefixCacheHits: number | null;
+}
 
 export interface VllmEngineMetrics {
   /** The `engine` label (V1; data parallel gives several), null for V0. */
@@ -22,6 +55,7 @@ export interface VllmEngineMetrics {
   cacheDtype: string | null;
   /** Every cache_config_info label as vLLM stringified it (the set changes between versions). */
   cacheConfig: Record<string, string> | null;
+  counters: VllmCounters;
 }
 
 export type VllmMetricsResult = { ok: true; url: string; engines: VllmEngineMetrics[] } | { ok: false; url: string; error: FieldError };
@@ -46,6 +80,27 @@ function number(value: string | undefined): number | null {
   const parsed = Number(value);
   return Number.isFinite(parsed) ? parsed : null;
 }
+
+/** A counter's value: finite and at least 0 (-0 read as 0), else null. */
+function counterValue(value: string | undefined): number | null {
+  const parsed = number(value);
+  return parsed !== null && parsed >= 0 ? parsed + 0 : null;
+}
+
+/**
+ * The exposed names of each counter, older first: where a version exposes both, the current one
+ * (last) wins. parse-prometheus-text-format names a family by its first line, so a counter is
+ * found under its `_total` name whether the page declares the family with `_total`
+ * (prometheus_client's text format) or without it (then the `_total` samples form a family of
+ * their own).
+ */
+const COUNTERS: readonly (readonly [Exclude<keyof VllmCounters, 'requestsFinished'>, readonly string[]])[] = [
+  ['promptTokens', ['vllm:prompt_tokens_total']],
+  ['generationTokens', ['vllm:generation_tokens_total']],
+  ['preemptions', ['vllm:num_preemptions_total']],
+  ['prefixCacheQueries', ['vllm:gpu_prefix_cache_queries_total', 'vllm:prefix_cache_queries_total']],
+  ['prefixCacheHits', ['vllm:gpu_prefix_cache_hits_total', 'vllm:prefix_cache_hits_total']],
+];
 
 /** A count label; null unless whole and below 2^53 ("None", "16.0", 400 digits). */
 function integerLabel(labels: Record<string, string> | null, key: string): number | null {
@@ -83,6 +138,7 @@ export function readVllmMetricsText(url: string, text: string): VllmMetricsResul
         blockSize: null,
         cacheDtype: null,
         cacheConfig: null,
+        counters: { promptTokens: null, generationTokens: null, requestsFinished: null, preemptions: null, prefixCacheQueries: null, prefixCacheHits: null },
       };
       engines.set(key, engine);
     }
@@ -105,6 +161,20 @@ export function readVllmMetricsText(url: string, text: string): VllmMetricsResul
     engine.blockSize = integerLabel(labels, 'block_size');
     engine.cacheDtype = labels.cache_dtype ?? null;
   }
+  for (const [field, names] of COUNTERS) {
+    for (const name of names) {
+      for (const sample of byName.get(name) ?? []) engineOf(sample.labels).counters[field] = counterValue(sample.value);
+    }
+  }
+  // One sample per finished_reason (stop, length, abort, error, ...): the engine's sum.
+  const finished = new Map<VllmEngineMetrics, number | null>();
+  for (const sample of byName.get('vllm:request_success_total') ?? []) {
+    const engine = engineOf(sample.labels);
+    const value = counterValue(sample.value);
+    const sum = finished.has(engine) ? finished.get(engine)! : 0;
+    finished.set(engine, sum === null || value === null ? null : sum + value);
+  }
+  for (const [engine, sum] of finished) engine.counters.requestsFinished = sum;
   for (const engine of engines.values()) {
     if (engine.kvCacheUsage !== null && (engine.kvCacheUsage < 0 || engine.kvCacheUsage > 1)) engine.kvCacheUsage = null;
   }

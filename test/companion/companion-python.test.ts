@@ -244,3 +244,137 @@ describe('the companion', () => {
     expect(existsSync(statsDir)).toBe(false);
   });
 });
+
+describe("the companion's host part (glibc malloc and Python, read in-process)", () => {
+  const MiB = 2 ** 20;
+  type Document = NonNullable<ReturnType<typeof readDocument>>;
+  const after = (pid: number, seconds: number, accept: (d: Document) => boolean = () => true) =>
+    waitFor(() => {
+      const d = readDocument(pid);
+      return d !== undefined && d.writtenAt > seconds && accept(d) ? d : undefined;
+    });
+
+  it('follows the workload: an mmapped chunk, and a thread arena that mallinfo2 counts too', async () => {
+    setState({ initialized: true, devices: [{ uuid: 'u', stats: stats(5, 4) }] });
+    const go = path.join(work, 'go');
+    const code = [
+      'import ctypes, os, sys, threading, time, torch',
+      `GO = ${JSON.stringify(go)}`,
+      'def wait_for(name):',
+      '    while not os.path.exists(name):',
+      '        time.sleep(0.01)',
+      'wait_for(GO)',
+      'big = bytearray(200 * 2**20)  # above the mmap threshold: one mmapped chunk',
+      'libc = ctypes.CDLL(None)',
+      'libc.malloc.restype = ctypes.c_void_p',
+      'libc.malloc.argtypes = [ctypes.c_size_t]',
+      'kept, done, hold = [], threading.Event(), threading.Event()',
+      'def allocate():  # 25 MiB in 64 KiB blocks, under the threshold: in this thread\'s own arena',
+      '    for _ in range(400):',
+      '        p = libc.malloc(65536)',
+      '        ctypes.memset(p, 1, 65536)',
+      '        kept.append(p)',
+      '    done.set()',
+      '    hold.wait()',
+      'threading.Thread(target=allocate, daemon=True).start()',
+      'done.wait()',
+      'print("allocated %f" % time.time(), flush=True)',
+      'wait_for(GO + ".2")',
+      'print("tracemalloc loaded: %s" % ("tracemalloc" in sys.modules), flush=True)',
+      'time.sleep(30)',
+    ].join('\n');
+    // Up to 8 arenas glibc makes a new one for each new thread, whatever the cores.
+    const host = runHost(code, [], { MALLOC_ARENA_MAX: '8' });
+    const pid = host.child.pid!;
+    const before = await waitFor(() => readDocument(pid)?.host?.malloc?.arenaCount != null && readDocument(pid));
+    writeFileSync(go, '');
+    const allocatedAt = Number(await waitFor(() => /allocated ([\d.]+)/.exec(host.output())?.[1]));
+    const later = await after(pid, allocatedAt, (d) => d.host?.malloc?.arenaCount != null);
+    writeFileSync(`${go}.2`, '');
+    const [b, a] = [before.host!.malloc!, later.host!.malloc!];
+    expect(a.mmappedBytes - b.mmappedBytes).toBeGreaterThanOrEqual(200 * MiB);
+    expect(a.mmappedChunks - b.mmappedChunks).toBeGreaterThanOrEqual(1);
+    // The thread's 25 MiB is in its own heap: mallinfo2 covers it only if it sums every arena.
+    expect(a.arenaCount! - b.arenaCount!).toBeGreaterThanOrEqual(1);
+    expect(a.arenaBytes - b.arenaBytes).toBeGreaterThanOrEqual(25 * MiB);
+    expect(a.inUseBytes - b.inUseBytes).toBeGreaterThanOrEqual(225 * MiB);
+    expect(a.inUseBytes - b.inUseBytes).toBeLessThan(225 * MiB + 32 * MiB);
+    expect(a.inUseBytes).toBeGreaterThanOrEqual(a.mmappedBytes);
+    expect(a.arenaBytes).toBeGreaterThanOrEqual(a.inUseBytes - a.mmappedBytes);
+    expect(later.host).toMatchObject({ mallocUnknownBecause: null, python: { tracedBytes: null } });
+    expect(Number.isInteger(later.host!.python!.allocatedBlocks) && later.host!.python!.allocatedBlocks > 0).toBe(true);
+    expect(later.errors).toEqual([]);
+    // Read, never started: without the program's own import, tracemalloc is not even loaded.
+    await waitFor(() => host.output().includes('tracemalloc loaded'));
+    expect(host.output()).toMatch(/tracemalloc loaded: False/);
+    expect(existsSync(`${stateFile}.violations`)).toBe(false);
+  });
+
+  it("reports tracemalloc's traced bytes when the program started it", async () => {
+    setState({ initialized: true, devices: [{ uuid: 'u', stats: stats(5, 4) }] });
+    const code = [
+      'import time, tracemalloc',
+      'tracemalloc.start()',
+      'import torch',
+      'kept = [bytes(1000) for _ in range(2000)]',
+      'print("kept %f" % time.time(), flush=True)',
+      'time.sleep(30)',
+    ].join('\n');
+    const host = runHost(code);
+    const keptAt = Number(await waitFor(() => /kept ([\d.]+)/.exec(host.output())?.[1]));
+    const document = await after(host.child.pid!, keptAt, (d) => d.host?.python != null);
+    // 2,000 live objects of 1,000 bytes each, all traced.
+    expect(document.host!.python!.tracedBytes).toBeGreaterThanOrEqual(2000 * 1000);
+    expect(document.host!.python!.allocatedBlocks).toBeGreaterThan(0);
+  });
+
+  // ctypes.CDLL seen through a wrapper that hides symbols: the companion's own lookup then meets
+  // a C library without them, as on glibc < 2.33 (mallinfo only) or musl (neither).
+  it.each([
+    ['glibc older than 2.33', ['mallinfo2'], /older than 2\.33 has only mallinfo\(\).*wrap past 2 GiB/],
+    ['musl', ['mallinfo2', 'mallinfo'], /no glibc malloc statistics in this C library/],
+  ])('without mallinfo2 (%s): malloc null with the reason, never mallinfo() figures', async (_, hidden, reason) => {
+    setState({ initialized: true, devices: [{ uuid: 'u', stats: stats(5, 4) }] });
+    const code = [
+      'import ctypes, time',
+      `HIDDEN = ${JSON.stringify(hidden)}`,
+      'Real = ctypes.CDLL',
+      'class Hiding:',
+      '    def __init__(self, name, *args, **kwargs):',
+      '        self._lib = Real(name, *args, **kwargs)',
+      '    def __getattr__(self, name):',
+      '        if name in HIDDEN:',
+      '            raise AttributeError(name)',
+      '        return getattr(self._lib, name)',
+      'ctypes.CDLL = Hiding',
+      'import torch',
+      'time.sleep(30)',
+    ].join('\n');
+    const host = runHost(code);
+    const document = await waitFor(() => readDocument(host.child.pid!));
+    expect(document.host!.malloc).toBeNull();
+    expect(document.host!.mallocUnknownBecause).toMatch(reason);
+    expect(document.host!.python!.allocatedBlocks).toBeGreaterThan(0);
+    expect(document.errors).toEqual([]);
+    expect(document.devices).toHaveLength(1);
+  });
+
+  it('skips a read that overran its budget, and says so, instead of slowing every write', async () => {
+    setState({ initialized: true, devices: [{ uuid: 'u', stats: stats(5, 4) }] });
+    const code = [
+      'import time, gpu_layers_companion',
+      'gpu_layers_companion.HOST_READ_BUDGET_SECONDS = 1e-9  # every read overruns it',
+      'import torch',
+      'time.sleep(30)',
+    ].join('\n');
+    const host = runHost(code);
+    const document = await waitFor(() => {
+      const d = readDocument(host.child.pid!);
+      return d?.host?.malloc === null ? d : undefined;
+    });
+    expect(document.host!.mallocUnknownBecause).toMatch(/^mallinfo2\(\) took [\d.]+ ms at the last read .* it is read once in \d+ writes$/);
+    expect(document.host!.python).toBeNull();
+    expect(document.devices[0]!.stats['reserved_bytes.all.current']).toBe(5);
+    expect(document.errors).toEqual([]);
+  });
+});

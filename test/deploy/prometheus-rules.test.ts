@@ -68,7 +68,7 @@ describe('promtool', () => {
 });
 
 describe('the rules file', () => {
-  it('has the six alerts and their recording rules', () => {
+  it("has the project's six alerts, the write-up's two as written, and their recording rules", () => {
     expect(alerts.map((a) => a.alert).sort()).toEqual([
       'GPULayersAllocatorFragmentation',
       'GPULayersCUDAGraphCreep',
@@ -76,6 +76,8 @@ describe('the rules file', () => {
       'GPULayersHostHeapLeak',
       'GPULayersMemoryGrowingWhileIdle',
       'GPULayersNonKVCacheMemoryHigh',
+      'VLLMFragmentationSpikeOnIdle',
+      'VLLMHighFragmentationRatio',
     ]);
     for (const r of records) expect(r.record).toMatch(/^gpu_layers:[a-z_]+(:[a-z0-9_]+)?$/);
   });

@@ -13,12 +13,37 @@ import { repoRoot } from '../helpers/paths.js';
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** The input processFiguresSchema reads: a recorded process with its allocator reason moved up. */
+/**
+ * The input processFiguresSchema reads: a recorded process with its allocator reason moved up,
+ * and the nested figures it keeps (malloc, the container, vLLM's counters) moved into the object
+ * above them under the names the figures give them.
+ */
 function figuresInput(process: unknown): unknown {
   if (!isObject(process)) return process;
   const errors = isObject(process.errors) ? process.errors : null;
   const reason = errors !== null && isObject(errors['layers.allocator']) ? errors['layers.allocator'].message : null;
-  return { ...process, allocatorReason: reason };
+  let { host, layers } = process;
+  if (isObject(host)) {
+    const malloc = isObject(host.malloc) ? host.malloc : {};
+    const container = isObject(host.container) ? host.container : {};
+    host = {
+      ...host,
+      mallocInUseBytes: malloc.inUseBytes,
+      mallocFreeBytes: malloc.freeBytes,
+      containerPath: container.path,
+      containerUsageBytes: container.usageBytes,
+      containerLimitBytes: container.limitBytes,
+      containerOomKills: container.oomKills,
+    };
+  }
+  if (isObject(layers) && isObject(layers.framework)) {
+    const counters = isObject(layers.framework.counters) ? layers.framework.counters : {};
+    layers = {
+      ...layers,
+      framework: { ...layers.framework, requestsFinished: counters.requestsFinished, promptTokens: counters.promptTokens, generationTokens: counters.generationTokens },
+    };
+  }
+  return { ...process, host, layers, allocatorReason: reason };
 }
 
 /** What zod gives: the figures, or null when the value is not a process at all. */
@@ -49,13 +74,39 @@ const recordedProcess = fc.record(
         {
           driverBytes: bytes,
           allocator: maybe(fc.record({ reservedBytes: bytes, allocatedBytes: bytes, inactiveSplitBytes: bytes, privatePoolBytes: bytes, largestFreeBlockBytes: bytes, numAllocRetries: bytes, numOoms: bytes }, { requiredKeys: [] })),
-          framework: maybe(fc.record({ requestsRunning: maybe(fc.nat({ max: 500 })), requestsWaiting: maybe(fc.double({ min: 0, max: 50, noNaN: true })) }, { requiredKeys: [] })),
+          framework: maybe(
+            fc.record(
+              {
+                requestsRunning: maybe(fc.nat({ max: 500 })),
+                requestsWaiting: maybe(fc.double({ min: 0, max: 50, noNaN: true })),
+                counters: maybe(fc.record({ requestsFinished: maybe(fc.nat()), promptTokens: maybe(fc.double({ min: 0, max: 1e12, noNaN: true })), generationTokens: bytes }, { requiredKeys: [] })),
+              },
+              { requiredKeys: [] },
+            ),
+          ),
         },
         { requiredKeys: [] },
       ),
     ),
     gaps: maybe(fc.record({ outsideAllocatorBytes: maybe(fc.integer({ min: -(2 ** 33), max: 2 ** 33 })) }, { requiredKeys: [] })),
-    host: maybe(fc.record({ rssBytes: bytes, anonBytes: bytes, fileBytes: bytes, shmemBytes: bytes, driverMappedBytes: bytes, startTimeTicks: bytes }, { requiredKeys: [] })),
+    host: maybe(
+      fc.record(
+        {
+          rssBytes: bytes,
+          anonBytes: bytes,
+          fileBytes: bytes,
+          shmemBytes: bytes,
+          driverMappedBytes: bytes,
+          heapBytes: bytes,
+          anonMappingsBytes: bytes,
+          outsideMallocBytes: maybe(fc.integer({ min: -(2 ** 33), max: 2 ** 33 })),
+          malloc: maybe(fc.record({ inUseBytes: bytes, freeBytes: bytes }, { requiredKeys: [] })),
+          container: maybe(fc.record({ path: maybe(fc.string({ maxLength: 6 })), usageBytes: bytes, limitBytes: bytes, oomKills: bytes }, { requiredKeys: [] })),
+          startTimeTicks: bytes,
+        },
+        { requiredKeys: [] },
+      ),
+    ),
     errors: maybe(fc.record({ 'layers.allocator': maybe(fc.record({ message: maybe(fc.string({ maxLength: 6 })) })) }, { requiredKeys: [] })),
   },
   { requiredKeys: [] },

@@ -79,8 +79,11 @@ export function layeredProcess(r: ProcessReading): LayeredProcess {
             kvCacheUsage: 0.4,
             numGpuBlocks: 4096,
             blockSize: 16,
+            kvCacheInUseBytes: r.kvCacheBytes === null ? null : Math.round(r.kvCacheBytes * 0.4),
             requestsRunning: 3,
             requestsWaiting: 0,
+            counters: null,
+            load: null,
             cudaGraphBytes: 700 * MiB,
             nonTorchBytes: 5 * GiB,
             sources: { metrics: null, log: '/var/log/vllm.log' },
@@ -96,6 +99,13 @@ export function layeredProcess(r: ProcessReading): LayeredProcess {
       fileBytes: h.file,
       shmemBytes: h.shmem,
       driverMappedBytes: h.driverMapped,
+      heapBytes: null,
+      anonMappingsBytes: null,
+      anonMappingsCount: null,
+      malloc: null,
+      python: null,
+      outsideMallocBytes: null,
+      container: null,
       containerId: null,
       podUid: null,
       nspid: [r.pid],
@@ -148,6 +158,7 @@ export function layeredSample(takenAtMs: number, devices: LayeredDevice[]): Laye
       hfConfig: null,
       calibration: { location: '/root/.cache/gpu-layers/context-calibration.json', ok: true, error: null },
     },
+    exits: null,
   };
   return layeredSampleSchema.parse(sample);
 }

@@ -36,8 +36,36 @@ describe('joinLayers', () => {
       allocatorCachedBytes: 20,
       fragmentationRatio: 6 / 120,
     });
-    expect(p.host).toEqual(host10);
+    // This companion file is of a companion without host figures: malloc is unknown, and why.
+    const { errors: hostErrors, ...hostFigures } = p.host!;
+    const { errors: _none, ...expectedFigures } = host10;
+    expect(hostFigures).toEqual(expectedFigures);
+    expect(Object.keys(hostErrors).sort()).toEqual(['malloc', 'outsideMallocBytes', 'python']);
+    expect(hostErrors.malloc?.code).toBe('COMPANION_TOO_OLD');
     expect(p.errors).toBeUndefined();
+  });
+
+  it("the host's allocator layers: malloc and Python from the process's companion, and the anonymous memory malloc does not hold", () => {
+    const withHost = inputs();
+    const file = withHost.companion!.get(10)!;
+    if (!file.ok) throw new Error('fixture');
+    const malloc = { source: 'mallinfo2' as const, arenaBytes: 1800, mmappedBytes: 700, mmappedChunks: 3, inUseBytes: 2300, freeBytes: 200, releasableBytes: 40, arenaCount: 4 };
+    const python = { allocatedBlocks: 52_000, tracedBytes: null };
+    withHost.companion!.set(10, { ...file, document: { ...file.document, host: { malloc, mallocUnknownBecause: null, python } } });
+    const p = processOf(joinLayers(sample(), withHost), 10);
+    // host10's anonymous RSS (3000) less malloc's arenas and mmapped chunks (1800 + 700).
+    expect(p.host).toEqual({ ...host10, malloc, python, outsideMallocBytes: 3000 - 1800 - 700 });
+
+    withHost.companion!.set(10, { ...file, document: { ...file.document, host: { malloc: null, mallocUnknownBecause: 'no glibc malloc statistics in this C library (musl?)', python } } });
+    const unknown = processOf(joinLayers(sample(), withHost), 10).host!;
+    expect(unknown.malloc).toBeNull();
+    expect(unknown.errors.malloc).toMatchObject({ code: 'MALLOC_UNKNOWN', message: 'no glibc malloc statistics in this C library (musl?)' });
+    expect(unknown.outsideMallocBytes).toBeNull();
+    expect(unknown.python).toEqual(python);
+
+    // Without a stats folder, the reason says where malloc's figures come from.
+    const none = processOf(joinLayers(sample(), inputs({ companion: null })), 10).host!;
+    expect(none.errors.malloc?.message).toMatch(/companion/);
   });
 
   it('per device: the calibrated context and the memory no process accounts for', () => {

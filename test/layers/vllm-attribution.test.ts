@@ -7,7 +7,8 @@ import { parseVllmLog } from '../../src/sources/vllm-log.js';
 import type { VllmMetricsResult } from '../../src/sources/vllm-metrics.js';
 
 const GiB = 2 ** 30;
-const engine = { engine: '0', modelName: 'm', kvCacheUsage: 0.25, requestsRunning: 4, requestsWaiting: 1, numGpuBlocks: 1000, blockSize: 16, cacheDtype: 'auto', cacheConfig: {} };
+const counters = { promptTokens: 1200, generationTokens: 3400, requestsFinished: 20, preemptions: 0, prefixCacheQueries: null, prefixCacheHits: null };
+const engine = { engine: '0', modelName: 'm', kvCacheUsage: 0.25, requestsRunning: 4, requestsWaiting: 1, numGpuBlocks: 1000, blockSize: 16, cacheDtype: 'auto', cacheConfig: {}, counters };
 const metrics: VllmMetricsResult = { ok: true, url: 'http://127.0.0.1:8000/metrics', engines: [engine] };
 
 // API server 100 -> engine core 200 -> workers 301, 302 (GPU processes); 900 is someone else's.

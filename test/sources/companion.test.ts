@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { allocatorLayerSchema } from '../../src/layers/schema.js';
 import { allocatorLayerOf } from '../../src/layers/allocator-layer.js';
-import { checkCompanion, readCompanion, type CompanionFile } from '../../src/sources/companion.js';
+import { checkCompanion, MAX_COMPANION_REASON_CHARS, readCompanion, type CompanionFile, type CompanionHost } from '../../src/sources/companion.js';
 
 const NOW = Date.UTC(2026, 10, 26, 12, 0, 0);
 const dir = mkdtempSync(path.join(tmpdir(), 'gpu-layers-companion-unit-'));
@@ -64,6 +64,63 @@ describe('checkCompanion', () => {
 
   it('cannot check pid reuse when /proc does not show the process, and says nothing false', () => {
     expect(check(JSON.stringify(document({ startTimeTicks: 5 })), null)).toMatchObject({ ok: true });
+  });
+});
+
+describe('the host part', () => {
+  const host = (): CompanionHost => ({
+    malloc: { source: 'mallinfo2', arenaBytes: 106_926_080, inUseBytes: 317_005_728, freeBytes: 250_064, mmappedBytes: 210_329_600, mmappedChunks: 4, releasableBytes: 151_248, arenaCount: 5 },
+    mallocUnknownBecause: null,
+    python: { allocatedBlocks: 39_498, tracedBytes: null },
+  });
+  const accepted = (value: unknown) => {
+    const result = check(JSON.stringify({ ...document(), host: value }));
+    return result.ok ? result.document.host : result;
+  };
+
+  it('is optional (files of older companions) and may be null', () => {
+    const older = check(JSON.stringify(document()));
+    expect(older).toMatchObject({ ok: true });
+    expect((older as { document: CompanionFile }).document.host).toBeUndefined();
+    expect(accepted(null)).toBeNull();
+  });
+
+  it('keeps the figures as written, and malloc null with its reason', () => {
+    expect(accepted(host())).toEqual(host());
+    const unknown = { malloc: null, mallocUnknownBecause: 'no glibc malloc statistics in this C library (musl?)', python: { allocatedBlocks: 1, tracedBytes: 4096 } };
+    expect(accepted(unknown)).toEqual(unknown);
+    expect(accepted({ ...host(), malloc: { ...host().malloc!, arenaCount: null } })).toMatchObject({ malloc: { arenaCount: null } });
+  });
+
+  const bad: Array<[string, (h: CompanionHost & Record<string, unknown>) => unknown]> = [
+    ['a negative byte count', (h) => ({ ...h, malloc: { ...h.malloc, inUseBytes: -1 } })],
+    ['a fractional byte count', (h) => ({ ...h, malloc: { ...h.malloc, freeBytes: 1.5 } })],
+    ['bytes past 2^53', (h) => ({ ...h, malloc: { ...h.malloc, mmappedBytes: 2 ** 60 } })],
+    ['a count as a string', (h) => ({ ...h, malloc: { ...h.malloc, arenaCount: '5' } })],
+    ['another source than mallinfo2', (h) => ({ ...h, malloc: { ...h.malloc, source: 'mallinfo' } })],
+    ['a missing figure', (h) => ({ ...h, malloc: { ...h.malloc, releasableBytes: undefined } })],
+    ['a negative block count', (h) => ({ ...h, python: { allocatedBlocks: -3, tracedBytes: null } })],
+    ['fractional traced bytes', (h) => ({ ...h, python: { allocatedBlocks: 3, tracedBytes: 0.5 } })],
+    ['a reason of 301 characters', (h) => ({ ...h, malloc: null, mallocUnknownBecause: 'x'.repeat(MAX_COMPANION_REASON_CHARS + 1) })],
+    ['a megabyte reason', (h) => ({ ...h, malloc: null, mallocUnknownBecause: 'x'.repeat(2 ** 20) })],
+    ['a reason that is not a string', (h) => ({ ...h, mallocUnknownBecause: 42 })],
+    ['a host that is not an object', () => 'glibc'],
+  ];
+  it.each(bad)('refuses %s with COMPANION_INVALID, quoting no key of the file', (_, mutate) => {
+    const result = check(JSON.stringify({ ...document(), host: mutate(host() as CompanionHost & Record<string, unknown>) }));
+    expect(result).toMatchObject({ ok: false, error: { code: 'COMPANION_INVALID', message: expect.stringMatching(/at host/) } });
+    expect((result as { error: { message: string } }).error.message).not.toContain('…');
+  });
+
+  it('a reason of exactly the cap is taken', () => {
+    const reason = 'y'.repeat(MAX_COMPANION_REASON_CHARS);
+    expect(accepted({ ...host(), malloc: null, mallocUnknownBecause: reason })).toMatchObject({ mallocUnknownBecause: reason });
+  });
+
+  it('a key of the file under host is not quoted', () => {
+    const result = check(JSON.stringify({ ...document(), host: { ...host(), malloc: { ...host().malloc, 'attacker-text': 1, arenaBytes: -1 } } }));
+    expect(result).toMatchObject({ ok: false, error: { code: 'COMPANION_INVALID', message: expect.stringMatching(/at host\.malloc\.arenaBytes/) } });
+    expect((result as { error: { message: string } }).error.message).not.toContain('attacker');
   });
 });
 

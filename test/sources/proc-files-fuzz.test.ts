@@ -15,7 +15,7 @@ import { hostLayerSchema } from '../../src/layers/schema.js';
 import { hostLayerOf } from '../../src/layers/host-layer.js';
 import { readProcessHost } from '../../src/sources/process-host.js';
 import { parseMeminfo } from '../../src/sources/host-memory.js';
-import { parseCgroupContainerId, parseCgroupPodUid, parseSmapsDriverRss, parseStatStartTime, parseStatus } from '../../src/sources/proc-files.js';
+import { parseCgroupContainerId, parseCgroupPodUid, parseSmapsDriverRss, parseSmapsSplit, parseStatStartTime, parseStatus } from '../../src/sources/proc-files.js';
 import { parseListeningSockets, parseParentPid } from '../../src/sources/process-tree.js';
 import { repoRoot } from '../helpers/paths.js';
 import { CALL_BOUND_MS, FUZZ_TIMEOUT_MS, fuzzParams, LONG_RUN, mutatedOrRandom, timed, timedAsync } from '../helpers/fuzz.js';
@@ -25,6 +25,8 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 const FILES = ['status', 'smaps', 'cgroup', 'stat'] as const;
 const fixtures = Object.fromEntries(FILES.map((f) => [f, readFileSync(path.join(repoRoot, 'test/fixtures/proc/4242', f))])) as Record<(typeof FILES)[number], Buffer>;
+/** A real smaps of a Python process with heap, thread arenas and mmaps (its README says how it was made). */
+const PYTHON_SMAPS = readFileSync(path.join(repoRoot, 'test/fixtures/proc/smaps-python-threads/smaps'));
 const MEMINFO = Buffer.from('MemTotal:       2113464100 kB\nMemFree:        1630411232 kB\nMemAvailable:   2003526608 kB\nBuffers:         1185444 kB\n');
 const TCP = Buffer.from(
   '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n' +
@@ -44,6 +46,12 @@ function parseAll(text: string): void {
   for (const value of [status.rssBytes, status.anonBytes, status.fileBytes, status.shmemBytes]) expect(isBytes(value), `${value}`).toBe(true);
   if (status.nspid !== null) for (const pid of status.nspid) expect(Number.isSafeInteger(pid), `${pid}`).toBe(true);
   expect(isBytes(parseSmapsDriverRss(text))).toBe(true);
+  const split = parseSmapsSplit(text);
+  if (split !== null) {
+    for (const value of [split.driverMappedBytes, split.heapBytes, split.anonMappingsBytes, split.stackBytes]) expect(isBytes(value), `${value}`).toBe(true);
+    expect(Number.isSafeInteger(split.anonMappingsCount) && split.anonMappingsCount >= 0).toBe(true);
+  }
+  expect(parseSmapsDriverRss(text)).toBe(split?.driverMappedBytes ?? null);
   const container = parseCgroupContainerId(text);
   if (container !== null) expect(container).toMatch(/^[0-9a-f]{64}$/);
   const pod = parseCgroupPodUid(text);
@@ -136,6 +144,52 @@ describe('round trips: kernel-format text back to its figures', () => {
     );
   });
 
+  it('smaps split: driver Rss, and the Anonymous pages of heap, anonymous mappings and stack, each in its bucket', { timeout: FUZZ_TIMEOUT_MS }, () => {
+    const PATHS = {
+      driver: ['/dev/nvidiactl', '/dev/nvidia0', '/dev/nvidia-uvm (deleted)'],
+      heap: ['[heap]'],
+      anon: ['', '[anon:pymalloc]', '[anon:a b (deleted)]'],
+      stack: ['[stack]', '[stack:4242]'],
+      none: ['/usr/lib/libcuda.so.1', '/tmp/a b c', '/tmp/x (deleted)', '/dev/zero (deleted)', '/home/u/dev/nvidia0', '[vdso]', '[vvar]', '[heap', '/[heap]'],
+    } as const;
+    const kinds = Object.keys(PATHS) as (keyof typeof PATHS)[];
+    const mapping = fc.record({
+      start: fc.bigInt({ min: 0n, max: 2n ** 47n }),
+      kind: fc.constantFrom(...kinds),
+      which: fc.nat(),
+      rss: fc.integer({ min: 0, max: 2 ** 30 }),
+      anonymous: fc.integer({ min: 0, max: 2 ** 30 }),
+      pad: fc.integer({ min: 1, max: 30 }),
+    });
+    fc.assert(
+      fc.property(fc.array(mapping, { maxLength: 16 }), (mappings) => {
+        const pathOf = (m: (typeof mappings)[number]) => PATHS[m.kind][m.which % PATHS[m.kind].length]!;
+        const text = mappings
+          .map((m) => {
+            const name = pathOf(m);
+            return [
+              `${m.start.toString(16)}-${(m.start + 4096n).toString(16)} rw-p 00000000 00:05 1024 ${name === '' ? '' : `${' '.repeat(m.pad)}${name}`}`,
+              `Size:             ${m.rss + 4} kB`,
+              `Rss:              ${m.rss} kB`,
+              `Pss:              ${m.rss} kB`,
+              `Anonymous:        ${m.anonymous} kB`,
+              'VmFlags: rd wr mr mw me ac sd',
+            ].join('\n');
+          })
+          .join('\n');
+        const sum = (kind: keyof typeof PATHS, figure: 'rss' | 'anonymous') => mappings.filter((m) => m.kind === kind).reduce((total, m) => total + m[figure] * KiB, 0);
+        expect(parseSmapsSplit(`${text}\n`)).toEqual({
+          driverMappedBytes: sum('driver', 'rss'),
+          heapBytes: sum('heap', 'anonymous'),
+          anonMappingsBytes: sum('anon', 'anonymous'),
+          anonMappingsCount: mappings.filter((m) => m.kind === 'anon').length,
+          stackBytes: sum('stack', 'anonymous'),
+        });
+      }),
+      fuzzParams(200),
+    );
+  });
+
   it('cgroup: the last container id and the pod UID of either driver', { timeout: FUZZ_TIMEOUT_MS }, () => {
     const hex = (n: number) => fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: n, maxLength: n });
     fc.assert(
@@ -167,7 +221,7 @@ describe('round trips: kernel-format text back to its figures', () => {
 });
 
 describe('mutated and random text', () => {
-  const seeds = [...Object.values(fixtures), MEMINFO, TCP];
+  const seeds = [...Object.values(fixtures), PYTHON_SMAPS, MEMINFO, TCP];
 
   it('every parser returns plausible figures or null, within the bound', { timeout: FUZZ_TIMEOUT_MS }, () => {
     fc.assert(
@@ -182,6 +236,7 @@ describe('mutated and random text', () => {
   it.each([
     ['status', 'VmRSS:\t18446744073709551615 kB\nRssAnon:\t 99999999999999999999 kB\nNSpid:\t1\t' + '9'.repeat(400) + '\n'],
     ['smaps', '7f00-7f01 rw-s 00000000 00:05 1 /dev/nvidia0\nRss:  18446744073709551615 kB\n'],
+    ['smaps heap', '7f00-7f01 rw-p 00000000 00:00 0 [heap]\nAnonymous:  ' + '9'.repeat(400) + ' kB\n'],
     ['meminfo', 'MemTotal:       18446744073709551615 kB\nMemAvailable:   ' + '9'.repeat(400) + ' kB\n'],
   ])('%s: a figure too large to be true (lxcfs has printed 2^64 - 1) is null, not Infinity', (_name, text) => {
     parseAll(text);
@@ -244,6 +299,16 @@ describe('adversarial input for each regular expression', () => {
   it('NSpid: followed by a long run of blanks and no pid ends at once (it took 1.8 s at 40,000 blanks, growing with the square)', () => {
     const { value, cpuMs } = timed(() => parseStatus(`NSpid:${' '.repeat(LENGTH)}x\nNSpid:\t${'\t'.repeat(LENGTH)}\n`));
     expect(value.nspid).toBeNull();
+    expect(cpuMs).toBeLessThan(CALL_BOUND_MS);
+  });
+
+  it('a 20 MB smaps (a big process, read every sample) is split within the bound', () => {
+    const text = PYTHON_SMAPS.toString('utf8').repeat(Math.ceil(20e6 / PYTHON_SMAPS.length));
+    const one = parseSmapsSplit(PYTHON_SMAPS.toString('utf8'))!;
+    const { value, cpuMs } = timed(() => parseSmapsSplit(text));
+    const copies = text.length / PYTHON_SMAPS.length;
+    expect(value?.heapBytes).toBe(one.heapBytes * copies);
+    expect(value?.anonMappingsCount).toBe(one.anonMappingsCount * copies);
     expect(cpuMs).toBeLessThan(CALL_BOUND_MS);
   });
 

@@ -60,6 +60,8 @@ describe('round trip: generated engines to exposition text and back', () => {
     blocks: fc.nat(),
     blockSize: fc.constantFrom(1, 8, 16, 32, 64, 128),
     dtype: fc.constantFrom('auto', 'fp8', 'fp8_e4m3', 'bfloat16', 'half'),
+    finished: fc.nat({ max: 2 ** 40 }),
+    prompt: fc.nat({ max: 2 ** 40 }),
     extra: fc.dictionary(fc.stringMatching(/^[a-z][a-z0-9_]{0,15}$/), fc.string({ maxLength: 20 }), { maxKeys: 4 }),
   });
 
@@ -84,6 +86,20 @@ describe('round trip: generated engines to exposition text and back', () => {
           family('vllm:num_requests_waiting', 'Waiting.', (e, i) => `vllm:num_requests_waiting${labels([...id(i), ['model_name', e.model]])} ${e.waiting}`),
           family(usageName, 'Usage.', (e, i) => `${usageName}${labels([...id(i), ['model_name', e.model]])} ${e.usage}`),
           family('vllm:cache_config_info', 'Config.', (e, i) => `vllm:cache_config_info${labels(config(e, i))} 1.0`),
+          // Counters: finished requests split over two reasons (read back as their sum), prompt tokens.
+          [
+            '# HELP vllm:request_success_total Finished requests.',
+            '# TYPE vllm:request_success_total counter',
+            ...engines.flatMap((e, i) => [
+              `vllm:request_success_total${labels([...id(i), ['finished_reason', 'stop'], ['model_name', e.model]])} ${Math.floor(e.finished / 2)}`,
+              `vllm:request_success_total${labels([...id(i), ['finished_reason', 'length'], ['model_name', e.model]])} ${e.finished - Math.floor(e.finished / 2)}`,
+            ]),
+          ].join('\n'),
+          [
+            '# HELP vllm:prompt_tokens_total Prompt tokens.',
+            '# TYPE vllm:prompt_tokens_total counter',
+            ...engines.map((e, i) => `vllm:prompt_tokens_total${labels([...id(i), ['model_name', e.model]])} ${e.prompt}`),
+          ].join('\n'),
           '',
         ].join('\n');
         const result = readVllmMetricsText('u', text);
@@ -101,6 +117,7 @@ describe('round trip: generated engines to exposition text and back', () => {
             blockSize: e.blockSize,
             cacheDtype: e.dtype,
             cacheConfig: Object.fromEntries(config(e, i)),
+            counters: { promptTokens: e.prompt, generationTokens: null, requestsFinished: e.finished, preemptions: null, prefixCacheQueries: null, prefixCacheHits: null },
           })),
         );
       }),

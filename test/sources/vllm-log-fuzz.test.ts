@@ -4,7 +4,10 @@
  * against the pure parser on mutated logs and any chunk size; mutated and random logs (figures
  * null or plausible, within a bound); a log followed while it grows, rotates, is truncated or
  * rewritten, against the pure parser of the whole file each time; adversarial input for each
- * regular expression; and a log with a huge line read in bounded memory.
+ * regular expression; and a log with a huge line read in bounded memory. The periodic stats lines
+ * likewise: generated V0 and V1 lines (engine prefixes, pid tags, colour, docker timestamps,
+ * appended fields, noise) back to each engine's latest line and prefill burst, and every stats
+ * record any log gives within its ranges. Every parse is dated by one fixed `now`.
  */
 import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,7 +16,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { readFramework } from '../../src/layers/read-framework.js';
-import { MAX_LOG_LINE_BYTES, parseVllmLog, readVllmLog, VllmLogFollower, type VllmLog, type VllmLogFigures } from '../../src/sources/vllm-log.js';
+import { MAX_LOG_LINE_BYTES, parseVllmLog as parseAt, readVllmLog, VllmLogFollower, type VllmLog, type VllmLogFigures } from '../../src/sources/vllm-log.js';
 import { repoRoot } from '../helpers/paths.js';
 import { CALL_BOUND_MS, FUZZ_TIMEOUT_MS, fuzzParams, LONG_RUN, mutatedOrRandom, timed, timedAsync } from '../helpers/fuzz.js';
 
@@ -28,6 +31,9 @@ const GiB = 2 ** 30;
  * larger chunks.
  */
 const MAX_READS = 8_000;
+/** When every log here is read (vLLM's timestamps have no year): 2026-11-30 12:00 local time. */
+const NOW = new Date(2026, 10, 30, 12, 0, 0).getTime();
+const parseVllmLog = (text: string) => parseAt(text, { now: NOW });
 const fixtureDir = path.join(repoRoot, 'test/fixtures/vllm');
 const logs = readdirSync(fixtureDir)
   .filter((f) => f.endsWith('.log'))
@@ -48,6 +54,19 @@ function checkLog(log: VllmLog): void {
     check(figures);
   }
   expect(Number.isSafeInteger(log.matchedLines) && log.matchedLines >= 0).toBe(true);
+  expect(log.stats.length).toBeLessThanOrEqual(log.matchedLines);
+  const engines = new Set<string | null>();
+  for (const stats of log.stats) {
+    expect(stats.engine === null || /^\d+$/.test(stats.engine), `engine ${stats.engine}`).toBe(true);
+    expect(engines.has(stats.engine), `engine ${stats.engine} twice`).toBe(false);
+    engines.add(stats.engine);
+    for (const rate of [stats.promptTokensPerSecond, stats.generationTokensPerSecond]) expect(Number.isFinite(rate) && rate >= 0, `rate ${rate}`).toBe(true);
+    for (const count of [stats.running, stats.waiting]) expect(Number.isSafeInteger(count) && count >= 0, `count ${count}`).toBe(true);
+    expect(stats.kvCacheUsage === null || (stats.kvCacheUsage >= 0 && stats.kvCacheUsage <= 1), `usage ${stats.kvCacheUsage}`).toBe(true);
+    for (const at of [stats.loggedAt, stats.lastPrefillAt]) expect(at === null || (Number.isSafeInteger(at) && at <= NOW), `time ${at}`).toBe(true);
+    expect(stats.lastPrefillBurstTokens === null || (Number.isSafeInteger(stats.lastPrefillBurstTokens) && stats.lastPrefillBurstTokens >= 0)).toBe(true);
+    expect(stats.idleBeforeLastBurstSeconds === null || (Number.isFinite(stats.idleBeforeLastBurstSeconds) && stats.idleBeforeLastBurstSeconds >= 0)).toBe(true);
+  }
 }
 
 describe('round trip: generated log lines back to their figures', () => {
@@ -116,6 +135,102 @@ describe('round trip: generated log lines back to their figures', () => {
   });
 });
 
+describe('round trip: generated stats lines back to each engine\'s latest line and burst', () => {
+  const line = fc.record({
+    // null: a V0 line, or a V1 line without "Engine %03d: " (~0.8); both are engine null.
+    engine: fc.option(fc.integer({ min: 0, max: 3 }), { nil: null }),
+    v0: fc.boolean(),
+    prompt: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 10_000_000 })),
+    generation: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 10_000_000 })),
+    running: fc.nat(100_000),
+    waiting: fc.nat(100_000),
+    usage: fc.integer({ min: 0, max: 1000 }),
+    /** Seconds after the previous line (0: the same second). */
+    step: fc.integer({ min: 0, max: 30 }),
+    level: fc.constantFrom('INFO', 'INFO', 'DEBUG'),
+    decoration: fc.constantFrom('', '(APIServer pid=1) ', '2026-05-12T08:01:39.331095044Z (APIServer pid=1) ', 'colour'),
+    tail: fc.constantFrom('', ', Prefix cache hit rate: 40.0%', ', Prefix cache hit rate: 0.0%, MM cache hit rate: 0.0%'),
+  });
+  const noise = fc.string({ maxLength: 60 }).filter((s) => !/GiB|GB|blocks|tokens|\n|\r/.test(s));
+  const pad = (n: number) => String(n).padStart(2, '0');
+
+  it('the latest line of each engine, its last prefill and the run of prefill lines before it', { timeout: FUZZ_TIMEOUT_MS }, () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof({ weight: 4, arbitrary: line }, { weight: 1, arbitrary: noise }), { maxLength: 30 }), (items) => {
+        let t = new Date(2026, 10, 30, 9, 0, 0).getTime();
+        // What the log says per engine, computed here from the generated values.
+        type Expected = {
+          engine: string | null;
+          at: number;
+          prompt: number;
+          generation: number;
+          running: number;
+          waiting: number;
+          usage: number;
+          lastPrefillAt: number | null;
+          inBurst: boolean;
+          /** Where every line has throughput, each line's interval is the time since the one before. */
+          burst: number | null;
+          idleBefore: number | null;
+        };
+        const expected = new Map<string, Expected>();
+        let matched = 0;
+        const text = items.map((item) => {
+          if (typeof item === 'string') return item;
+          t += item.step * 1000;
+          const engine = item.v0 || item.engine === null ? null : String(item.engine);
+          const key = engine ?? '';
+          const before = expected.get(key);
+          const prefill = item.prompt > 0;
+          const gap = before === undefined || t === before.at ? null : (t - before.at) / 1000;
+          const startsBurst = prefill && !(before?.inBurst ?? false);
+          const tokens = prefill && gap !== null ? (item.prompt / 10) * gap : null;
+          const burst = !prefill ? (before?.burst ?? null) : startsBurst ? tokens : tokens === null ? (before?.burst ?? null) : (before?.burst ?? 0) + tokens;
+          expected.set(key, {
+            engine,
+            at: t,
+            prompt: item.prompt / 10,
+            generation: item.generation / 10,
+            running: item.running,
+            waiting: item.waiting,
+            // The percent as printed, as a fraction.
+            usage: Number((item.usage / 10).toFixed(1)) / 100,
+            lastPrefillAt: prefill ? t : (before?.lastPrefillAt ?? null),
+            inBurst: prefill,
+            burst,
+            idleBefore: startsBurst ? (gap === null ? null : 0) : (before?.idleBefore ?? null),
+          });
+          matched++;
+          const date = new Date(t);
+          const stamp = `${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+          const level = item.decoration === 'colour' ? `\u001b[32m${item.level}\u001b[0m` : item.level;
+          const prefix = item.decoration === 'colour' ? '' : item.decoration;
+          const rates = `Avg prompt throughput: ${(item.prompt / 10).toFixed(1)} tokens/s, Avg generation throughput: ${(item.generation / 10).toFixed(1)} tokens/s`;
+          const usage = `GPU KV cache usage: ${(item.usage / 10).toFixed(1)}%`;
+          const body = item.v0
+            ? `${rates}, Running: ${item.running} reqs, Swapped: 0 reqs, Pending: ${item.waiting} reqs, ${usage}, CPU KV cache usage: 0.0%.`
+            : `${engine === null ? '' : `Engine ${engine.padStart(3, '0')}: `}${rates}, Running: ${item.running} reqs, Waiting: ${item.waiting} reqs, Preemptions: 0, ${usage}${item.tail}`;
+          return `${prefix}${level} ${stamp} [loggers.py:123] ${body}`;
+        });
+        const log = parseVllmLog(text.join('\n'));
+        checkLog(log);
+        expect(log.matchedLines).toBe(matched);
+        expect(log.byPid.size).toBe(0);
+        expect(log.stats.map((s) => ({ engine: s.engine, at: s.loggedAt, prompt: s.promptTokensPerSecond, generation: s.generationTokensPerSecond, running: s.running, waiting: s.waiting, usage: s.kvCacheUsage, lastPrefillAt: s.lastPrefillAt }))).toEqual(
+          [...expected.values()].map(({ inBurst: _, burst: __, idleBefore: ___, ...e }) => e),
+        );
+        const busy = items.every((item) => typeof item === 'string' || item.prompt > 0 || item.generation > 0);
+        if (busy) {
+          expect(log.stats.map((s) => [s.lastPrefillBurstTokens, s.idleBeforeLastBurstSeconds])).toEqual(
+            [...expected.values()].map((e) => [e.burst === null ? null : Math.round(e.burst), e.idleBefore]),
+          );
+        }
+      }),
+      fuzzParams(300),
+    );
+  });
+});
+
 describe('mutated and random logs', () => {
   it('the pure parser: plausible figures or none, within the bound', { timeout: FUZZ_TIMEOUT_MS }, () => {
     fc.assert(
@@ -149,7 +264,7 @@ describe('mutated and random logs', () => {
         fc.pre(bytes.toString('latin1').split('\n').every((line) => line.length <= MAX_LOG_LINE_BYTES));
         fc.pre(bytes.length / chunkBytes <= MAX_READS);
         writeFileSync(file, bytes);
-        const { value, cpuMs } = await timedAsync(() => readVllmLog(file, { chunkBytes }));
+        const { value, cpuMs } = await timedAsync(() => readVllmLog(file, { chunkBytes, now: NOW }));
         expect(cpuMs).toBeLessThan(CALL_BOUND_MS);
         expect(value).toEqual(parseVllmLog(bytes.toString('utf8')));
       }),
@@ -202,7 +317,7 @@ describe('a log followed across reads', () => {
             written = bytes.length;
             writeFileSync(file, content);
           }
-          expect(await follower.read(), kind).toEqual(parseVllmLog(content.toString('utf8')));
+          expect(await follower.read(NOW), kind).toEqual(parseVllmLog(content.toString('utf8')));
         }
       }),
       fuzzParams(300),
@@ -215,6 +330,10 @@ describe('bounds', () => {
   // match fail late (or succeed): the shapes that send a backtracking matcher quadratic.
   const PREFIXES = [
     '',
+    'Avg prompt throughput: ',
+    'Avg prompt throughput: 1.0 tokens/s, Avg generation throughput: ',
+    'INFO 11-26 10:00:00 Engine ',
+    'Engine 000: Avg prompt throughput: 1.0 tokens/s, Avg generation throughput: 1.0 tokens/s, ',
     'Model loading took ',
     'Loading model weights took ',
     '# ',
@@ -229,8 +348,8 @@ describe('bounds', () => {
     'reserved ',
     'non_torch_memory takes ',
   ];
-  const PUMPS = ['1', '-1', '1.', '.1', '1.1', ' ', 'a', ',', '1,', '(', ' pid=1', '(a pid=1)', '\u001b[0', '\u001b[0m', '# a', 'GiB', 'Model loading took 1', ' \t'];
-  const SUFFIXES = ['', ' GiB', ' GB', 'x GiB', ' blocks', ' tokens', ') GiB', 'm GiB'];
+  const PUMPS = ['INFO ', 'INFO 11-26 ', 'Engine 0: ', 'Running: 1 reqs, ', 'Avg prompt throughput: ', 'Avg prompt throughput: 1.0 tokens/s, ', '1', '-1', '1.', '.1', '1.1', ' ', 'a', ',', '1,', '(', ' pid=1', '(a pid=1)', '\u001b[0', '\u001b[0m', '# a', 'GiB', 'Model loading took 1', ' \t'];
+  const SUFFIXES = [' tokens/s, Avg generation throughput: 1.0 tokens/s, Running: 1 reqs, Waiting: 0 reqs, GPU KV cache usage: 1.0%', 'Avg prompt throughput: 1.0 tokens/s, Avg generation throughput: 1.0 tokens/s, Running: 1 reqs, Waiting: 0 reqs', '', ' GiB', ' GB', 'x GiB', ' blocks', ' tokens', ') GiB', 'm GiB'];
   const LENGTH = LONG_RUN ? 200_000 : 40_000;
 
   it(`no line of ${LENGTH} characters takes longer than the bound`, { timeout: FUZZ_TIMEOUT_MS }, () => {

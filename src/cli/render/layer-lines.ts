@@ -3,7 +3,7 @@
  * tensors, CUDA graph pools, cached blocks, outside the allocator), the gaps in words a person
  * acts on, vLLM's view, and the host split. Figures that are unknown are said to be, with why.
  */
-import type { LayeredProcess } from '../../layers/schema.js';
+import type { LayeredProcess, RequestLoad } from '../../layers/schema.js';
 import { formatBytes } from '../../format-bytes.js';
 import type { Style } from './style.js';
 
@@ -92,9 +92,47 @@ function frameworkLine(process: LayeredProcess): string | null {
   }
   if (framework.cudaGraphBytes !== null) parts.push(`graph capture took ${formatBytes(framework.cudaGraphBytes)}`);
   if (framework.requestsRunning !== null) parts.push(`${framework.requestsRunning} running / ${framework.requestsWaiting ?? '?'} waiting`);
+  const load = loadText(framework.load);
+  if (load !== null) parts.push(load);
   // A command-line match is a guess worth saying; a listening socket or a pid tag is not.
   const label = framework.matchedBy === 'command-line' ? 'vLLM (matched by command line)' : 'vLLM';
   return `${label}: ${parts.length > 0 ? parts.join(', ') : 'no figures (see --json errors)'}`;
+}
+
+const rate = (v: number): string => (v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(1));
+
+/** "decode, 1.2 prompt / 540 generated tok/s, last prefill 3 s ago" */
+export function loadText(load: RequestLoad | null): string | null {
+  if (load === null) return null;
+  const parts: string[] = [];
+  if (load.phase !== null) parts.push(load.phase);
+  if (load.promptTokensPerSecond !== null && load.generationTokensPerSecond !== null) {
+    parts.push(`${rate(load.promptTokensPerSecond)} prompt / ${rate(load.generationTokensPerSecond)} generated tok/s`);
+  }
+  if (load.sinceLastPrefillSeconds !== null) parts.push(`last prefill ${formatDuration(load.sinceLastPrefillSeconds)} ago`);
+  return parts.length === 0 ? null : parts.join(', ');
+}
+
+function formatDuration(seconds: number): string {
+  if (seconds < 120) return `${Math.round(seconds)} s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+/** "malloc 2.1 GiB in use, 180 MiB free; 700 MiB anonymous outside malloc" or why malloc is unknown. */
+function mallocLine(host: NonNullable<LayeredProcess['host']>): string | null {
+  const malloc = host.malloc;
+  if (malloc === null) return null;
+  const outside = host.outsideMallocBytes !== null && host.outsideMallocBytes > 0 ? `; ${formatBytes(host.outsideMallocBytes)} anonymous outside malloc` : '';
+  return `malloc ${formatBytes(malloc.inUseBytes)} in use, ${formatBytes(malloc.freeBytes)} free in its arenas${outside}`;
+}
+
+function containerLine(container: NonNullable<LayeredProcess['host']>['container']): string | null {
+  if (container === null || container.usageBytes === null) return null;
+  const limit = container.limitBytes === null ? 'no limit' : `limit ${formatBytes(container.limitBytes)}`;
+  const workingSet = container.workingSetBytes === null ? '' : `, working set ${formatBytes(container.workingSetBytes)}`;
+  const kills = container.oomKills !== null && container.oomKills > 0 ? `, ${container.oomKills} OOM kill(s)` : '';
+  return `cgroup ${formatBytes(container.usageBytes)}${workingSet} (${limit})${kills}`;
 }
 
 function hostLine(process: LayeredProcess): string | null {
@@ -110,7 +148,8 @@ function hostLine(process: LayeredProcess): string | null {
     .map(([k, v]) => `${k} ${formatBytes(v as number)}`)
     .join(', ');
   const container = host.containerId !== null ? `  container ${host.containerId.slice(0, 12)}` : '';
-  return `host RSS ${formatBytes(host.rssBytes)} (${split})${container}`;
+  const layers = [mallocLine(host), containerLine(host.container)].filter((l) => l !== null);
+  return `host RSS ${formatBytes(host.rssBytes)} (${split})${container}${layers.length > 0 ? `; ${layers.join('; ')}` : ''}`;
 }
 
 export function layerLines(process: LayeredProcess, indent: string, style: Style): string[] {

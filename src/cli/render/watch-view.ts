@@ -7,7 +7,7 @@ import type { Finding, Severity } from '../../diagnosis/finding-schema.js';
 import type { LayeredDevice, LayeredProcess, LayeredSample } from '../../layers/schema.js';
 import { formatBytes, formatChange, formatSignedBytes } from '../../format-bytes.js';
 import { subjectText } from './findings-text.js';
-import { layerLines } from './layer-lines.js';
+import { layerLines, loadText } from './layer-lines.js';
 import { sparkline } from './sparkline.js';
 import type { Style } from './style.js';
 
@@ -210,8 +210,15 @@ function processLines(placed: Placed, shown: readonly Map<string, LayeredProcess
     `${PROCESS_INDENT}${style.bold(`pid ${process.pid}`)}  ${formatBytes(process.usedBytes)}  ${command}`,
     // The first of the probe's lines under a process is its stacked bar (or why there is none).
     layerLines(process, DETAIL_INDENT, style)[0]!,
+    ...loadLines(process, style),
     ...SERIES.map((series) => seriesLine(series, placed, shown, style)),
   ];
+}
+
+/** The engine's phase and token rates, where vLLM's counters (or its stats log) give them. */
+function loadLines(process: LayeredProcess, style: Style): string[] {
+  const text = loadText(process.layers.framework?.load ?? null);
+  return text === null ? [] : [`${DETAIL_INDENT}${style.dim('load')} ${text}`];
 }
 
 function groupLines(device: LayeredDevice, group: ProcessGroup, shown: readonly Map<string, LayeredProcess>[], style: Style): string[] {

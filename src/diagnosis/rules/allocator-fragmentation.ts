@@ -7,16 +7,18 @@
  * still be there. Where the growth starts comes from the series' own change points, not from
  * its first rise above some byte count.
  */
-import { allocatedBytes, cachedBytes, inactiveSplitBytes, largestFreeBlockBytes, numAllocRetries, numOoms, requestsRunning } from '../fields.js';
+import { allocatedBytes, cachedBytes, inactiveSplitBytes, largestFreeBlockBytes, numAllocRetries, numOoms, promptTokens, requestsRunning } from '../fields.js';
 import type { Finding } from '../finding-schema.js';
 import { byteShape, mattersForDevice, seriesFrom, significant } from '../growth.js';
 import { evidenceOf, lengthFactor, makeFinding, startupNote } from '../make-finding.js';
+import { prefillTiming } from '../prefill-timing.js';
 import type { ProcessHistory } from '../process-history.js';
 import { largestRiseWithin } from '../series-shape.js';
 import type { SteadyWindow } from '../steady-window.js';
 import { THRESHOLDS } from '../thresholds.js';
 import { riseTrend, trend, within } from '../trend.js';
-import { bytes, duration, fitText, perHour } from '../wording.js';
+import { workNote } from '../work-note.js';
+import { bytes, duration, fitText, percent, perHour } from '../wording.js';
 
 export function allocatorFragmentation(history: ProcessHistory, steady: SteadyWindow): Finding | null {
   const split = seriesFrom(history, steady.from, inactiveSplitBytes);
@@ -62,6 +64,22 @@ export function allocatorFragmentation(history: ProcessHistory, steady: SteadyWi
     evidence.push(evidenceOf('layers.allocator.largestFreeBlockBytes', 'bytes', trend(largestFree), `largest free block ${bytes(lastLargest!.v)} against the largest burst seen, ${bytes(nextPrefill)}`));
   }
 
+  // The write-up's signal: does the trapped memory come at prefills, and at prefills after idle?
+  const timing = prefillTiming(history, split, s.from, s.to);
+  const afterIdleShare = timing === null ? null : timing.afterIdle / s.rise;
+  const atPrefillShare = timing === null ? null : (timing.afterIdle + timing.otherPrefill) / s.rise;
+  const afterIdle = afterIdleShare !== null && afterIdleShare >= THRESHOLDS.carryShare;
+  const timingText =
+    timing === null
+      ? ''
+      : `; ${percent(atPrefillShare!)} of it came in intervals with a prefill, ${percent(afterIdleShare!)} at prefills after ${duration(THRESHOLDS.burstAfterIdleMs)} or more without one ` +
+        `(${timing.intervals.afterIdle} such of ${timing.intervals.afterIdle + timing.intervals.otherPrefill + timing.intervals.noPrefill} intervals)`;
+  if (timing !== null) {
+    evidence.push(
+      evidenceOf('layers.framework.counters.promptTokens', 'count', trend(within(seriesFrom(history, since, promptTokens), s)), `prefills: ${percent(atPrefillShare!)} of the trapped memory came at one, ${percent(afterIdleShare!)} at one after idle`),
+    );
+  }
+
   const oomRisk = wontFit || oomsRose > 0;
   const riskText = wontFit
     ? ` The largest free block (${bytes(lastLargest!.v)}) is now smaller than the largest burst seen (${bytes(nextPrefill)}): the next such prefill cannot be served without growing the pool, and OOMs if the device is full.`
@@ -71,12 +89,14 @@ export function allocatorFragmentation(history: ProcessHistory, steady: SteadyWi
   return makeFinding(history, {
     id: 'allocator-fragmentation',
     severity: oomRisk ? 'critical' : 'warning',
-    confidence: (0.4 + 0.2 * (s.fit ?? 0) + (retriesRose > 0 ? 0.2 : 0) + (lowLoad ? 0.2 : 0)) * lengthFactor(within(split, s)),
-    title: lowLoad ? 'Allocator fragmentation at low load' : 'Allocator fragmentation',
+    confidence: (0.4 + 0.2 * (s.fit ?? 0) + (retriesRose > 0 ? 0.2 : 0) + (lowLoad ? 0.2 : 0) + (afterIdle ? 0.1 : 0)) * lengthFactor(within(split, s)),
+    title: afterIdle ? 'Allocator fragmentation at prefills after idle' : lowLoad ? 'Allocator fragmentation at low load' : 'Allocator fragmentation',
     summary:
       `Inactive-split memory grew ${bytes(s.rise)} in ${duration(s.to - s.from)} (${perHour(s.slopePerHour)}, ${fitText(s.fit)}) and reserved − allocated ${bytes(cached.change)} while live tensors changed ${bytes(allocated.change)}` +
       (retriesRose > 0 ? `; ${retriesRose} alloc retries` : '') +
       (meanRunning !== null ? `; ${meanRunning.toFixed(1)} requests running on average` : '') +
+      timingText +
+      workNote(history, s, split) +
       `${startupNote(steady)}.` +
       riskText,
     at: s.from,

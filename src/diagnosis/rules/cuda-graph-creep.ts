@@ -13,6 +13,7 @@ import { idleGrowthIn } from './idle-growth.js';
 import type { SteadyWindow } from '../steady-window.js';
 import { THRESHOLDS } from '../thresholds.js';
 import { riseTrend, trend, within } from '../trend.js';
+import { workNote } from '../work-note.js';
 import { bytes, duration, fitText, perHour } from '../wording.js';
 
 export function cudaGraphCreep(history: ProcessHistory, steady: SteadyWindow): Finding | null {
@@ -43,7 +44,7 @@ export function cudaGraphCreep(history: ProcessHistory, steady: SteadyWindow): F
     confidence: (0.5 + 0.5 * (rise.fit ?? 0)) * lengthFactor(within(driver, rise)),
     title: 'CUDA graph / driver memory creeping outside the allocator',
     summary:
-      `Memory outside PyTorch's allocator grew ${bytes(o.change)} in ${duration(rise.to - rise.from)} (${perHour(rise.slopePerHour)}, ${fitText(rise.fit)}) and is still growing, while reserved stayed at ${bytes(r.last)}${startupNote(steady)}: ` +
+      `Memory outside PyTorch's allocator grew ${bytes(o.change)} in ${duration(rise.to - rise.from)} (${perHour(rise.slopePerHour)}, ${fitText(rise.fit)}) and is still growing, while reserved stayed at ${bytes(r.last)}${startupNote(steady)}${workNote(history, rise, driver)}: ` +
       'driver-side memory such as CUDA graphs captured for new shapes, invisible to heap and allocator profilers' +
       runway.ending,
     at: rise.from,

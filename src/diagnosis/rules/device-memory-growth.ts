@@ -17,6 +17,7 @@ import { idleGrowthIn } from './idle-growth.js';
 import type { SteadyWindow } from '../steady-window.js';
 import { THRESHOLDS } from '../thresholds.js';
 import { riseTrend, within } from '../trend.js';
+import { workNote } from '../work-note.js';
 import { bytes, duration, fitText, perHour } from '../wording.js';
 
 export function deviceMemoryGrowth(history: ProcessHistory, steady: SteadyWindow): Finding | null {
@@ -39,7 +40,7 @@ export function deviceMemoryGrowth(history: ProcessHistory, steady: SteadyWindow
     confidence: (0.5 + 0.4 * (rise.fit ?? 0)) * lengthFactor(within(driver, rise)),
     title: 'Device memory growing, layer unknown',
     summary:
-      `The driver's figure for this process grew ${bytes(rise.rise)} in ${duration(rise.to - rise.from)} (${perHour(rise.slopePerHour)}, ${fitText(rise.fit)}) and is still growing${startupNote(steady)}. ` +
+      `The driver's figure for this process grew ${bytes(rise.rise)} in ${duration(rise.to - rise.from)} (${perHour(rise.slopePerHour)}, ${fitText(rise.fit)}) and is still growing${startupNote(steady)}${workNote(history, rise, driver)}. ` +
       `The allocator layer was not measured${why !== undefined ? ` (${why})` : ''}, so whether the growth is live tensors, the allocator's cache or memory outside PyTorch (CUDA graphs, NCCL) cannot be told` +
       runway.ending,
     at: rise.from,

@@ -14,6 +14,7 @@ import type { ProcessHistory } from '../process-history.js';
 import type { SteadyWindow } from '../steady-window.js';
 import { THRESHOLDS } from '../thresholds.js';
 import { riseTrend, trend, within } from '../trend.js';
+import { workNote } from '../work-note.js';
 import { bytes, duration, fitText, perHour } from '../wording.js';
 
 export function gpuTensorLeak(history: ProcessHistory, steady: SteadyWindow): Finding | null {
@@ -36,7 +37,7 @@ export function gpuTensorLeak(history: ProcessHistory, steady: SteadyWindow): Fi
     confidence: ((load.known ? 0.55 : 0.4) + 0.4 * (rise.fit ?? 0)) * lengthFactor(span),
     title: 'Live GPU tensors growing (tensor leak)',
     summary:
-      `Allocated memory (live tensors) grew ${bytes(rise.rise)} in ${duration(rise.to - rise.from)} (${perHour(rise.slopePerHour)}, ${fitText(rise.fit)}) and is still growing${startupNote(steady)}` +
+      `Allocated memory (live tensors) grew ${bytes(rise.rise)} in ${duration(rise.to - rise.from)} (${perHour(rise.slopePerHour)}, ${fitText(rise.fit)}) and is still growing${startupNote(steady)}${workNote(history, rise, allocated)}` +
       (load.known ? ', beyond what the requests running explain' : `; ${load.unknownBecause}`) +
       ': tensors outlive the work that made them' +
       runway.ending,

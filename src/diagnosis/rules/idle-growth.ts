@@ -1,11 +1,13 @@
 /**
  * Memory growing while idle (the postmortems' second alert): the process's device memory rises
- * across stretches where its vLLM server has no request running or waiting. Nothing should
- * allocate then; it is fragmentation being exposed or a leak in background work. Any rise beyond
+ * across stretches where its vLLM server is idle: by the alert's measure where vLLM's counters
+ * are known (fewer than 0.01 requests a second finishing, so the 3 AM trickle is idle:
+ * work-done.ts), else no request running or waiting. Nothing should allocate then; it is
+ * fragmentation being exposed or a leak in background work. Any rise beyond
  * noise and the byte floor counts, whatever its share of the device: idle memory should not move
  * at all. A single step (a library loaded once) is not growth.
  */
-import { driverBytes } from '../fields.js';
+import { driverBytes, requestsFinished } from '../fields.js';
 import type { Finding } from '../finding-schema.js';
 import { idleGrowth, mostlyIdle, seriesFrom, type IdleGrowth } from '../growth.js';
 import { evidenceOf, lengthFactor, makeFinding, startupNote } from '../make-finding.js';
@@ -41,13 +43,17 @@ export function idleGrowthFinding(history: ProcessHistory, steady: SteadyWindow)
   const d = trend(driver);
   const total = growth.idleRise + growth.busyRise;
   const idleRate = growth.risingIdleMs > 0 ? (growth.idleRise / growth.risingIdleMs) * HOUR_MS : 0;
+  const byCounters = history.points.some((p) => requestsFinished(p) != null);
+  const idleMeans = byCounters
+    ? `while idle (under ${THRESHOLDS.idleRequestsPerSecond} requests a second finishing over ${duration(THRESHOLDS.idleWindowMs)}, under ${THRESHOLDS.idleMeanRunning} in flight on average)`
+    : 'with no request running or waiting';
   return makeFinding(history, {
     id: 'idle-growth',
     severity: 'warning',
     confidence: Math.min(1, 0.5 + 0.5 * (growth.idleRise / Math.max(1, total))) * lengthFactor(driver),
     title: 'Device memory growing while idle',
     summary:
-      `Device memory rose ${bytes(growth.idleRise)} during ${duration(growth.idleMs)} with no request running or waiting (${perHour(idleRate)} while idle), ` +
+      `Device memory rose ${bytes(growth.idleRise)} during ${duration(growth.idleMs)} ${idleMeans} (${perHour(idleRate)} while idle), ` +
       `${Math.round((growth.idleRise / Math.max(1, total)) * 100)}% of all its growth${startupNote(steady)}.`,
     at: growth.firstIdleRiseAt ?? driver[0]!.t,
     ...(steady.startupExcluded ? { windowFrom: steady.from } : {}),
