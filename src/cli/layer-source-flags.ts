@@ -1,6 +1,6 @@
 /**
  * The flags that name where the layers come from (companion folder, vLLM servers and log, model
- * config, the /proc to read), shared by every verb that samples, so all read the same sources the
+ * config, the /proc and cgroup filesystem to read), shared by every verb that samples, so all read the same sources the
  * same way.
  */
 import type { LayerOptions } from '../layers/read-layers.js';
@@ -13,6 +13,7 @@ export const LAYER_SOURCE_FLAGS = {
   'hf-config': { type: 'string' },
   'vllm-timeout': { type: 'string' },
   'proc-root': { type: 'string' },
+  'cgroup-root': { type: 'string' },
 } as const;
 
 interface LayerSourceValues {
@@ -22,6 +23,7 @@ interface LayerSourceValues {
   'hf-config'?: string;
   'vllm-timeout'?: string;
   'proc-root'?: string;
+  'cgroup-root'?: string;
 }
 
 export function layerOptionsFromFlags(flags: LayerSourceValues, env: Record<string, string | undefined>): LayerOptions {
@@ -33,5 +35,6 @@ export function layerOptionsFromFlags(flags: LayerSourceValues, env: Record<stri
     ...(flags['hf-config'] !== undefined ? { hfConfig: flags['hf-config'] } : {}),
     ...(flags['vllm-timeout'] !== undefined ? { vllmTimeoutMs: parseDuration(flags['vllm-timeout'], '--vllm-timeout') } : {}),
     ...(flags['proc-root'] !== undefined ? { procRoot: flags['proc-root'] } : {}),
+    ...(flags['cgroup-root'] !== undefined ? { cgroupRoot: flags['cgroup-root'] } : {}),
   };
 }

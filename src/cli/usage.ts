@@ -41,6 +41,7 @@ Options:
   --vllm-timeout <ms>    deadline for each vLLM /metrics request (default 2000)
   --no-host              do not read /proc for the host memory split
   --proc-root <dir>      the host's /proc mounted elsewhere (in a container: /host/proc)
+  --cgroup-root <dir>    the host's cgroup filesystem mounted elsewhere (default /sys/fs/cgroup)
   -h, --help             this help
   -v, --version          the version
 
@@ -70,7 +71,9 @@ Cache: $GPU_LAYERS_CACHE_DIR, else $XDG_CACHE_HOME/gpu-layers, else ~/.cache/gpu
 export const DOCTOR_HELP = `gpu-layers doctor: what gpu-layers finds on this host, and what to fix
 
 Checks the native addon, the NVIDIA device files, NVML and the CUDA driver, the PID namespace,
-the context calibration, the companion file of every GPU process and the vLLM sources given.
+the context calibration, the companion file of every GPU process and the vLLM sources given; with
+--hf-config and one --vllm server, whether the KV cache's blocks align with PyTorch's allocator
+(and what to change when the loss is worth it).
 
 Options: --json, --timeout <ms>, --nvml-lib <path>, --cuda-lib <path>, and the layer sources of
 \`gpu-layers probe\`: --stats-dir <dir>, --vllm <url>, --vllm-log <file>, --hf-config <file>,
@@ -78,8 +81,8 @@ Options: --json, --timeout <ms>, --nvml-lib <path>, --cuda-lib <path>, and the l
 `;
 
 const SOURCES = `Layer sources and libraries, as for \`gpu-layers probe\`: --stats-dir <dir>, --vllm <url>,
---vllm-log <file>, --hf-config <file>, --vllm-timeout <ms>, --proc-root <dir>, --no-host,
---timeout <ms>, --nvml-lib <path>, --cuda-lib <path>.`;
+--vllm-log <file>, --hf-config <file>, --vllm-timeout <ms>, --proc-root <dir>,
+--cgroup-root <dir>, --no-host, --timeout <ms>, --nvml-lib <path>, --cuda-lib <path>.`;
 
 export const WATCH_HELP = `gpu-layers watch: the layers of every GPU process, live
 

@@ -180,6 +180,22 @@ export const frameworkLayerSchema = z.object({
   counters: added(z.nullable(vllmCountersSchema)),
   /** The request load at this sample: rates, phase, the last prefill. */
   load: added(z.nullable(requestLoadSchema)),
+  /** The KV cache's blocks against PyTorch's allocator (layers/kv-block-alignment.ts), where the
+   * model config (--hf-config), the block size and num_gpu_blocks are known. */
+  kvBlockAlignment: added(
+    z.nullable(
+      z.object({
+        blockBytesPerLayer: z.int().check(z.nonnegative()),
+        /** What rounding each layer's KV tensor to the allocator's 2 MiB costs, for the whole pool. */
+        poolLostBytes: bytes,
+        poolLostShare: z.nullable(z.number()),
+        /** A block size whose blocks leave no remainder in the allocator's segments (null: aligned, or none does). */
+        alignedBlockSize: z.nullable(z.int()),
+        worthFixing: z.boolean(),
+        advice: z.nullable(z.string()),
+      }),
+    ),
+  ),
   /** vLLM's own measure of graph capture ("Graph capturing finished ..., took N GiB"). */
   cudaGraphBytes: bytes,
   /** vLLM's profile of memory outside torch ("non_torch_memory"). */

@@ -12,6 +12,7 @@ import type { KvGeometryResult } from '../sources/hf-config.js';
 import type { VllmEndpoint } from '../sources/vllm-endpoint.js';
 import type { VllmLog, VllmLogFigures, VllmLogStats } from '../sources/vllm-log.js';
 import type { VllmEngineMetrics, VllmMetricsResult } from '../sources/vllm-metrics.js';
+import { kvBlockAlignment } from './kv-block-alignment.js';
 import type { FrameworkLayer, RequestLoad } from './schema.js';
 
 export interface GpuProcessInfo {
@@ -163,6 +164,7 @@ function layerFor(pid: number, instance: Instance, inputs: FrameworkInputs): { l
   }
   const layer: FrameworkLayer = {
     engine: 'vllm',
+    kvBlockAlignment: alignmentOf(instance, inputs, numGpuBlocks, blockSize, engine?.cacheDtype ?? 'auto'),
     matchedBy: instance.matchedBy.get(pid)!,
     weightsBytes: fromLog(figures.weightsBytes, 'weightsBytes', 'Model loading took'),
     kvCacheBytes,
@@ -180,6 +182,22 @@ function layerFor(pid: number, instance: Instance, inputs: FrameworkInputs): { l
     sources: { metrics: instance.url, log: instance.log?.path ?? null },
   };
   return { layer, errors };
+}
+
+/** The KV blocks' alignment with the allocator, with one server and its model config known. */
+function alignmentOf(instance: Instance, inputs: FrameworkInputs, numGpuBlocks: number | null, blockSize: number | null, cacheDtype: string): FrameworkLayer['kvBlockAlignment'] {
+  if (inputs.geometry === null || inputs.endpoints.length > 1 || blockSize === null) return null;
+  const geometry = inputs.geometry(Math.max(1, instance.members.length), blockSize, cacheDtype);
+  if (!geometry.ok) return null;
+  const alignment = kvBlockAlignment({ geometry: geometry.geometry, numGpuBlocks });
+  return {
+    blockBytesPerLayer: alignment.blockBytesPerLayer,
+    poolLostBytes: alignment.pool?.lostBytes ?? null,
+    poolLostShare: alignment.pool?.lostFraction ?? null,
+    alignedBlockSize: alignment.alignedBlockSize,
+    worthFixing: alignment.worthFixing,
+    advice: alignment.advice,
+  };
 }
 
 export function attributeFramework(processes: GpuProcessInfo[], inputs: FrameworkInputs): Map<number, FrameworkResult> {

@@ -703,6 +703,7 @@ function frameworkLayer(w: Worker, e: EngineState, { counters, load }: { counter
     kvCacheSource: 'log',
     kvCacheUsage,
     kvCacheInUseBytes: Math.round(kvCacheBytes * kvCacheUsage),
+    kvBlockAlignment: null,
     numGpuBlocks: Math.round((w.engine.kvMiB * MiB) / (2 * MiB)),
     blockSize: 16,
     requestsRunning: e.running,

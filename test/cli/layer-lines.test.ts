@@ -35,4 +35,32 @@ describe('layerLines', () => {
     expect(lines[0]).toMatch(/^allocator: n\/a \(no \/stats\/20\.json: the gpu-layers companion is not running in this process/);
     expect(lines.join('\n')).not.toMatch(/outside the PyTorch allocator|CUDA graph|cached free/);
   });
+
+  it("the load, malloc, the container and a KV alignment worth fixing, each in the line it belongs to", () => {
+    const load = {
+      source: 'metrics' as const,
+      promptTokensPerSecond: 1234.4,
+      generationTokensPerSecond: 56.25,
+      requestsFinishedPerSecond: 0.5,
+      phase: 'prefill-heavy' as const,
+      sinceLastPrefillSeconds: 150,
+      lastPrefillBurstTokens: 900,
+      idleBeforeLastBurstSeconds: null,
+    };
+    const kvBlockAlignment = { blockBytesPerLayer: 32768, poolLostBytes: 24 * 2 ** 20, poolLostShare: 0.024, alignedBlockSize: null, worthFixing: true, advice: 'the pool loses 24.0 MiB' };
+    const framework = new Map<number, FrameworkResult>([[10, { layer: { ...vllmLayer, load, kvBlockAlignment }, errors: {} }]]);
+    const base = inputs({ framework });
+    const host = { ...base.host!.get(10)!, container: { cgroupVersion: 2 as const, path: '/c', usageBytes: 8 * GiB, workingSetBytes: 6 * GiB, limitBytes: null, oomEvents: 0, oomKills: 2, errors: {} } };
+    const file = base.companion!.get(10)!;
+    if (!file.ok) throw new Error('fixture');
+    const malloc = { source: 'mallinfo2' as const, arenaBytes: 1000, mmappedBytes: 500, mmappedChunks: 1, inUseBytes: 1300, freeBytes: 200, releasableBytes: 0, arenaCount: 1 };
+    const companion = new Map(base.companion!).set(10, { ...file, document: { ...file.document, host: { malloc, mallocUnknownBecause: null, python: null } } });
+    const lines = layerLines(processOf(joinLayers(sample(), { ...base, companion, host: new Map([[10, host]]) }), 10), '', plain);
+    expect(lines).toContain('vLLM: weights 100 B, KV cache 50 B (25% in use), graph capture took 8 B, 1 running / 0 waiting, prefill-heavy, 1,234 prompt / 56.3 generated tok/s, last prefill 3 min ago');
+    expect(lines).toContain('KV block alignment: the pool loses 24.0 MiB');
+    // anon 3000 - (arenas 1000 + mmapped 500) = 1500 B outside malloc.
+    expect(lines.at(-1)).toBe(
+      'host RSS 3.9 KiB (anon 2.9 KiB, file 900 B, shmem 100 B, driver-mapped 64 B); malloc 1.3 KiB in use, 200 B free in its arenas; 1.5 KiB anonymous outside malloc; cgroup 8.0 GiB, working set 6.0 GiB (no limit), 2 OOM kill(s)',
+    );
+  });
 });

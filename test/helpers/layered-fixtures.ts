@@ -72,6 +72,7 @@ export const vllmLayer: FrameworkLayer = {
   numGpuBlocks: 5,
   blockSize: 16,
   kvCacheInUseBytes: 13,
+  kvBlockAlignment: null,
   requestsRunning: 1,
   requestsWaiting: 0,
   counters: null,

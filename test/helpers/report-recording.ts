@@ -80,6 +80,7 @@ export function layeredProcess(r: ProcessReading): LayeredProcess {
             numGpuBlocks: 4096,
             blockSize: 16,
             kvCacheInUseBytes: r.kvCacheBytes === null ? null : Math.round(r.kvCacheBytes * 0.4),
+            kvBlockAlignment: null,
             requestsRunning: 3,
             requestsWaiting: 0,
             counters: null,

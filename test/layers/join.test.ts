@@ -5,6 +5,7 @@ import { joinLayers } from '../../src/layers/join.js';
 import { layeredSampleSchema } from '../../src/layers/schema.js';
 import { buildSample } from '../../src/sample/build-sample.js';
 import { validate } from '../../src/validation.js';
+import type { CompanionResult } from '../../src/sources/companion.js';
 import { host10, inputs, NOW_S, processOf, sample, vllmLayer } from '../helpers/layered-fixtures.js';
 import { context, rawDevice, rawSample, rows } from '../helpers/raw-readings.js';
 
@@ -51,12 +52,12 @@ describe('joinLayers', () => {
     if (!file.ok) throw new Error('fixture');
     const malloc = { source: 'mallinfo2' as const, arenaBytes: 1800, mmappedBytes: 700, mmappedChunks: 3, inUseBytes: 2300, freeBytes: 200, releasableBytes: 40, arenaCount: 4 };
     const python = { allocatedBlocks: 52_000, tracedBytes: null };
-    withHost.companion!.set(10, { ...file, document: { ...file.document, host: { malloc, mallocUnknownBecause: null, python } } });
+    (withHost.companion as Map<number, CompanionResult>).set(10, { ...file, document: { ...file.document, host: { malloc, mallocUnknownBecause: null, python } } });
     const p = processOf(joinLayers(sample(), withHost), 10);
     // host10's anonymous RSS (3000) less malloc's arenas and mmapped chunks (1800 + 700).
     expect(p.host).toEqual({ ...host10, malloc, python, outsideMallocBytes: 3000 - 1800 - 700 });
 
-    withHost.companion!.set(10, { ...file, document: { ...file.document, host: { malloc: null, mallocUnknownBecause: 'no glibc malloc statistics in this C library (musl?)', python } } });
+    (withHost.companion as Map<number, CompanionResult>).set(10, { ...file, document: { ...file.document, host: { malloc: null, mallocUnknownBecause: 'no glibc malloc statistics in this C library (musl?)', python } } });
     const unknown = processOf(joinLayers(sample(), withHost), 10).host!;
     expect(unknown.malloc).toBeNull();
     expect(unknown.errors.malloc).toMatchObject({ code: 'MALLOC_UNKNOWN', message: 'no glibc malloc statistics in this C library (musl?)' });

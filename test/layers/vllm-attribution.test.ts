@@ -42,6 +42,17 @@ describe('attributeFramework', () => {
     expect(results.get(900)).toMatchObject({ layer: null, reason: { code: 'NOT_IN_VLLM_INSTANCE' } });
   });
 
+  it("the blocks' alignment with the allocator: a small pool whose per-layer tensors round up to 2 MiB is worth a flag", () => {
+    // 1000 blocks x 32 KiB a layer (16 tokens x 2 x 4 KV heads x 128 x 2 B) = 31.25 MiB a layer,
+    // rounded to 32 MiB: 0.75 MiB lost in each of the 32 layers, 2.4% of the pool.
+    const layer = attributeFramework(workers, { endpoints: [{ metrics, listeners: [100] }], log: null, geometry }).get(301)!.layer!;
+    expect(layer.kvBlockAlignment).toMatchObject({ blockBytesPerLayer: 16 * 2 * 4 * 128 * 2, poolLostBytes: 32 * 0.75 * 2 ** 20, worthFixing: true });
+    expect(layer.kvBlockAlignment!.poolLostShare).toBeCloseTo(0.75 / 31.25, 6);
+    expect(layer.kvBlockAlignment!.advice).toMatch(/num-gpu-blocks-override/);
+    // Without a model config there is nothing to align against.
+    expect(attributeFramework(workers, { endpoints: [{ metrics, listeners: [100] }], log: null, geometry: null }).get(301)!.layer!.kvBlockAlignment).toBeNull();
+  });
+
   it('without a visible listener and one server, command lines mentioning vLLM decide, ancestors included', () => {
     const results = attributeFramework(workers, { endpoints: [{ metrics, listeners: null }], log: null, geometry: null });
     expect([...results].filter(([, r]) => r.layer !== null).map(([pid]) => pid)).toEqual([301, 302]);

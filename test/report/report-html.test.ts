@@ -287,6 +287,36 @@ describe('renderReportHtml', () => {
     expectIn(chartSvg(out, 'device-0'), '>02:00:00<');
   });
 
+  it('draws the request phase as a band under the memory chart, one rectangle per run of a phase, with its share of the time', () => {
+    // 30 samples: 10 idle, 10 prefill-heavy, 10 decode, 10 s apart.
+    const phases = ['idle', 'prefill-heavy', 'decode'] as const;
+    const withLoad = structuredClone(samples.slice(0, 30)).map((sample, i) => {
+      for (const p of sample.devices.flatMap((d) => d.processes ?? [])) {
+        if (p.layers.framework === null) continue;
+        p.layers.framework.load = {
+          source: 'metrics',
+          promptTokensPerSecond: i >= 10 && i < 20 ? 2_000 : 0,
+          generationTokensPerSecond: i >= 20 ? 700 : 0,
+          requestsFinishedPerSecond: 0,
+          phase: phases[Math.floor(i / 10)]!,
+          sinceLastPrefillSeconds: null,
+          lastPrefillBurstTokens: null,
+          idleBeforeLastBurstSeconds: null,
+        };
+      }
+      return sample;
+    });
+    const out = renderReportHtml({ header, samples: withLoad, findings: [] });
+    const band = /<figure class="chart load-band"[\s\S]*?<\/figure>/.exec(out)?.[0];
+    expect(band).toBeDefined();
+    expect(attributeValues(band!, 'data-phase').filter((_, i, all) => i < all.length - 3)).toEqual(['idle', 'prefill-heavy', 'decode']);
+    // Each phase holds from its first reading to the next phase's: 100 s of the 290 s drawn (the last run ends at its last reading).
+    expect(band).toContain(`prefill-heavy</span><span class="figures">${Math.round((100 / 290) * 100)}% of the time`);
+    expect(band).toContain('2,000 prompt · 700 generated tokens/s');
+    // A recording without load figures draws no band.
+    expect(html).not.toContain('load-band');
+  });
+
   it('refuses a recording with no samples', () => {
     let error: unknown;
     try {

@@ -164,6 +164,9 @@ export function layerLines(process: LayeredProcess, indent: string, style: Style
   for (const sentence of gapSentences(process)) lines.push(`${indent}${sentence}`);
   const framework = frameworkLine(process);
   if (framework !== null) lines.push(`${indent}${framework}`);
+  // The KV blocks' alignment only when it is worth a flag (`gpu-layers doctor` says it either way).
+  const alignment = process.layers.framework?.kvBlockAlignment;
+  if (alignment?.worthFixing === true && alignment.advice !== null) lines.push(`${indent}KV block alignment: ${alignment.advice}`);
   const host = hostLine(process);
   if (host !== null) lines.push(style.dim(`${indent}${host}`));
   return lines;

@@ -1,0 +1,86 @@
+/**
+ * The families one collection fills from a layered sample, on hand-built layers: vLLM's KV
+ * cache in use, its counters mirrored as counters (a restart makes them fall, which rate() takes
+ * as a reset), the request phase, malloc and the container; unknown figures are absent, never 0.
+ */
+import { describe, expect, it } from 'vitest';
+
+import { createExporterMetrics, fillSampleMetrics } from '../../src/exporter/exporter-metrics.js';
+import { joinLayers } from '../../src/layers/join.js';
+import type { FrameworkLayer, HostLayer } from '../../src/layers/schema.js';
+import type { CompanionResult } from '../../src/sources/companion.js';
+import { host10, inputs, sample, vllmLayer } from '../helpers/layered-fixtures.js';
+
+const counters = { promptTokens: 12_000, generationTokens: 30_000, requestsFinished: 41, preemptions: 2, prefixCacheQueries: null, prefixCacheHits: null };
+const load = {
+  source: 'metrics' as const,
+  promptTokensPerSecond: 300,
+  generationTokensPerSecond: 900,
+  requestsFinishedPerSecond: 0.5,
+  phase: 'decode' as const,
+  sinceLastPrefillSeconds: 12.5,
+  lastPrefillBurstTokens: 4000,
+  idleBeforeLastBurstSeconds: null,
+};
+const container = { cgroupVersion: 2 as const, path: '/kubepods/pod1/ctr', usageBytes: 9000, workingSetBytes: 7000, limitBytes: null, oomEvents: 1, oomKills: 1, errors: {} };
+const malloc = { source: 'mallinfo2' as const, arenaBytes: 1800, mmappedBytes: 700, mmappedChunks: 3, inUseBytes: 2300, freeBytes: 200, releasableBytes: 40, arenaCount: 4 };
+
+async function exposition(framework: FrameworkLayer, host: HostLayer): Promise<string> {
+  const metrics = createExporterMetrics();
+  const base = inputs();
+  const file = base.companion!.get(10)!;
+  if (!file.ok) throw new Error('fixture');
+  (base.companion as Map<number, CompanionResult>).set(10, { ...file, document: { ...file.document, host: { malloc, mallocUnknownBecause: null, python: null } } });
+  const layered = joinLayers(sample(), { ...base, host: new Map([[10, host]]), framework: new Map([[10, { layer: framework, errors: {} }]]) });
+  fillSampleMetrics(metrics, layered, [], { total: null, available: null });
+  return metrics.registry.metrics();
+}
+
+/** The value of the series of `family` for pid 10 whose labels include `extra`. */
+function valueOf(text: string, family: string, extra = ''): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${family}{`) && l.includes('pid="10"') && l.includes(extra));
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
+describe('the families of vLLM load, malloc and the container', () => {
+  it('exports each figure under its name, counters as counters', async () => {
+    const text = await exposition({ ...vllmLayer, counters, load }, { ...host10, container });
+    expect(valueOf(text, 'gpu_layers_process_kv_cache_usage_ratio')).toBe(vllmLayer.kvCacheUsage);
+    expect(valueOf(text, 'gpu_layers_process_kv_cache_in_use_bytes')).toBe(vllmLayer.kvCacheInUseBytes);
+    expect(text).toContain('# TYPE gpu_layers_process_requests_finished_total counter');
+    expect(valueOf(text, 'gpu_layers_process_requests_finished_total')).toBe(41);
+    expect(valueOf(text, 'gpu_layers_process_tokens_total', 'kind="prompt"')).toBe(12_000);
+    expect(valueOf(text, 'gpu_layers_process_tokens_total', 'kind="generation"')).toBe(30_000);
+    expect(valueOf(text, 'gpu_layers_process_request_phase', 'phase="decode"')).toBe(1);
+    expect(valueOf(text, 'gpu_layers_process_request_phase', 'phase="idle"')).toBe(0);
+    expect(valueOf(text, 'gpu_layers_process_request_phase', 'phase="prefill-heavy"')).toBe(0);
+    expect(valueOf(text, 'gpu_layers_process_seconds_since_last_prefill')).toBe(12.5);
+    expect(valueOf(text, 'gpu_layers_process_malloc_bytes', 'state="in_use"')).toBe(2300);
+    expect(valueOf(text, 'gpu_layers_process_malloc_bytes', 'state="free"')).toBe(200);
+    // host10's anonymous RSS less malloc's arenas and mmapped chunks.
+    expect(valueOf(text, 'gpu_layers_process_host_memory_bytes', 'kind="outside_malloc"')).toBe(host10.anonBytes! - 1800 - 700);
+    expect(valueOf(text, 'gpu_layers_process_container_memory_bytes', 'kind="usage"')).toBe(9000);
+    expect(valueOf(text, 'gpu_layers_process_container_memory_bytes', 'kind="working_set"')).toBe(7000);
+    // No limit: no series, not a zero.
+    expect(valueOf(text, 'gpu_layers_process_container_memory_bytes', 'kind="limit"')).toBeUndefined();
+    expect(valueOf(text, 'gpu_layers_process_container_oom_kills_total')).toBe(1);
+  });
+
+  it('unknown counters, load and container leave their families without a series for the process', async () => {
+    const text = await exposition(vllmLayer, host10);
+    for (const family of ['gpu_layers_process_requests_finished_total', 'gpu_layers_process_tokens_total', 'gpu_layers_process_request_phase', 'gpu_layers_process_seconds_since_last_prefill', 'gpu_layers_process_container_memory_bytes']) {
+      expect(valueOf(text, family)).toBeUndefined();
+    }
+  });
+
+  it('a mirrored counter follows its source down when vLLM restarts', async () => {
+    const metrics = createExporterMetrics();
+    const fill = async (finished: number) => {
+      const layered = joinLayers(sample(), { ...inputs(), framework: new Map([[10, { layer: { ...vllmLayer, counters: { ...counters, requestsFinished: finished } }, errors: {} }]]) });
+      fillSampleMetrics(metrics, layered, [], { total: null, available: null });
+      return valueOf(await metrics.registry.metrics(), 'gpu_layers_process_requests_finished_total');
+    };
+    expect(await fill(500)).toBe(500);
+    expect(await fill(3)).toBe(3);
+  });
+});
