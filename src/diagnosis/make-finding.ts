@@ -55,6 +55,23 @@ export function startupNote(steady: SteadyWindow): string {
 }
 
 /**
+ * What host growth at `slopePerHour` leaves of the container's room: the time until its working
+ * set (what the kubelet evicts on and the OOM killer weighs) reaches its memory limit, critical
+ * within `criticalWithinMs`. No limit, or no container figures: warning and nothing said.
+ */
+export function containerRunway(history: ProcessHistory, slopePerHour: number): { severity: Severity; text: string } {
+  const host = history.points[history.points.length - 1]!.process.host;
+  const used = host?.containerWorkingSetBytes ?? host?.containerUsageBytes ?? null;
+  const limit = host?.containerLimitBytes ?? null;
+  if (used === null || limit === null || slopePerHour <= 0) return { severity: 'warning', text: '' };
+  const hours = Math.max(0, limit - used) / slopePerHour;
+  return {
+    severity: hours * 3_600_000 < THRESHOLDS.criticalWithinMs ? 'critical' : 'warning',
+    text: ` At this rate the container (${bytes(used)} of its ${bytes(limit)} limit) is OOM-killed in ${hours < 1 ? `${Math.round(hours * 60)} min` : `${hours.toFixed(1)} h`}.`,
+  };
+}
+
+/**
  * What device growth at `slopePerHour` leaves of the free memory: critical when it runs out
  * within `criticalWithinMs`, and the end of the summary that says how long it lasts (a full stop
  * alone when the free memory is unknown).

@@ -164,11 +164,13 @@ export const EVALUATION_SET: readonly EvaluationCase[] = [
       gpus: 1,
       gpuMiB: H100_MIB,
       traffic: busy,
-      engines: [small('a', 0, { containerLimitMiB: 9_216, effects: [{ kind: 'heap-leak', fromHour: 0, mibPerHour: 900 }, { kind: 'oom-kill', atHour: 5 }] })],
+      // A working set of about 7.5 GiB at the start, +900 MiB/h: the 13,000 MiB limit is reached
+      // near 6 h (the first worker's end), and not again before the window's.
+      engines: [small('a', 0, { containerLimitMiB: 13_000, effects: [{ kind: 'heap-leak', fromHour: 0, mibPerHour: 900 }, { kind: 'oom-kill' }] })],
     }),
     [
-      { id: 'oom-killed', engine: 'a', atHour: 4.99 },
-      { id: 'host-heap-leak', engine: 'a', atHour: 4.99 },
+      { id: 'oom-killed', engine: 'a', atHour: 5.5 },
+      { id: 'host-heap-leak', engine: 'a', atHour: 5.5 },
       { id: 'host-heap-leak', engine: 'a' },
     ],
   ),

@@ -61,8 +61,9 @@ export type Effect =
   | { kind: 'split-churn'; mib: number }
   /** More jitter in the driver's figure. */
   | { kind: 'jitter'; mib: number }
-  /** The kernel's OOM killer ends the engine's workers (its container hit its limit); it restarts. */
-  | { kind: 'oom-kill'; atHour: number };
+  /** When the engine's container reaches its memory limit, the kernel's OOM killer ends its
+   * workers and the engine restarts (without this effect the limit is never enforced). */
+  | { kind: 'oom-kill' };
 
 export interface EngineSpec {
   name: string;
@@ -433,9 +434,9 @@ export function modelRecording(spec: HostModelSpec): ModelRecording {
         launch(state, nowS);
       };
       for (const h of s.restartHours ?? []) if (nowS - STEP_S < h * HOUR_S && nowS >= h * HOUR_S) end(false);
-      for (const effect of s.effects ?? []) {
-        if (effect.kind === 'oom-kill' && state.incarnation !== -1 && nowS - STEP_S < effect.atHour * HOUR_S && nowS >= effect.atHour * HOUR_S) end(true);
-      }
+      const limit = s.containerLimitMiB;
+      // The kernel reclaims the inactive page cache first: it kills when the working set is at the limit.
+      if (limit !== undefined && state.incarnation !== -1 && (s.effects ?? []).some((e) => e.kind === 'oom-kill') && containerMiB(state) - INACTIVE_FILE_MIB >= limit) end(true);
       if (state.incarnation === -1) continue;
       const ready = state.workers.every((w) => w.readyS !== null);
       // M/M/inf in 5 s steps: arrivals, then each running request finishes with 1 - e^(-dt/S).
@@ -607,17 +608,26 @@ function hostLayer(w: Worker, figures: HostFigures, container: ContainerMemory):
   };
 }
 
+/** The API server's memory and the page cache in each engine's container, beside its workers;
+ * of the page cache, what is inactive (reclaimable). */
+const CONTAINER_EXTRA_MIB = 1536 + 1228;
+const INACTIVE_FILE_MIB = 820;
+
+/** The engine's container usage in MiB, as the kernel counts it against the limit. */
+function containerMiB(e: EngineState, hosts?: ReadonlyMap<number, HostFigures>): number {
+  return e.workers.reduce((sum, w) => sum + (hosts?.get(w.pid)?.anon ?? w.anon + w.churn) + w.file + w.shmem, 0) + CONTAINER_EXTRA_MIB;
+}
+
 /** The engine's container: its workers, the API server's 1.5 GiB and 1.2 GiB of page cache. */
 function containerOf(e: EngineState, spec: HostModelSpec, hosts: ReadonlyMap<number, HostFigures>): ContainerMemory {
   const mib = (v: number) => Math.max(0, Math.round(v * MiB));
-  const workers = e.workers.reduce((sum, w) => sum + (hosts.get(w.pid)?.anon ?? w.anon) + w.file + w.shmem, 0);
-  const usage = workers + 1536 + 1228;
+  const usage = containerMiB(e, hosts);
   const limit = e.spec.containerLimitMiB;
   return {
     cgroupVersion: 2,
     path: e.cgroupPath,
     usageBytes: mib(usage),
-    workingSetBytes: mib(usage - 820),
+    workingSetBytes: mib(usage - INACTIVE_FILE_MIB),
     limitBytes: limit === undefined ? null : mib(limit),
     oomEvents: e.oomKills,
     oomKills: e.oomKills,

@@ -32,6 +32,7 @@ function figuresInput(process: unknown): unknown {
       mallocFreeBytes: malloc.freeBytes,
       containerPath: container.path,
       containerUsageBytes: container.usageBytes,
+      containerWorkingSetBytes: container.workingSetBytes,
       containerLimitBytes: container.limitBytes,
       containerOomKills: container.oomKills,
     };
@@ -101,7 +102,7 @@ const recordedProcess = fc.record(
           anonMappingsBytes: bytes,
           outsideMallocBytes: maybe(fc.integer({ min: -(2 ** 33), max: 2 ** 33 })),
           malloc: maybe(fc.record({ inUseBytes: bytes, freeBytes: bytes }, { requiredKeys: [] })),
-          container: maybe(fc.record({ path: maybe(fc.string({ maxLength: 6 })), usageBytes: bytes, limitBytes: bytes, oomKills: bytes }, { requiredKeys: [] })),
+          container: maybe(fc.record({ path: maybe(fc.string({ maxLength: 6 })), usageBytes: bytes, workingSetBytes: bytes, limitBytes: bytes, oomKills: bytes }, { requiredKeys: [] })),
           startTimeTicks: bytes,
         },
         { requiredKeys: [] },

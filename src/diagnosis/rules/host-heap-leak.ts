@@ -10,7 +10,7 @@
 import { anonBytes, heapBytes, mallocInUseBytes, rssBytes } from '../fields.js';
 import type { Finding } from '../finding-schema.js';
 import { byteShape, mattersForHost, ongoing, seriesFrom } from '../growth.js';
-import { evidenceOf, lengthFactor, makeFinding, startupNote } from '../make-finding.js';
+import { containerRunway, evidenceOf, lengthFactor, makeFinding, startupNote } from '../make-finding.js';
 import type { ProcessHistory } from '../process-history.js';
 import type { SteadyWindow } from '../steady-window.js';
 import { THRESHOLDS } from '../thresholds.js';
@@ -29,14 +29,15 @@ export function hostHeapLeak(history: ProcessHistory, steady: SteadyWindow): Fin
   if (malloc.length >= THRESHOLDS.minSamples && malloc.length >= THRESHOLDS.knownShare * anon.length) {
     const m = byteShape(malloc, history)?.riseAtEnd ?? null;
     if (!ongoing(m) || !mattersForHost(m)) return null;
+    const runway = containerRunway(history, m.slopePerHour);
     return makeFinding(history, {
       id: 'host-heap-leak',
-      severity: 'warning',
+      severity: runway.severity,
       confidence: (0.5 + 0.5 * (m.fit ?? 0)) * lengthFactor(within(malloc, m)),
       title: 'Host heap leak',
       summary:
         `malloc's memory in use grew ${bytes(m.rise)} in ${duration(m.to - m.from)} (${perHour(m.slopePerHour)}, ${fitText(m.fit)}) and is still growing${startupNote(steady)}` +
-        `${workNote(history, m, malloc)}: a leak that heap profilers will show.`,
+        `${workNote(history, m, malloc)}: a leak that heap profilers will show.${runway.text}`,
       at: m.from,
       ...(steady.startupExcluded ? { windowFrom: steady.from } : {}),
       evidence: [
@@ -51,17 +52,18 @@ export function hostHeapLeak(history: ProcessHistory, steady: SteadyWindow): Fin
   if (!ongoing(a) || !mattersForHost(a)) return null;
   const heap = trend(within(seriesFrom(history, steady.from, heapBytes), a));
   const inHeap = heap.samples >= THRESHOLDS.minSamples && heap.change >= THRESHOLDS.carryShare * a.rise;
+  const runway = containerRunway(history, a.slopePerHour);
   const where = inHeap
     ? `mostly in the brk heap (${bytes(heap.change)}), which only malloc grows: a leak that heap profilers will show`
     : 'outside the brk heap, in anonymous mappings: malloc\'s thread arenas and large chunks, or mmaps outside malloc that heap profilers never see';
   return makeFinding(history, {
     id: 'host-heap-leak',
-    severity: 'warning',
+    severity: runway.severity,
     confidence: (inHeap ? 1 : 0.7) * (0.5 + 0.5 * (a.fit ?? 0)) * lengthFactor(within(anon, a)),
     title: inHeap ? 'Host heap leak' : 'Host memory leak (malloc not measured)',
     summary:
       `Anonymous RSS grew ${bytes(a.rise)} in ${duration(a.to - a.from)} (${perHour(a.slopePerHour)}, ${fitText(a.fit)}) and is still growing${startupNote(steady)}` +
-      `${workNote(history, a, anon)}, ${where}. malloc's own figures were not read (the companion reads them inside the process), so how much of it malloc holds is not measured.`,
+      `${workNote(history, a, anon)}, ${where}. malloc's own figures were not read (the companion reads them inside the process), so how much of it malloc holds is not measured.${runway.text}`,
     at: a.from,
     ...(steady.startupExcluded ? { windowFrom: steady.from } : {}),
     evidence: [

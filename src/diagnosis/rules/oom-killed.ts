@@ -38,9 +38,13 @@ export function oomKilled(history: ProcessHistory, steady: SteadyWindow): Findin
     if (t.samples < THRESHOLDS.minSamples || t.change < THRESHOLDS.floorBytes) continue;
     grew.push({ evidence: evidenceOf(series, 'bytes', t, `${what}: ${bytes(t.first)} → ${bytes(t.last)} before the kill`), what, change: t.change });
   }
-  const usage = last.process.host?.containerUsageBytes ?? null;
-  const limit = last.process.host?.containerLimitBytes ?? null;
-  const fullness = usage !== null && limit !== null && limit > 0 ? ` At its last sample the container held ${bytes(usage)} of its ${bytes(limit)} limit (${percent(usage / limit)}).` : '';
+  // The working set: what the kernel cannot reclaim when the cgroup is at its limit.
+  const host = last.process.host;
+  const workingSet = host?.containerWorkingSetBytes ?? null;
+  const held = workingSet ?? host?.containerUsageBytes ?? null;
+  const limit = host?.containerLimitBytes ?? null;
+  const fullness =
+    held !== null && limit !== null && limit > 0 ? ` At its last sample the container's ${workingSet !== null ? 'working set' : 'usage'} was ${bytes(held)} of its ${bytes(limit)} limit (${percent(held / limit)}).` : '';
   const kills = end.oomKillsAfter - end.oomKillsBefore;
   const before =
     grew.length === 0

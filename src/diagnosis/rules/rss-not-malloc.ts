@@ -10,7 +10,7 @@
 import { anonBytes, driverMappedBytes, fileBytes, mallocFreeBytes, mallocInUseBytes, outsideMallocBytes, rssBytes, shmemBytes } from '../fields.js';
 import type { Finding } from '../finding-schema.js';
 import { byteShape, mattersForHost, ongoing, seriesFrom } from '../growth.js';
-import { evidenceOf, lengthFactor, makeFinding, startupNote } from '../make-finding.js';
+import { containerRunway, evidenceOf, lengthFactor, makeFinding, startupNote } from '../make-finding.js';
 import type { HistoryPoint, ProcessHistory } from '../process-history.js';
 import type { SteadyWindow } from '../steady-window.js';
 import { THRESHOLDS } from '../thresholds.js';
@@ -64,21 +64,22 @@ export function rssNotMalloc(history: ProcessHistory, steady: SteadyWindow): Fin
   if (known.length === 0) return null;
   const [part, main] = known.reduce((a, b) => (b[1].change > a[1].change ? b : a));
   if (main.change < THRESHOLDS.carryShare * rss.rise) return null;
-  const anonCount = history.points.at(-1)?.process.host?.anonMappingsBytes;
+  const anonMappings = history.points.at(-1)?.process.host?.anonMappingsBytes;
+  const runway = containerRunway(history, rss.slopePerHour);
   return makeFinding(history, {
     id: 'rss-not-malloc',
-    severity: 'warning',
+    severity: runway.severity,
     confidence: (0.5 + 0.3 * (rss.fit ?? 0) + 0.2 * Math.min(1, main.change / rss.rise)) * lengthFactor(within(rssPoints, rss)),
     title: 'RSS grows outside the heap',
     summary:
       `RSS grew ${bytes(rss.rise)} in ${duration(rss.to - rss.from)} (${perHour(rss.slopePerHour)}, ${fitText(rss.fit)}) and is still growing, mostly in ${part.what} (${bytes(main.change)}), ` +
       `while ${mallocKnown ? "malloc's memory in use" : 'the heap (anonymous RSS)'} changed ${bytes(heap.change)}${startupNote(steady)}${workNote(history, rss, rssPoints)}: ` +
-      'not a malloc leak, and heap profilers will show nothing.',
+      `not a malloc leak, and heap profilers will show nothing.${runway.text}`,
     at: rss.from,
     ...(steady.startupExcluded ? { windowFrom: steady.from } : {}),
     evidence: [
       evidenceOf('host.rssBytes', 'bytes', riseTrend(rss), 'resident set'),
-      evidenceOf(part.series, 'bytes', main, `${part.what}: ${bytes(main.first)} → ${bytes(main.last)}${part.read === outsideMallocBytes && typeof anonCount === 'number' ? `; anonymous mappings now hold ${bytes(anonCount)}` : ''}`),
+      evidenceOf(part.series, 'bytes', main, `${part.what}: ${bytes(main.first)} → ${bytes(main.last)}${part.read === outsideMallocBytes && typeof anonMappings === 'number' ? `; anonymous mappings now hold ${bytes(anonMappings)}` : ''}`),
       evidenceOf(heapSeries, 'bytes', heap, mallocKnown ? "malloc in use (glibc's own figure): flat" : 'heap: flat'),
     ],
     fix: `Stop chasing a heap leak. ${part.fix}`,
