@@ -4,10 +4,18 @@ same process through `gpu-layers probe --json`, nvidia-smi and pynvml; checks th
 each other and against torch's own figures; calibrates a bare context; times the probe against
 nvidia-smi and pynvml; and writes everything it learns under OUT (at most 8 files):
 results.json, nvidia-smi-q-memory.txt, probe-final.json, companion.json,
-snapshot-graphs.pickle.gz, snapshot-churn.pickle.gz.
+snapshot-graphs.pickle.gz, snapshot-churn.pickle.gz, malloc-stats.json.
 
---simulate: the same run on a CPU machine against the mock NVML (no torch, no nvidia-smi), to
-test the plumbing before spending device time.
+The host (issue 16, scripts/gpu-check/host_memory.py), at the churn phase: glibc's malloc_stats()
+and mallinfo2() read in the workload at one moment, against each other and against the
+companion's next file; the workload's cgroup read here before and after the probe, against the
+probe's host.container; the probe's host layer (heap, anonymous mappings, outside malloc, RSS
+against malloc in use) recorded in results.json's "host". It costs well under a second of the
+run (the H200 run took 25 s in all): one malloc_stats(), a few cgroup files, no extra probe.
+
+--simulate: the same run on a CPU machine against the mock NVML (no nvidia-smi), with the
+workload under the fake torch of the companion's tests and the real companion, glibc and cgroup
+of this machine, to test the plumbing before spending device time.
 """
 import gzip
 import json
@@ -17,7 +25,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+
+import host_memory
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MiB = 1024 ** 2
@@ -31,6 +42,22 @@ def run(cmd, env=None, timeout=60):
     return done, time.perf_counter() - started
 
 
+def run_measured(cmd, env=None, timeout=60):
+    """(returncode, stdout, stderr, the child's peak RSS in bytes): reaped with wait4 for its rusage."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        child = subprocess.Popen(cmd, env=env, stdout=out, stderr=err)
+        timer = threading.Timer(timeout, child.kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(child.pid, 0)
+        finally:
+            timer.cancel()
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return child.returncode, out.read().decode(), err.read().decode(), usage.ru_maxrss * 1024
+
+
 class Checker:
     def __init__(self, out, simulate):
         self.out = out
@@ -39,7 +66,7 @@ class Checker:
         self.node = os.environ.get("GPU_CHECK_NODE", "node")
         self.cli = os.path.join(ROOT, "dist", "cli", "gpu-layers.cjs")
         self.env = dict(os.environ, GPU_LAYERS_CACHE_DIR=os.path.join(self.work, "cache"), NO_COLOR="1")
-        self.results = {"simulate": simulate, "phases": [], "checks": [], "timings": {}, "errors": []}
+        self.results = {"simulate": simulate, "phases": [], "checks": [], "timings": {}, "errors": [], "host": None}
         self.scenario = os.path.join(self.work, "host.scenario")
         if simulate:
             mock = os.path.join(ROOT, "build", "Release", "mock")
@@ -102,8 +129,11 @@ class Checker:
     def start_workload(self):
         stats = os.path.join(self.work, "stats")
         os.makedirs(stats)
+        fake_torch = os.path.join(ROOT, "test", "fixtures", "fake-torch") if self.simulate else None
         env = dict(self.env, GPU_LAYERS_STATS_DIR=stats, GPU_LAYERS_STATS_INTERVAL="0.2", GPU_LAYERS_STATS_SEGMENTS="1", PYTHONUNBUFFERED="1",
-                   PYTHONPATH=os.pathsep.join(filter(None, [os.path.join(ROOT, "python", "gpu_layers_companion"), self.env.get("PYTHONPATH")])))
+                   PYTHONPATH=os.pathsep.join(filter(None, [os.path.join(ROOT, "python", "gpu_layers_companion"), fake_torch, self.env.get("PYTHONPATH")])))
+        if self.simulate:
+            env["FAKE_TORCH_STATE"] = os.path.join(self.work, "fake-torch-state.json")
         args = [sys.executable, os.path.join(ROOT, "scripts", "gpu-check", "gpu_check_workload.py"), self.work, self.out] + (["--simulate"] if self.simulate else [])
         self.workload = subprocess.Popen(args, env=env)
         self.stats = stats
@@ -123,8 +153,6 @@ class Checker:
     def wait_companion(self, pid, since, timeout=20.0):
         """Until the companion has written after the phase began (its first memory_snapshot() takes
         seconds on a real GPU, once), then one interval more: the file is fresh and at rest."""
-        if self.simulate:  # no torch, no companion
-            return
         path = os.path.join(self.stats, "%d.json" % pid)
         end = time.time() + timeout
         while time.time() < end:
@@ -141,16 +169,35 @@ class Checker:
         pid = torch["pid"]
         if self.simulate:
             self.write_scenario(pid, (phase_index := PHASES.index(phase) + 1) * 1024 * MiB)
+        host = phase == host_memory.PHASE
+        if host:  # the companion's first file after the workload's malloc_stats() reading
+            malloc_reading = self.malloc_reading()
+            companion_after = self.companion_after(pid, malloc_reading["at"] if malloc_reading else torch["at"])
         self.wait_companion(pid, torch["at"])
-        probe_args = ["probe", "--json", "--stats-dir", self.stats]
-        probe_process = subprocess.run([self.node, self.cli, *probe_args], env=self.env, capture_output=True, text=True, timeout=60)
-        probe = json.loads(probe_process.stdout)
+        # At the host phase the cgroup is read just before and after the probe. Its usage is the
+        # whole cgroup's: where other processes share it (`npm test` running --simulate beside
+        # other suites) one that comes and goes between the reads can put the probe's figure out
+        # of range, so the three reads are taken again, up to 3 times in all; a wrong reading
+        # (another cgroup, another file) stays out of range every time.
+        for attempt in range(1, 4 if host else 2):
+            cgroup_before = host_memory.read_cgroup(pid) if host else None
+            code, stdout, stderr, probe_rss = run_measured([self.node, self.cli, "probe", "--json", "--stats-dir", self.stats], env=self.env)
+            cgroup_after = host_memory.read_cgroup(pid) if host else None
+            if code != 0:
+                raise RuntimeError("gpu-layers probe --json exited %d at phase %s: %s" % (code, phase, stderr.strip()[-400:]))
+            probe = json.loads(stdout)
+            if host:
+                probed = next((p.get("host") for d in probe["devices"] for p in (d.get("processes") or []) if p["pid"] == pid), None)
+                if all(c["ok"] for c in host_memory.cgroup_checks(cgroup_before, cgroup_after, (probed or {}).get("container"), probe_rss)):
+                    break
         smi = self.nvidia_smi("--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits")
         nvml = self.pynvml()
         mine = [p for d in probe["devices"] for p in (d.get("processes") or []) if p["pid"] == pid]
         entry = {"phase": phase, "torch": torch, "nvidiaSmi": smi, "pynvml": [p for d in nvml.get("devices", []) for p in d["processes"] if p["pid"] == pid],
                  "probe": mine[0] if mine else None, "probePids": sorted({p["pid"] for d in probe["devices"] for p in (d.get("processes") or [])})}
         self.results["phases"].append(entry)
+        if host:
+            self.host_checks(malloc_reading, companion_after, cgroup_before, cgroup_after, entry["probe"], probe_rss, attempt)
         if phase == "graphs2":
             with open(os.path.join(self.out, "probe-final.json"), "w") as f:
                 json.dump(probe, f, indent=1)
@@ -160,6 +207,47 @@ class Checker:
             if os.path.exists(companion):
                 shutil.copy(companion, os.path.join(self.out, "companion.json"))
         open(os.path.join(self.work, "continue-%s" % phase), "w").close()
+
+    def malloc_reading(self):
+        try:
+            with open(os.path.join(self.out, host_memory.FILE)) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
+
+    def companion_after(self, pid, at, timeout=10.0):
+        """The companion's first file written after `at` with malloc figures (a write whose read
+        was skipped for pace has none: the next one), polled every 10 ms; else the last seen."""
+        path = os.path.join(self.stats, "%d.json" % pid)
+        end, seen = time.time() + timeout, None
+        while time.time() < end:
+            try:
+                with open(path) as f:
+                    document = json.load(f)
+            except (OSError, ValueError):
+                document = None
+            if document is not None and document.get("writtenAt", 0) > at:
+                seen = document
+                if (document.get("host") or {}).get("malloc") is not None:
+                    break
+            time.sleep(0.01)
+        return seen
+
+    def host_checks(self, reading, companion, cgroup_before, cgroup_after, probed, probe_rss, attempts):
+        """malloc_stats() against mallinfo2() and the companion; the cgroup against the probe; the
+        probe's host layer recorded (scripts/gpu-check/host_memory.py)."""
+        checks, malloc = host_memory.malloc_checks(reading, companion)
+        host = (probed or {}).get("host")
+        checks += host_memory.cgroup_checks(cgroup_before, cgroup_after, None if host is None else host.get("container"), probe_rss)
+        self.results["checks"] += checks
+        total = ((reading or {}).get("mallocStats") or {}).get("total") or {}
+        self.results["host"] = {
+            "phase": host_memory.PHASE,
+            "mallocStats": None if reading is None else {k: v for k, v in reading.items() if k != "text"},
+            "companion": malloc,
+            "cgroup": {"before": cgroup_before, "after": cgroup_after, "probe": None if host is None else host.get("container"), "probeMaxRssBytes": probe_rss, "attempts": attempts},
+            "layer": host_memory.host_layer_summary(host, total.get("inUseBytes")),
+        }
 
     def exporter_check(self, pid, probed):
         """`gpu-layers serve` on the real driver while the workload rests: its series for the
@@ -207,11 +295,11 @@ class Checker:
             nvml = [q["usedBytes"] for q in e["pynvml"]]
             self.check("%s: driver layer = pynvml (1 MiB)" % phase, len(nvml) == 1 and driver is not None and abs(driver - nvml[0]) <= MiB, driver, nvml)
             allocator = p["layers"]["allocator"]
-            if not self.simulate:
-                self.check("%s: allocator reserved = torch.cuda.memory_reserved()" % phase, allocator is not None and allocator["reservedBytes"] == t["memory_reserved"], t["memory_reserved"], allocator and allocator["reservedBytes"])
-                self.check("%s: allocator allocated = torch.cuda.memory_allocated()" % phase, allocator is not None and allocator["allocatedBytes"] == t["memory_allocated"], t["memory_allocated"], allocator and allocator["allocatedBytes"])
-                if allocator is not None and driver is not None:
-                    self.check("%s: outside-allocator gap = driver - reserved" % phase, p["gaps"]["outsideAllocatorBytes"] == driver - allocator["reservedBytes"], driver - allocator["reservedBytes"], p["gaps"]["outsideAllocatorBytes"])
+            # The companion runs in --simulate too (under the fake torch, with the phase's figures).
+            self.check("%s: allocator reserved = torch.cuda.memory_reserved()" % phase, allocator is not None and allocator["reservedBytes"] == t["memory_reserved"], t["memory_reserved"], allocator and allocator["reservedBytes"])
+            self.check("%s: allocator allocated = torch.cuda.memory_allocated()" % phase, allocator is not None and allocator["allocatedBytes"] == t["memory_allocated"], t["memory_allocated"], allocator and allocator["allocatedBytes"])
+            if allocator is not None and driver is not None:
+                self.check("%s: outside-allocator gap = driver - reserved" % phase, p["gaps"]["outsideAllocatorBytes"] == driver - allocator["reservedBytes"], driver - allocator["reservedBytes"], p["gaps"]["outsideAllocatorBytes"])
         def outside(k):
             return phases[k]["probe"]["gaps"]["outsideAllocatorBytes"] if k in phases and phases[k]["probe"] else None
 

@@ -5,15 +5,22 @@ Phases: init (CUDA initialised only), weights, kv (a KV-cache-like arena), graph
 captured per batch size in one shared pool, as vLLM does), churn (variable-size allocations and
 frees), graphs2 (graphs for new sizes). At each phase it writes torch's own figures to
 WORK/phase-<name>.json and waits for WORK/continue-<name>. After graphs and churn it dumps a
-memory snapshot (torch.cuda.memory._dump_snapshot) to OUT.
+memory snapshot (torch.cuda.memory._dump_snapshot) to OUT. At the churn phase (host_memory.PHASE),
+after its allocations, it reads glibc's malloc_stats() and mallinfo2() at one moment into
+OUT/malloc-stats.json, which the checker compares with the companion's next file.
 
---simulate runs the same protocol without torch (for testing the checker on a CPU machine).
+--simulate runs the same protocol under the fake torch of the companion's tests
+(test/fixtures/fake-torch, its state in $FAKE_TORCH_STATE, CUDA "initialised" with the phase's
+figures), so the real companion writes its files; it keeps some host memory (an mmapped chunk
+and blocks in the arena) so the malloc figures have parts of either kind.
 """
 import json
 import os
 import random
 import sys
 import time
+
+import host_memory
 
 PHASES = ["init", "weights", "kv", "graphs", "churn", "graphs2"]
 GiB = 1024 ** 3
@@ -110,6 +117,7 @@ def run_torch(work, out):
                 live.pop(rng.randrange(len(live)))
     torch.cuda.synchronize()
     torch.cuda.memory._dump_snapshot(os.path.join(out, "snapshot-churn.pickle"))
+    host_memory.write_malloc_stats(out)  # the moment for the host check: after the churn and the dump
     publish(work, "churn", torch_figures(torch))
 
     capture([192, 256, 384])
@@ -117,16 +125,39 @@ def run_torch(work, out):
     del weights, kv, live, graphs
 
 
-def run_simulated(work):
+def fake_torch_state(reserved):
+    """The fake torch's state (re-read on every call, so replaced atomically): CUDA initialised, the
+    mock's device, the phase's figures."""
+    state = {"initialized": True, "devices": [{
+        "name": "NVIDIA H100 80GB HBM3", "uuid": "5d8a1e0c-7f3b-4a62-9c1e-2b8f0d4e6a17", "total_memory": 85520809984,
+        "stats": {"reserved_bytes.all.current": reserved, "allocated_bytes.all.current": reserved, "active_bytes.all.current": reserved,
+                  "inactive_split_bytes.all.current": 0, "requested_bytes.all.current": reserved, "reserved_bytes.all.peak": reserved,
+                  "allocated_bytes.all.peak": reserved, "num_alloc_retries": 0, "num_ooms": 0}}]}
+    path = os.environ["FAKE_TORCH_STATE"]
+    with open(path + ".tmp", "w") as f:
+        json.dump(state, f)
+    os.rename(path + ".tmp", path)
+
+
+def run_simulated(work, out):
+    fake_torch_state(0)
+    import torch  # noqa: F401  (the fake one: the companion writes once torch is loaded and CUDA initialised)
+    # Host memory of both kinds malloc_stats() counts: an 8 MiB block (above the mmap threshold: an
+    # mmapped chunk) and 3,000 blocks of 3 KiB in the arena, written so they are resident.
+    kept = [b"x" * (8 * MiB)] + [b"y" * 3072 + bytes([i % 256]) for i in range(3000)]
     for i, phase in enumerate(PHASES):
+        fake_torch_state(i * GiB)
+        if phase == host_memory.PHASE:
+            host_memory.write_malloc_stats(out)
         publish(work, phase, {"memory_reserved": i * GiB, "memory_allocated": i * GiB, "mem_get_info_free": None,
                               "mem_get_info_total": None, "inactive_split_bytes": 0, "num_alloc_retries": 0,
                               "private_pool_stats": {}, "torch_version": None})
+    del kept
 
 
 if __name__ == "__main__":
     work, out = sys.argv[1], sys.argv[2]
     if "--simulate" in sys.argv:
-        run_simulated(work)
+        run_simulated(work, out)
     else:
         run_torch(work, out)

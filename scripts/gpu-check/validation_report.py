@@ -1,6 +1,8 @@
 """Turns a real-GPU check's results.json (scripts/gpu-check/gpu_check.py) into the validation report of
 docs/validation/: the card and driver, every check with what was expected and seen, the layers at
-each phase, and the timings. `python3 scripts/gpu-check/validation_report.py RESULTS DATE > REPORT.md`."""
+each phase, the host (malloc_stats() against the companion, the cgroup against the probe, the host
+layer; results from before issue 16 have none) and the timings.
+`python3 scripts/gpu-check/validation_report.py RESULTS DATE > REPORT.md`."""
 import json
 import sys
 
@@ -9,6 +11,41 @@ MiB = 1024 ** 2
 
 def mib(value):
     return "n/a" if value is None else "%.1f MiB" % (value / MiB)
+
+
+def host_lines(h):
+    """The host section: malloc_stats() and mallinfo2() in the workload, the companion's next file,
+    the workload's cgroup read by the check and by the probe, and the probe's host layer."""
+    lines = ["", "## The host at phase %s" % h["phase"], ""]
+    m = h.get("mallocStats")
+    if m is None or "unknownBecause" in m:
+        lines.append("glibc's malloc_stats() was not read: %s." % ("no malloc-stats.json" if m is None else m["unknownBecause"]))
+    else:
+        total, info, c = m["mallocStats"]["total"] or {}, m["mallinfo2"], h.get("companion") or {}
+        malloc = (c.get("companion") or {}).get("malloc") or {}
+        lines += ["glibc's `malloc_stats()` (its stderr captured) with `mallinfo2()` right after, in the workload (%d arena(s), %d attempt(s));"
+                  % (len(m["mallocStats"]["arenas"]), m["attempts"]),
+                  "the companion's next file %s." % ("%.2f s later" % c["readApartSeconds"] if c else "(none)"), "",
+                  "| | malloc_stats total | mallinfo2, same moment | companion | companion - malloc_stats |", "| --- | --- | --- | --- | --- |",
+                  "| in use | %s | %s (uordblks + hblkhd) | %s (inUseBytes) | %s |" % (total.get("inUseBytes"), info["uordblks"] + info["hblkhd"], malloc.get("inUseBytes"),
+                                                                                  None if not c else -c["inUseDifference"]),
+                  "| system | %s | %s (arena + hblkhd) | %s (arenaBytes + mmappedBytes) | %s |" % (total.get("systemBytes"), info["arena"] + info["hblkhd"],
+                                                                                               None if not malloc else malloc["arenaBytes"] + malloc["mmappedBytes"],
+                                                                                               None if not c else -c["systemDifference"]),
+                  "| of which mmapped | %s | %s (hblkhd, %d chunks) | %s (mmappedBytes) | |" % (m["sameMoment"]["mmappedFromTotals"]["inUse"] if m["sameMoment"] else None,
+                                                                                               info["hblkhd"], info["hblks"], malloc.get("mmappedBytes"))]
+    g = h.get("cgroup") or {}
+    before, after, probe = g.get("before") or {}, g.get("after") or {}, g.get("probe") or {}
+    lines += ["", "The workload's cgroup (v%s, `%s`), read by the check before and after `gpu-layers probe --json` (whose own peak RSS, %s, is in the cgroup while it reads; %s attempt(s)):"
+              % (before.get("version"), before.get("path"), mib(g.get("probeMaxRssBytes")), g.get("attempts")), "",
+              "| | before | probe | after |", "| --- | --- | --- | --- |"]
+    for label, key in (("usage", "usageBytes"), ("working set", "workingSetBytes"), ("limit", "limitBytes"), ("OOM events", "oomEvents"), ("OOM kills", "oomKills")):
+        lines.append("| %s | %s | %s | %s |" % (label, before.get(key), probe.get(key), after.get(key)))
+    layer = h.get("layer")
+    if layer is not None:
+        lines += ["", "The probe's host layer for the workload:", "", "| figure | bytes |", "| --- | --- |"]
+        lines += ["| %s | %s |" % (key, value) for key, value in layer.items()]
+    return lines
 
 
 def main(path, date):
@@ -46,11 +83,14 @@ def main(path, date):
                                                           mib(t["memory_reserved"]), mib(t["memory_allocated"]), mib(p["gaps"]["outsideAllocatorBytes"]),
                                                           mib(a.get("privatePoolBytes")), mib(a.get("privatePoolAllocatedBytes")), mib(p["gaps"]["allocatorCachedBytes"]),
                                                           mib(a.get("largestFreeBlockBytes"))))
+    if r.get("host"):
+        lines += host_lines(r["host"])
     t = r["timings"]
+    smi = t.get("nvidiaSmiQuery", {}).get("medianMs")  # none under --simulate
     lines += ["", "## Timings (medians of 10 runs, same machine, same moment)", "",
               "| what | median |", "| --- | --- |",
               "| `gpu-layers probe --json` (whole process) | %.1f ms |" % t["probeJsonProcess"]["medianMs"],
-              "| `nvidia-smi --query-compute-apps=pid,used_memory --format=csv` | %.1f ms |" % t["nvidiaSmiQuery"]["medianMs"],
+              "| `nvidia-smi --query-compute-apps=pid,used_memory --format=csv` | %s |" % ("n/a" if smi is None else "%.1f ms" % smi),
               "| pynvml script (`scripts/oracles/pynvml_sample.py once`, whole process) | %.1f ms |" % t["pynvmlScript"]["medianMs"],
               "| `probe.sample()` in-process, warm (real driver) | %.0f µs |" % t["probeSampleInProcess"]["medianUs"],
               ""]
