@@ -45,6 +45,36 @@ export function timed<T>(call: () => T): { value: T; cpuMs: number } {
   return { value, cpuMs: cpuMsSince(start) };
 }
 
+/**
+ * The slowest call of `parse` over every prefix + pump repeated to `length` characters + suffix
+ * (the inputs that make a backtracking pattern go quadratic), with the input named; an error
+ * thrown by `parse` names its input too.
+ */
+export function slowestOnPumpedInputs(
+  parts: { prefixes: readonly string[]; pumps: readonly string[]; suffixes: readonly string[] },
+  length: number,
+  parse: (text: string) => void,
+): { ms: number; input: string } {
+  let slowest = { ms: 0, input: '' };
+  for (const prefix of parts.prefixes) {
+    for (const pump of parts.pumps) {
+      for (const suffix of parts.suffixes) {
+        const text = prefix + pump.repeat(Math.ceil(length / pump.length)) + suffix;
+        const input = `${JSON.stringify(prefix)} + ${JSON.stringify(pump)} x n + ${JSON.stringify(suffix)}`;
+        const { cpuMs } = timed(() => {
+          try {
+            parse(text);
+          } catch (error) {
+            throw new Error(`on ${input}: ${(error as Error).message}`);
+          }
+        });
+        if (cpuMs > slowest.ms) slowest = { ms: cpuMs, input };
+      }
+    }
+  }
+  return slowest;
+}
+
 export async function timedAsync<T>(call: () => Promise<T>): Promise<{ value: T; cpuMs: number }> {
   const start = process.cpuUsage();
   const value = await call();

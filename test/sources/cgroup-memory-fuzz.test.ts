@@ -22,7 +22,7 @@ import {
   readCgroupMemory,
 } from '../../src/sources/cgroup-memory.js';
 import { repoRoot } from '../helpers/paths.js';
-import { CALL_BOUND_MS, FUZZ_TIMEOUT_MS, fuzzParams, HOSTILE_KEYS, LONG_RUN, mutatedOrRandom, timed, timedAsync } from '../helpers/fuzz.js';
+import { CALL_BOUND_MS, FUZZ_TIMEOUT_MS, fuzzParams, HOSTILE_KEYS, LONG_RUN, mutatedOrRandom, slowestOnPumpedInputs, timed, timedAsync } from '../helpers/fuzz.js';
 
 const work = mkdtempSync(path.join(tmpdir(), 'gpu-layers-cgroup-fuzz-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -211,23 +211,7 @@ describe('adversarial input for each pattern', () => {
   const LENGTH = LONG_RUN ? 200_000 : 50_000;
 
   it(`no parser takes longer than the bound on ${LENGTH}-character runs`, { timeout: FUZZ_TIMEOUT_MS }, () => {
-    let slowest = { ms: 0, input: '' };
-    for (const prefix of PREFIXES) {
-      for (const pump of PUMPS) {
-        for (const suffix of SUFFIXES) {
-          const text = prefix + pump.repeat(Math.ceil(LENGTH / pump.length)) + suffix;
-          const input = `${JSON.stringify(prefix)} + ${JSON.stringify(pump)} x n + ${JSON.stringify(suffix)}`;
-          const { cpuMs } = timed(() => {
-            try {
-              parseAll(text);
-            } catch (error) {
-              throw new Error(`on ${input}: ${(error as Error).message}`);
-            }
-          });
-          if (cpuMs > slowest.ms) slowest = { ms: cpuMs, input };
-        }
-      }
-    }
+    const slowest = slowestOnPumpedInputs({ prefixes: PREFIXES, pumps: PUMPS, suffixes: SUFFIXES }, LENGTH, parseAll);
     expect(slowest.ms, slowest.input).toBeLessThan(CALL_BOUND_MS);
   });
 });

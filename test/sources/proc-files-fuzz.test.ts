@@ -18,7 +18,7 @@ import { parseMeminfo } from '../../src/sources/host-memory.js';
 import { parseCgroupContainerId, parseCgroupPodUid, parseSmapsDriverRss, parseSmapsSplit, parseStatStartTime, parseStatus } from '../../src/sources/proc-files.js';
 import { parseListeningSockets, parseParentPid } from '../../src/sources/process-tree.js';
 import { repoRoot } from '../helpers/paths.js';
-import { CALL_BOUND_MS, FUZZ_TIMEOUT_MS, fuzzParams, LONG_RUN, mutatedOrRandom, timed, timedAsync } from '../helpers/fuzz.js';
+import { CALL_BOUND_MS, FUZZ_TIMEOUT_MS, fuzzParams, LONG_RUN, mutatedOrRandom, slowestOnPumpedInputs, timed, timedAsync } from '../helpers/fuzz.js';
 
 const work = mkdtempSync(path.join(tmpdir(), 'gpu-layers-proc-fuzz-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -313,23 +313,7 @@ describe('adversarial input for each regular expression', () => {
   });
 
   it(`no parser takes longer than the bound on ${LENGTH}-character runs`, { timeout: FUZZ_TIMEOUT_MS }, () => {
-    let slowest = { ms: 0, input: '' };
-    for (const prefix of PREFIXES) {
-      for (const pump of PUMPS) {
-        for (const suffix of SUFFIXES) {
-          const text = prefix + pump.repeat(Math.ceil(LENGTH / pump.length)) + suffix;
-          const input = `${JSON.stringify(prefix)} + ${JSON.stringify(pump)} x n + ${JSON.stringify(suffix)}`;
-          const { cpuMs } = timed(() => {
-            try {
-              parseAll(text);
-            } catch (error) {
-              throw new Error(`on ${input}: ${(error as Error).message}`);
-            }
-          });
-          if (cpuMs > slowest.ms) slowest = { ms: cpuMs, input };
-        }
-      }
-    }
+    const slowest = slowestOnPumpedInputs({ prefixes: PREFIXES, pumps: PUMPS, suffixes: SUFFIXES }, LENGTH, parseAll);
     expect(slowest.ms, slowest.input).toBeLessThan(CALL_BOUND_MS);
   });
 });

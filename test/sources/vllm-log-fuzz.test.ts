@@ -18,7 +18,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { readFramework } from '../../src/layers/read-framework.js';
 import { MAX_LOG_LINE_BYTES, parseVllmLog as parseAt, readVllmLog, VllmLogFollower, type VllmLog, type VllmLogFigures } from '../../src/sources/vllm-log.js';
 import { repoRoot } from '../helpers/paths.js';
-import { CALL_BOUND_MS, FUZZ_TIMEOUT_MS, fuzzParams, LONG_RUN, mutatedOrRandom, timed, timedAsync } from '../helpers/fuzz.js';
+import { CALL_BOUND_MS, FUZZ_TIMEOUT_MS, fuzzParams, LONG_RUN, mutatedOrRandom, slowestOnPumpedInputs, timed, timedAsync } from '../helpers/fuzz.js';
 
 const work = mkdtempSync(path.join(tmpdir(), 'gpu-layers-vllm-log-fuzz-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -353,17 +353,7 @@ describe('bounds', () => {
   const LENGTH = LONG_RUN ? 200_000 : 40_000;
 
   it(`no line of ${LENGTH} characters takes longer than the bound`, { timeout: FUZZ_TIMEOUT_MS }, () => {
-    let slowest = { ms: 0, input: '' };
-    for (const prefix of PREFIXES) {
-      for (const pump of PUMPS) {
-        for (const suffix of SUFFIXES) {
-          const line = prefix + pump.repeat(Math.ceil(LENGTH / pump.length)) + suffix;
-          const { value, cpuMs } = timed(() => parseVllmLog(line));
-          checkLog(value);
-          if (cpuMs > slowest.ms) slowest = { ms: cpuMs, input: `${JSON.stringify(prefix)} + ${JSON.stringify(pump)} x n + ${JSON.stringify(suffix)}` };
-        }
-      }
-    }
+    const slowest = slowestOnPumpedInputs({ prefixes: PREFIXES, pumps: PUMPS, suffixes: SUFFIXES }, LENGTH, (line) => checkLog(parseVllmLog(line)));
     expect(slowest.ms, slowest.input).toBeLessThan(CALL_BOUND_MS);
   });
 
