@@ -24,6 +24,8 @@ export interface FrameworkSourceOptions {
   vllmLog?: string;
   hfConfig?: string;
   vllmTimeoutMs?: number;
+  /** The clock (default Date.now): a recorded or simulated host brings its own. */
+  now?: () => number;
 }
 
 export interface FrameworkReading {
@@ -78,6 +80,7 @@ function logLoad(parsed: VllmLog, file: string, now: number): { load: RequestLoa
  * socket of a local server and that process's descendants, else by command line.
  */
 export async function readFramework(pids: readonly number[], options: FrameworkSourceOptions, procRoot: string, readers: LayerReaders = {}): Promise<FrameworkReading> {
+  const now = (options.now ?? Date.now)();
   const endpoints = options.vllm ?? [];
   const local = localAddresses();
   const follower = options.vllmLog === undefined ? null : followerOf(options.vllmLog, readers);
@@ -85,7 +88,7 @@ export async function readFramework(pids: readonly number[], options: FrameworkS
     readParents(procRoot),
     Promise.all(endpoints.map((e) => readVllmEndpoint(e, options.vllmTimeoutMs ?? 2000, procRoot, local))),
     // The log streams through in bounded memory; config.json is read whole, up to a limit.
-    follower === null ? null : follower.read().then((parsed) => ({ parsed }), (error: Error) => ({ error })),
+    follower === null ? null : follower.read(now).then((parsed) => ({ parsed }), (error: Error) => ({ error })),
     options.hfConfig === undefined ? null : readHfConfig(options.hfConfig),
   ]);
 
@@ -121,7 +124,6 @@ export async function readFramework(pids: readonly number[], options: FrameworkS
       return { pid, ancestry: chain, commands: await Promise.all(chain.map(command)) };
     }),
   );
-  const now = Date.now();
   const results = attributeFramework(processes, { endpoints: readEndpoints, log, geometry, loads: endpointLoads(readEndpoints, readers, now), logLoad: log === null ? null : logLoad(log.parsed, log.path, now) });
   const metrics = readEndpoints.map((e) => sourceStatus(e.metrics.url, e.metrics.ok ? null : e.metrics.error));
   return { results, metrics, log: logStatus, hf: hfStatus };

@@ -1,9 +1,10 @@
 /**
  * A whole GPU host made of files, as gpu-layers reads a real one: the scenario the mock NVML and
  * CUDA libraries read (named in this process's environment, where they look it up), a /proc
- * stand-in, the companion files, vLLM servers' /metrics on loopback, a startup log and the
- * calibration cache. `set()` rewrites all of it for the next moment; `monitorOptions()` points a
- * monitor at it. The demo, the incident recorder and the tests build their hosts with it, and an
+ * stand-in, a cgroup v2 tree (the containers' memory), the companion files (with malloc's figures
+ * where given), vLLM servers' /metrics on loopback (with their counters where given), a startup
+ * log and the calibration cache. `set()` rewrites all of it for the next moment;
+ * `monitorOptions()` points a monitor at it. The demo, the incident recorder and the tests build their hosts with it, and an
  * agent built on gpu-layers can test itself against one (`gpu-layers/mock`).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,7 +14,7 @@ import path from 'node:path';
 import type { MonitorOptions } from '../monitor/monitor.js';
 import { calibrationCacheFile } from '../sources/calibration-cache.js';
 import { serveMetrics, vllmMetricsText, type FakeVllmServer, type MetricsServer } from './fake-vllm-server.js';
-import { writeCalibrationFor, writeCompanionFiles, writeProcStandIn } from './host-files.js';
+import { writeCalibrationFor, writeCgroupStandIn, writeCompanionFiles, writeProcStandIn } from './host-files.js';
 import { mockLibraries } from './mock-libraries.js';
 import type { Scenario } from './scenario-schema.js';
 import { writeScenario } from './scenario-text.js';
@@ -30,6 +31,89 @@ export interface FakeAllocator {
   largestFreeMiB?: number;
 }
 
+/**
+ * glibc malloc in a fake process, as the companion's `host` part reports it (mallinfo2: every
+ * arena, the main one and the threads', plus the chunks mmapped one by one).
+ */
+export interface FakeMalloc {
+  /** Allocated and not freed: arena chunks in use and the mmapped chunks (uordblks + hblkhd). */
+  inUseMiB: number;
+  /** Free inside the arenas (fordblks): held by malloc, not by the program. */
+  freeMiB: number;
+  /** In chunks mmapped one by one (hblkhd): part of inUseMiB. */
+  mmappedMiB: number;
+  /** How many such chunks (hblks; default one per 8 MiB, at least one when mmappedMiB > 0). */
+  mmappedChunks?: number;
+  /** Arenas, the main one included (default 1; null: not counted, as on a slow malloc_info()). */
+  arenas?: number | null;
+  /** The free top of the main arena that malloc_trim() could give back (keepcost; default a tenth of freeMiB). */
+  releasableMiB?: number;
+}
+
+/** Python's allocator in a fake process, as the companion's `host` part reports it. */
+export interface FakePython {
+  /** sys.getallocatedblocks(). */
+  allocatedBlocks: number;
+  /** tracemalloc's traced bytes, only for a program that started tracemalloc (default null). */
+  tracedMiB?: number | null;
+}
+
+/**
+ * The memory cgroup (v2) a fake process is in, at the path its /proc/<pid>/cgroup names: the files
+ * the kubelet and the OOM killer go by. The processes of one cgroup share its folder: give them
+ * the same figures (the first process that gives any is the one written).
+ */
+export interface FakeCgroupMemory {
+  /** memory.current: every page charged to the cgroup (its processes' anonymous memory, page cache, kernel). */
+  usageMiB: number;
+  /** memory.max; null writes "max" (no limit). */
+  limitMiB: number | null;
+  /** memory.stat's inactive_file: page cache the kernel reclaims first, not in the working set (default 0). */
+  inactiveFileMiB?: number;
+  /** memory.events: times the cgroup hit its limit and the OOM killer was invoked (default 0) ... */
+  oomEvents?: number;
+  /** ... and processes it killed (default 0). */
+  oomKills?: number;
+}
+
+/**
+ * A fake process's host memory: the /proc figures (status, smaps), its container, and what the
+ * companion reads in-process. Every field after `container` is optional: without them smaps'
+ * split of the anonymous memory is derived, the companion file has no `host` part and no cgroup
+ * folder is laid out.
+ */
+export interface FakeProcessHost {
+  anonMiB: number;
+  fileMiB: number;
+  shmemMiB: number;
+  driverMappedMiB: number;
+  /** The 64-hex container id its cgroup path names; null outside a container. */
+  container: string | null;
+  /**
+   * Of anonMiB, the brk heap ([heap] in smaps: malloc's main arena). Default: malloc's arenas
+   * where malloc is given (half of them with more than one arena: the threads' are mappings),
+   * else a quarter of anonMiB; never more than anonMiB leaves.
+   */
+  heapMiB?: number;
+  /** Of anonMiB, the main thread's stack ([stack]; default 132 kB). */
+  stackMiB?: number;
+  /**
+   * How many unnamed anonymous mappings share the rest of anonMiB (malloc's thread arenas and
+   * mmapped chunks, pymalloc arenas, other libraries' mmaps). Default: one, plus malloc's thread
+   * arenas and mmapped chunks where malloc is given.
+   */
+  anonMappings?: number;
+  /**
+   * glibc malloc's figures, written as the companion file's `host` part only when given: without
+   * them the process's companion stands for one older than the host figures.
+   */
+  malloc?: FakeMalloc;
+  /** Python's allocator, in the `host` part beside malloc (null there when not given). */
+  python?: FakePython;
+  /** Its memory cgroup's files; without them no cgroup folder is laid out for it. */
+  cgroup?: FakeCgroupMemory;
+}
+
 /** A process of the fake host: its /proc entry, and its companion file when it has an allocator. */
 export interface FakeProcess {
   pid: number;
@@ -41,7 +125,7 @@ export interface FakeProcess {
   /** NVML's figure: the allocator's reserved bytes plus what lies outside it. */
   driverMiB: number;
   allocator: FakeAllocator | null;
-  host: { anonMiB: number; fileMiB: number; shmemMiB: number; driverMappedMiB: number; container: string | null };
+  host: FakeProcessHost;
 }
 
 export interface FakeHostState {
@@ -69,6 +153,8 @@ export class FakeHost {
   readonly scenarioFile: string;
   readonly traceFile: string;
   readonly procRoot: string;
+  /** The cgroup filesystem stand-in (v2): the monitor's cgroupRoot. */
+  readonly cgroupRoot: string;
   readonly statsDir: string;
   readonly vllmLogFile: string;
   /** The environment gpu-layers reads on this host (its calibration cache's folder). */
@@ -85,6 +171,7 @@ export class FakeHost {
     this.scenarioFile = path.join(this.dir, 'host.scenario');
     this.traceFile = path.join(this.dir, 'trace.log');
     this.procRoot = path.join(this.dir, 'proc');
+    this.cgroupRoot = path.join(this.dir, 'cgroup');
     this.statsDir = path.join(this.dir, 'stats');
     this.vllmLogFile = path.join(this.dir, 'vllm.log');
     this.env = { GPU_LAYERS_CACHE_DIR: path.join(this.dir, 'cache'), CUDA_MODULE_LOADING: options.moduleLoading ?? 'LAZY' };
@@ -108,6 +195,7 @@ export class FakeHost {
     this.#nowMs = state.nowMs ?? null;
     const processes = state.processes ?? [];
     writeProcStandIn(this.procRoot, processes, new Map(servers.map((s, i) => [s.listenerPid, this.#servers[i]!.port])));
+    writeCgroupStandIn(this.cgroupRoot, processes);
     writeCompanionFiles(this.statsDir, processes, state.scenario.devices.map((d) => d.uuid ?? ''), state.nowMs ?? Date.now());
     writeCalibrationFor(calibrationCacheFile(this.env), state.scenario, this.env.CUDA_MODULE_LOADING!);
     if (state.vllmLog !== undefined) writeFileSync(this.vllmLogFile, state.vllmLog);
@@ -128,6 +216,7 @@ export class FakeHost {
       layers: {
         env: this.env,
         procRoot: this.procRoot,
+        cgroupRoot: this.cgroupRoot,
         statsDir: this.statsDir,
         vllm: this.vllmUrls,
         ...(this.#hasLog ? { vllmLog: this.vllmLogFile } : {}),

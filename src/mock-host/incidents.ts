@@ -4,8 +4,8 @@
  * way the write-up describes it. Sizes are MiB on an H100 80GB serving one vLLM model; each step
  * is one sample.
  */
-import type { FakeAllocator, FakeProcess } from './fake-host.js';
-import type { FakeVllmServer } from './fake-vllm-server.js';
+import type { FakeAllocator, FakeCgroupMemory, FakeProcess } from './fake-host.js';
+import type { FakeVllmCounters, FakeVllmServer } from './fake-vllm-server.js';
 import { seededNoise, type Incident, type IncidentState } from './incident.js';
 
 const START = Date.UTC(2026, 10, 25, 20, 0, 0);
@@ -178,9 +178,220 @@ const idleGrowth: Incident = {
   },
 };
 
+/** The overnight's pods: the chat server's and the batch server's (64-hex container ids). */
+const CHAT_POD = '3f9c2a7e51b84d06a2c7e9f1b3d5a7c90e2f4a6b8c1d3e5f7a9b0c2d4e6f8a1b';
+const BATCH_POD = 'c7d1e93a05b2f4a8c6e0d2b4f6a8c0e2d4f6a8b0c2e4d6f8a0b2c4e6d8f0a2b4';
+/** The batch queue ran dry for half an hour in the evening (steps 36-43, 22:24-22:52): nothing ran. */
+const BATCH_QUIET = { from: 36, to: 43 } as const;
+
+/**
+ * The overnight's GPU figures and load at one step, before the host's and the counters' (the
+ * noise drawn in the same order as when the incident had none, so the GPU layers are the same).
+ */
+function overnightGpus(step: number): IncidentState {
+  const noise = seededNoise(8000 + step);
+  const captured = Math.floor(step / 4);
+  const chat = server(7100, 0, MODEL, { outsideMiB: OUTSIDE_MIB + captured * 72 + noise(3), allocator: { allocatedMiB: 65_420 + noise(40) } }, busyLoad(noise, step));
+  // The batch server serves steadily until midnight (step 60), but for its quiet half hour, then
+  // trickles along: one long document every third interval.
+  if (step < 60) {
+    const allocatedMiB = 65_420 + noise(40);
+    const load = busyLoad(noise, step);
+    const quiet = step >= BATCH_QUIET.from && step <= BATCH_QUIET.to;
+    const batch = server(7300, 1, BATCH_MODEL, { allocator: { reservedMiB: FRAGMENTING_RESERVED_MIB, allocatedMiB, largestFreeMiB: 2_048 } }, quiet ? { running: 0, waiting: 0, kvCacheUsage: 0 } : load);
+    return merge(chat, batch);
+  }
+  return merge(chat, fragmentingWorker(step - 60, noise, 7300, 1, BATCH_MODEL, 8));
+}
+
+/** What one server's counters gained over an interval. */
+interface Work {
+  prompt: number;
+  generation: number;
+  stop: number;
+  length: number;
+  preemptions: number;
+  prefixHits: number;
+}
+
+/**
+ * The chat server's work over the interval ending at `step`, from the requests running then: a
+ * request takes about 16 s, so each one running stands for 15 in four minutes. Long prompts in
+ * the evening (retrieval-augmented chat: prefill-heavy), long answers after midnight (decode).
+ */
+function chatWork(step: number, load: FakeVllmServer, noise: (a: number) => number): Work {
+  const requests = Math.max(1, Math.round(load.running * 15 * (1 + noise(10) / 100)));
+  const prompt = requests * (1_400 - 10 * step + noise(120));
+  const length = Math.round(requests * 0.06);
+  return {
+    prompt,
+    generation: requests * (300 + 6 * step + noise(40)),
+    stop: requests - length,
+    length,
+    preemptions: load.kvCacheUsage > 0.57 ? 1 : 0,
+    prefixHits: Math.round(prompt * (0.45 + noise(5) / 100)),
+  };
+}
+
+/**
+ * The batch server's work: long documents until midnight (about 40 s each, prefill-heavy); none
+ * while its queue was empty; after midnight a few short chat requests an interval (more generated
+ * than prompted) and, every third interval, one long document whose prefill is the one that
+ * splits a cached block (the allocator's story), finished in the next interval. At least three
+ * requests finish in every interval of the night (0.0125 a second): low load, not idle by the
+ * write-up's alert (under 0.01 a second), so the growth is the fragmentation rule's to name.
+ */
+function batchWork(step: number, load: FakeVllmServer, noise: (a: number) => number): Work {
+  if (step < 60) {
+    const requests = load.running === 0 && load.waiting === 0 ? 0 : Math.max(1, Math.round(load.running * 6 * (1 + noise(10) / 100)));
+    const prompt = requests * (3_800 + noise(300));
+    const length = Math.round(requests * 0.03);
+    return { prompt, generation: requests * (420 + noise(40)), stop: requests - length, length, preemptions: 0, prefixHits: Math.round(prompt * 0.12) };
+  }
+  const cycle = (step - 60) % 3;
+  const small = 3 + Math.abs(noise(3));
+  const document = cycle === 1 ? 7_000 + noise(400) : 0;
+  const prompt = small * (220 + noise(40)) + document;
+  return {
+    prompt,
+    generation: small * (400 + noise(60)) + (cycle === 2 ? 650 + noise(50) : 0),
+    stop: small + (cycle === 2 ? 1 : 0),
+    length: 0,
+    preemptions: 0,
+    prefixHits: Math.round(prompt * 0.2),
+  };
+}
+
+/** Counters from `base` plus the work of every interval up to `step`. */
+function countersAt(step: number, base: FakeVllmCounters, work: (step: number, noise: (a: number) => number) => Work): FakeVllmCounters {
+  let prompt = base.promptTokens;
+  let generation = base.generationTokens;
+  let stop = base.requestsFinished.stop ?? 0;
+  let length = base.requestsFinished.length ?? 0;
+  let preemptions = base.preemptions ?? 0;
+  let hits = base.prefixCacheHits ?? 0;
+  for (let i = 1; i <= step; i++) {
+    const w = work(i, seededNoise(9000 + i));
+    prompt += w.prompt;
+    generation += w.generation;
+    stop += w.stop;
+    length += w.length;
+    preemptions += w.preemptions;
+    hits += w.prefixHits;
+  }
+  return {
+    ...base,
+    promptTokens: prompt,
+    generationTokens: generation,
+    requestsFinished: { ...base.requestsFinished, stop, length },
+    preemptions,
+    prefixCacheQueries: (base.prefixCacheQueries ?? 0) + prompt - base.promptTokens,
+    prefixCacheHits: hits,
+  };
+}
+
+const CHAT_COUNTERS: FakeVllmCounters = {
+  promptTokens: 18_412_300,
+  generationTokens: 5_151_840,
+  requestsFinished: { stop: 15_322, length: 978, abort: 12 },
+  preemptions: 7,
+  prefixCacheQueries: 18_412_300,
+  prefixCacheHits: 8_105_120,
+  startedAt: START / 1000 - 6 * 3600,
+};
+const BATCH_COUNTERS: FakeVllmCounters = {
+  promptTokens: 52_034_900,
+  generationTokens: 6_100_410,
+  requestsFinished: { stop: 13_611, length: 412, abort: 3 },
+  preemptions: 0,
+  prefixCacheQueries: 52_034_900,
+  prefixCacheHits: 6_240_000,
+  startedAt: START / 1000 - 9 * 3600,
+};
+
+/**
+ * A vLLM engine's host memory on a quiet heap: malloc's figures flat within a few MiB of churn,
+ * moving with the anonymous RSS; what lies outside malloc (pymalloc arenas, CUDA's and Triton's
+ * own mappings) flat.
+ */
+interface EngineHost {
+  anonMiB: number;
+  fileMiB: number;
+  heapMiB: number;
+  malloc: { inUseMiB: number; freeMiB: number; mmappedMiB: number; mmappedChunks: number; arenas: number; releasableMiB: number };
+  pythonBlocks: number;
+  /** Page cache charged to the pod (the model's weights, read once at start) and how much of it is inactive. */
+  pageCacheMiB: number;
+  inactiveFileMiB: number;
+  limitMiB: number;
+}
+
+const CHAT_HOST: EngineHost = {
+  anonMiB: 3_400,
+  fileMiB: 1_900,
+  heapMiB: 1_180,
+  malloc: { inUseMiB: 2_100, freeMiB: 180, mmappedMiB: 640, mmappedChunks: 96, arenas: 17, releasableMiB: 12 },
+  pythonBlocks: 4_210_000,
+  pageCacheMiB: 15_600,
+  inactiveFileMiB: 13_900,
+  limitMiB: 32 * 1024,
+};
+const BATCH_HOST: EngineHost = {
+  anonMiB: 4_200,
+  fileMiB: 2_600,
+  heapMiB: 1_500,
+  malloc: { inUseMiB: 2_700, freeMiB: 260, mmappedMiB: 900, mmappedChunks: 120, arenas: 17, releasableMiB: 20 },
+  pythonBlocks: 4_480_000,
+  pageCacheMiB: 28_900,
+  inactiveFileMiB: 26_100,
+  limitMiB: 48 * 1024,
+};
+
+/**
+ * The server's processes in their pod, the engine with its host figures (`churn`: MiB of malloc
+ * churn this step, in the heap and the anonymous RSS alike, so what lies outside malloc stays
+ * put) and the pod's cgroup, and the server with its counters.
+ */
+function withHost(state: IncidentState, pod: string, engine: EngineHost, churn: number, counters: FakeVllmCounters): IncidentState {
+  const anonOf = (p: FakeProcess) => (p.gpu === null ? p.host.anonMiB : engine.anonMiB + churn);
+  const members = state.processes;
+  // The pod's usage: its processes' anonymous and shared memory, the page cache, 160 MiB of kernel memory.
+  const cgroup: FakeCgroupMemory = {
+    usageMiB: members.reduce((sum, p) => sum + anonOf(p) + p.host.shmemMiB, 0) + engine.pageCacheMiB + 160,
+    limitMiB: engine.limitMiB,
+    inactiveFileMiB: engine.inactiveFileMiB,
+  };
+  return {
+    processes: members.map((p) =>
+      p.gpu === null
+        ? { ...p, host: { ...p.host, container: pod, cgroup } }
+        : {
+            ...p,
+            host: {
+              ...p.host,
+              anonMiB: anonOf(p),
+              fileMiB: engine.fileMiB,
+              container: pod,
+              heapMiB: engine.heapMiB + churn,
+              // malloc's 16 thread arenas and its mmapped chunks, and 24 mappings of others (pymalloc, CUDA, Triton).
+              anonMappings: engine.malloc.arenas - 1 + engine.malloc.mmappedChunks + 24,
+              malloc: { ...engine.malloc, inUseMiB: engine.malloc.inUseMiB + churn },
+              python: { allocatedBlocks: engine.pythonBlocks + churn * 1_200 },
+              cgroup,
+            },
+          },
+    ),
+    servers: state.servers.map((server) => ({ ...server, counters })),
+  };
+}
+
 /**
  * The demo's night on a two-GPU host: the chat server on GPU 0 creeps as new prompt lengths
  * arrive in the evening, the batch server on GPU 1 fragments once traffic drops after midnight.
+ * Host side nothing goes wrong: each engine's heap is flat in malloc's own figures, and its pod
+ * holds the model's weights in page cache (most of its usage, little of its working set). The
+ * servers' counters move with the load: prefill-heavy chat in the evening and decode after
+ * midnight, the batch server's long documents, its quiet half hour, and its night trickle.
  */
 const overnight: Incident = {
   name: 'overnight',
@@ -191,15 +402,16 @@ const overnight: Incident = {
   intervalMs: 4 * MINUTE,
   steps: 120,
   state(step) {
-    const noise = seededNoise(8000 + step);
-    const captured = Math.floor(step / 4);
-    const chat = server(7100, 0, MODEL, { outsideMiB: OUTSIDE_MIB + captured * 72 + noise(3), allocator: { allocatedMiB: 65_420 + noise(40) } }, busyLoad(noise, step));
-    // The batch server serves steadily until midnight (step 60), then trickles along at one request.
-    const batch =
-      step < 60
-        ? server(7300, 1, BATCH_MODEL, { allocator: { reservedMiB: FRAGMENTING_RESERVED_MIB, allocatedMiB: 65_420 + noise(40), largestFreeMiB: 2_048 } }, busyLoad(noise, step))
-        : fragmentingWorker(step - 60, noise, 7300, 1, BATCH_MODEL, 8);
-    return merge(chat, batch);
+    const gpus = overnightGpus(step);
+    const noise = seededNoise(9500 + step);
+    const serverOf = (at: number, pid: number) => overnightGpus(at).servers.find((s) => s.listenerPid === pid)!;
+    const chat = countersAt(step, CHAT_COUNTERS, (i, n) => chatWork(i, serverOf(i, 7100), n));
+    const batch = countersAt(step, BATCH_COUNTERS, (i, n) => batchWork(i, serverOf(i, 7300), n));
+    const part = (pid: number): IncidentState => ({
+      processes: gpus.processes.filter((p) => p.pid === pid || p.ppid === pid),
+      servers: gpus.servers.filter((s) => s.listenerPid === pid),
+    });
+    return merge(withHost(part(7100), CHAT_POD, CHAT_HOST, noise(6), chat), withHost(part(7300), BATCH_POD, BATCH_HOST, noise(6), batch));
   },
 };
 

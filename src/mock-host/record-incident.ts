@@ -1,10 +1,10 @@
 /**
  * Plays an incident through the real pipeline and records it: at every step the fake host is set
- * to the incident's state (the NVML scenario the mock libraries read, /proc stand-in, companion
- * files, the /metrics its loopback servers answer with), then a monitor samples it (the real
- * addon on the mock NVML, the layers joined) and the recording writer appends the layered
- * sample. Only the clock is simulated: each sample is stamped with its step's time, so hours
- * play in a second.
+ * to the incident's state (the NVML scenario the mock libraries read, /proc stand-in, cgroup
+ * tree, companion files, the /metrics its loopback servers answer with), then a monitor samples
+ * it (the real addon on the mock NVML, the layers joined) and the recording writer appends the
+ * layered sample. Only the clock is simulated: each sample is stamped with its step's time, so
+ * hours play in a second.
  */
 import { openMonitor, type Monitor } from '../monitor/monitor.js';
 import { recordingHeaderFor } from '../recording/recording-header.js';

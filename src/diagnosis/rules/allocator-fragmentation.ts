@@ -66,17 +66,19 @@ export function allocatorFragmentation(history: ProcessHistory, steady: SteadyWi
 
   // The write-up's signal: does the trapped memory come at prefills, and at prefills after idle?
   const timing = prefillTiming(history, split, s.from, s.to);
-  const afterIdleShare = timing === null ? null : timing.afterIdle / s.rise;
-  const atPrefillShare = timing === null ? null : (timing.afterIdle + timing.otherPrefill) / s.rise;
+  // Shares of the net change over the rise's readings (the three classes add up to it).
+  const net = timing === null ? 0 : timing.afterIdle + timing.otherPrefill + timing.noPrefill;
+  const afterIdleShare = timing === null || net <= 0 ? null : timing.afterIdle / net;
+  const atPrefillShare = timing === null || net <= 0 ? null : (timing.afterIdle + timing.otherPrefill) / net;
   const afterIdle = afterIdleShare !== null && afterIdleShare >= THRESHOLDS.carryShare;
   const timingText =
-    timing === null
+    timing === null || afterIdleShare === null || atPrefillShare === null
       ? ''
-      : `; ${percent(atPrefillShare!)} of it came in intervals with a prefill, ${percent(afterIdleShare!)} at prefills after ${duration(THRESHOLDS.burstAfterIdleMs)} or more without one ` +
+      : `; ${percent(atPrefillShare)} of it came in intervals with a prefill, ${percent(afterIdleShare)} at prefills after ${duration(THRESHOLDS.burstAfterIdleMs)} or more without one ` +
         `(${timing.intervals.afterIdle} such of ${timing.intervals.afterIdle + timing.intervals.otherPrefill + timing.intervals.noPrefill} intervals)`;
-  if (timing !== null) {
+  if (afterIdleShare !== null && atPrefillShare !== null) {
     evidence.push(
-      evidenceOf('layers.framework.counters.promptTokens', 'count', trend(within(seriesFrom(history, since, promptTokens), s)), `prefills: ${percent(atPrefillShare!)} of the trapped memory came at one, ${percent(afterIdleShare!)} at one after idle`),
+      evidenceOf('layers.framework.counters.promptTokens', 'count', trend(within(seriesFrom(history, since, promptTokens), s)), `prefills: ${percent(atPrefillShare)} of the trapped memory came at one, ${percent(afterIdleShare)} at one after idle`),
     );
   }
 
