@@ -59,3 +59,27 @@ describe.each(INCIDENTS.map((incident) => [incident.name, incident] as const))('
     expect(diagnose(recording.samples.map(figuresOnly))).toEqual(findings);
   });
 });
+
+describe('the host layers through the pipeline', () => {
+  const findingOf = async (name: string) => {
+    const incident = INCIDENTS.find((i) => i.name === name)!;
+    const file = path.join(work, `${name}-host.jsonl`);
+    await recordIncident(incident, file, { gpuLayersVersion: '0.0.0-test' });
+    const { samples } = await readRecording(file);
+    return { samples, finding: diagnose(samples)[0]! };
+  };
+
+  it("anonymous growth with malloc flat is named outside malloc, with malloc's own figure as evidence; malloc growth is the heap leak", async () => {
+    const anonymous = await findingOf('rss-not-malloc-anonymous');
+    expect(anonymous.finding.summary).toContain('anonymous memory malloc does not hold');
+    expect(anonymous.finding.evidence.map((e) => e.series)).toEqual(['host.rssBytes', 'host.outsideMallocBytes', 'host.malloc.inUseBytes']);
+    // The companion's malloc figures came through the real file and join.
+    const worker = anonymous.samples.at(-1)!.devices[0]!.processes![0]!;
+    expect(worker.host?.malloc?.source).toBe('mallinfo2');
+    expect(worker.host?.anonMappingsCount).toBeGreaterThan(100);
+
+    const leak = await findingOf('host-heap-leak');
+    expect(leak.finding.summary).toMatch(/^malloc's memory in use grew/);
+    expect(leak.finding.evidence[0]!.series).toBe('host.malloc.inUseBytes');
+  });
+});
