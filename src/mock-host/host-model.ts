@@ -726,9 +726,23 @@ function frameworkLayer(w: Worker, e: EngineState, { counters, load }: { counter
   };
 }
 
-/** The same host recorded less often: every `factor`-th sample of a recording. */
+/**
+ * The same host recorded less often: every `factor`-th sample of a recording. A process gone
+ * between two kept samples is told in the next kept one, last seen at the kept one before (as a
+ * monitor sampling that often would have said), and not at all when no kept sample had it.
+ */
 export function resampled(recording: ModelRecording, factor: number): ModelRecording {
-  const samples = recording.samples.filter((s) => (Date.parse(s.takenAt) - Date.parse(recording.samples[0]!.takenAt)) % (recording.header.intervalMs * factor) === 0);
+  const start = Date.parse(recording.samples[0]!.takenAt);
+  const samples: LayeredSample[] = [];
+  let pending: ProcessExit[] = [];
+  for (const sample of recording.samples) {
+    pending.push(...(sample.exits ?? []));
+    if ((Date.parse(sample.takenAt) - start) % (recording.header.intervalMs * factor) !== 0) continue;
+    const previous = samples.at(-1);
+    const seen = new Set(previous?.devices.flatMap((d) => [...(d.processes ?? []), ...(d.mig?.devices ?? []).flatMap((m) => m.processes ?? [])].map((p) => `${d.index}/${p.pid}`)) ?? []);
+    const exits = previous === undefined ? null : pending.filter((e) => seen.has(`${e.deviceIndex}/${e.pid}`)).map((e) => ({ ...e, lastSeenAt: previous.takenAt }));
+    samples.push({ ...sample, exits });
+    pending = [];
+  }
   return { ...recording, header: { ...recording.header, intervalMs: recording.header.intervalMs * factor }, samples };
 }
-
