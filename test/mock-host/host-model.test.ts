@@ -39,7 +39,21 @@ describe('the host model', () => {
     const coarse = resampled(fine, 12);
     expect(coarse.header.intervalMs).toBe(60_000);
     expect(coarse.samples.length).toBe(Math.floor((fine.samples.length - 1) / 12) + 1);
-    expect(coarse.samples[3]).toBe(fine.samples[36]);
+    expect(coarse.samples[3]).toEqual(fine.samples[36]);
+  });
+
+  it('recorded less often, a process gone between two kept samples is told in the next kept one, last seen at the one before', () => {
+    const fine = evaluationRecording(named('oom-kill-after-heap-leak-10s'));
+    const killed = fine.samples.findIndex((s) => (s.exits ?? []).length > 0);
+    expect(killed).toBeGreaterThan(0);
+    const exit = fine.samples[killed]!.exits![0]!;
+    expect(exit.oomKillsAfter).toBe(exit.oomKillsBefore! + 1);
+    const coarse = resampled(fine, 6);
+    const told = coarse.samples.filter((s) => (s.exits ?? []).length > 0);
+    expect(told).toHaveLength(1);
+    const at = coarse.samples.indexOf(told[0]!);
+    expect(told[0]!.exits).toEqual([{ ...exit, lastSeenAt: coarse.samples[at - 1]!.takenAt }]);
+    expect(Date.parse(told[0]!.takenAt)).toBeGreaterThanOrEqual(Date.parse(fine.samples[killed]!.takenAt));
   });
 
   it('a restart makes a new process, and a label names the one running at its hour', () => {
