@@ -33,7 +33,7 @@ export const mallocInUseBytes: Reader = (p) => p.process.host?.mallocInUseBytes;
 export const mallocFreeBytes: Reader = (p) => p.process.host?.mallocFreeBytes;
 export const outsideMallocBytes: Reader = (p) => p.process.host?.outsideMallocBytes;
 export const containerUsageBytes: Reader = (p) => p.process.host?.containerUsageBytes;
-/** vLLM's cumulative counters: read them through counterIncrease (work-done.ts), never as levels. */
+/** vLLM's cumulative counters: read them through counterIncrease (layers/request-load.ts), never as levels. */
 export const requestsFinished: Reader = (p) => p.process.layers.framework?.requestsFinished;
 export const promptTokens: Reader = (p) => p.process.layers.framework?.promptTokens;
 export const generationTokens: Reader = (p) => p.process.layers.framework?.generationTokens;

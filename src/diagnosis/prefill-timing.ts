@@ -9,7 +9,7 @@
 import { promptTokens } from './fields.js';
 import type { Point, ProcessHistory } from './process-history.js';
 import { THRESHOLDS } from './thresholds.js';
-import { counterIncrease } from './work-done.js';
+import { counterIncrease } from '../layers/request-load.js';
 
 export interface PrefillTiming {
   /** The series' net change over intervals with a prefill after idle, with another prefill, and with none. */
@@ -34,7 +34,7 @@ export function prefillTiming(history: ProcessHistory, series: readonly Point[],
   let lastPrefill: number | null = null;
   let previous: number | null = null;
   for (const [t, v] of [...tokens].sort((a, b) => a[0] - b[0])) {
-    if (previous !== null && counterIncrease(previous, v) > 0) {
+    if ((counterIncrease(previous, v) ?? 0) > 0) {
       prefillAt.set(t, lastPrefill);
       lastPrefill = t;
     }

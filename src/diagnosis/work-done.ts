@@ -5,16 +5,12 @@
  * that goes down restarted (vLLM restarted), so its new value is the increase, as Prometheus's
  * rate() takes it.
  */
+import { counterIncrease } from '../layers/request-load.js';
 import { generationTokens, promptTokens, requestsFinished, requestsRunning } from './fields.js';
 import { idleAt, type HistoryPoint, type ProcessHistory } from './process-history.js';
 import { THRESHOLDS } from './thresholds.js';
 
 type Reader = (point: HistoryPoint) => number | null | undefined;
-
-/** A counter's increase from `previous` to `current`; a fall is a restart (the new value is the increase). */
-export function counterIncrease(previous: number, current: number): number {
-  return current >= previous ? current - previous : current;
-}
 
 /** The increase of a counter over the readings from `from` to `to` (inclusive); null when fewer than two are known. */
 export function increaseOver(history: ProcessHistory, read: Reader, from: number, to: number): number | null {
@@ -26,7 +22,7 @@ export function increaseOver(history: ProcessHistory, read: Reader, from: number
     if (point.t > to) break;
     const v = read(point);
     if (v === null || v === undefined) continue;
-    if (previous !== null) total += counterIncrease(previous, v);
+    if (previous !== null) total += counterIncrease(previous, v) ?? 0;
     previous = v;
     readings++;
   }
@@ -69,7 +65,7 @@ export function idleness(history: ProcessHistory): (boolean | null)[] {
   for (let i = 0; i < points.length; i++) {
     const count = requestsFinished(points[i]!);
     if (count !== null && count !== undefined) {
-      finishedAt[i] = previousCount === null ? 0 : counterIncrease(previousCount, count);
+      finishedAt[i] = counterIncrease(previousCount, count) ?? 0;
       previousCount = count;
     }
   }

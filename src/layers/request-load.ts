@@ -30,22 +30,7 @@
  */
 import type { VllmLogStats } from '../sources/vllm-log.js';
 import type { VllmCounters } from '../sources/vllm-metrics.js';
-
-export const REQUEST_PHASES = ['prefill-heavy', 'decode', 'idle'] as const;
-export type RequestPhase = (typeof REQUEST_PHASES)[number];
-
-export interface RequestLoad {
-  source: 'metrics' | 'log';
-  promptTokensPerSecond: number | null;
-  generationTokensPerSecond: number | null;
-  /** Null from the log (it has no such figure). */
-  requestsFinishedPerSecond: number | null;
-  phase: RequestPhase | null;
-  sinceLastPrefillSeconds: number | null;
-  lastPrefillBurstTokens: number | null;
-  /** Idle time (no prompt or generation tokens) just before the last prefill burst began. */
-  idleBeforeLastBurstSeconds: number | null;
-}
+import type { RequestLoad, RequestPhase } from './schema.js';
 
 /** What one engine carries from sample to sample (plain data: it survives JSON). */
 export interface LoadState {

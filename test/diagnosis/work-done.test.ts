@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 
 import { HistoryBuilder, type ProcessHistory } from '../../src/diagnosis/process-history.js';
-import { counterIncrease, idleness, increaseOver, workOver } from '../../src/diagnosis/work-done.js';
+import { idleness, increaseOver, workOver } from '../../src/diagnosis/work-done.js';
+import { counterIncrease } from '../../src/layers/request-load.js';
 import { requestsFinished } from '../../src/diagnosis/fields.js';
 import { workNote } from '../../src/diagnosis/work-note.js';
 import { formatBytes } from '../../src/format-bytes.js';

@@ -8,7 +8,8 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import { counterIncrease, nextRequestLoad, REQUEST_PHASES, requestLoadFromLog, type LoadState, type RequestLoad } from '../../src/layers/request-load.js';
+import { counterIncrease, nextRequestLoad, requestLoadFromLog, type LoadState } from '../../src/layers/request-load.js';
+import { REQUEST_PHASES, type RequestLoad } from '../../src/layers/schema.js';
 import { parseVllmLog } from '../../src/sources/vllm-log.js';
 import type { VllmCounters } from '../../src/sources/vllm-metrics.js';
 import { fuzzParams } from '../helpers/fuzz.js';
