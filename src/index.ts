@@ -64,6 +64,8 @@ export { RecordingWriter, type RecordingWriterOptions } from './recording/write-
 export { recordingHeaderSchema, recordingHeaderFor, RECORDING_FORMAT, type RecordingHeader } from './recording/recording-header.js';
 export { renderReportHtml, type ReportInput } from './report/render-report.js';
 export { createExporter, DEFAULT_EXPORTER_PORT, DEFAULT_EXPORTER_INTERVAL_MS, type Exporter, type ExporterOptions } from './exporter/create-exporter.js';
+export { defaultFlightDirectory, FlightRecorder, type Flight, type FlightRecorderOptions, type FlightResult } from './flight-recorder/flight-recorder.js';
+export { OomEventDetector, type GpuNeighbour, type OomEvent } from './flight-recorder/oom-events.js';
 export { analyzeSnapshot, type AnalyzeSnapshotOptions, type SnapshotProgress } from './snapshot/analyze-snapshot.js';
 export { snapshotReportSchema, snapshotDeviceSchema, type SnapshotReport, type SnapshotDevice } from './snapshot/snapshot-report-schema.js';
 export { calibrateContexts, type CalibrateOptions, type CalibrationReport } from './calibration/calibrate.js';

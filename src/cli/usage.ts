@@ -84,6 +84,12 @@ const SOURCES = `Layer sources and libraries, as for \`gpu-layers probe\`: --sta
 --vllm-log <file>, --hf-config <file>, --vllm-timeout <ms>, --proc-root <dir>,
 --cgroup-root <dir>, --no-host, --timeout <ms>, --nvml-lib <path>, --cuda-lib <path>.`;
 
+const FLIGHTS = `When a GPU process is OOM-killed (its cgroup counted a kill as it vanished) or hits a CUDA
+out-of-memory (the companion saw it), the last 30 minutes of samples are written as a flight
+recording, with the event and its diagnosis beside it (20 flights, 256 MiB at most):
+  --flight-dir <dir>  where (default: flights in gpu-layers' cache folder, $GPU_LAYERS_CACHE_DIR)
+  --no-flights        write none`;
+
 export const WATCH_HELP = `gpu-layers watch: the layers of every GPU process, live
 
 On a terminal the view is redrawn in place: per process the stacked layers and a sparkline of
@@ -97,6 +103,8 @@ Options:
   --window <time>    the live diagnosis window (default 15m)
   --json             one layered sample per line (the document of \`probe --json\`)
 ${SOURCES}
+
+${FLIGHTS}
 `;
 
 export const RECORD_HELP = `gpu-layers record: append layered samples to a file, for diagnose and report
@@ -114,6 +122,8 @@ Options:
   --max-size <size>  rotate before FILE passes this size (e.g. 100MB): FILE.1, FILE.2, ...
   --keep <n>         rotated files kept (default 3)
 ${SOURCES}
+
+${FLIGHTS}
 `;
 
 export const DIAGNOSE_HELP = `gpu-layers diagnose: the failure patterns a recording shows
@@ -182,4 +192,6 @@ Options:
   --interval <time>          between collections (default 5s; at least 250ms)
   --diagnosis-window <time>  how far back gpu_layers_finding looks (default 1h)
 ${SOURCES}
+
+${FLIGHTS}
 `;

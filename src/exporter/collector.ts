@@ -13,10 +13,15 @@ import { fixedRateTicks } from '../monitor/fixed-rate.js';
 import type { Monitor } from '../monitor/monitor.js';
 import { RollingWindow } from '../monitor/rolling-window.js';
 import { readHostMemory } from '../sources/host-memory.js';
+import type { FlightRecorder, FlightResult } from '../flight-recorder/flight-recorder.js';
 import { fillSampleMetrics, type ExporterMetrics } from './exporter-metrics.js';
 
 export interface CollectorOptions {
   intervalMs: number;
+  /** The OOM flight recorder each sample goes through (none: no flights). */
+  flights?: FlightRecorder | null;
+  /** Told of each flight written and each one that could not be. */
+  onFlights?: (result: FlightResult) => void;
   /** How far back the diagnosis looks (default one hour). */
   windowMs?: number;
   /** Told of each failed collection (the CLI prints it). */
@@ -102,6 +107,7 @@ export class Collector {
       const [layered, hostMemory] = await Promise.all([this.#monitor.sample(), readHostMemory(this.#monitor.procRoot)]);
       this.#window.push(layered);
       fillSampleMetrics(m, layered, this.#diagnose(this.#window.samples), hostMemory);
+      this.#recordFlights(layered);
       m.collectSuccess.set(1);
       m.lastCollect.set(Date.parse(layered.takenAt) / 1000);
       this.#lastSuccessAt = Date.now();
@@ -114,6 +120,15 @@ export class Collector {
       m.collectDuration.set((performance.now() - started) / 1000);
       this.#exposition = Buffer.from(await m.registry.metrics());
     }
+  }
+
+  /** Counts the out-of-memory events the sample shows and writes their flights. */
+  #recordFlights(layered: LayeredSample): void {
+    const flights = this.#options.flights;
+    if (flights === undefined || flights === null) return;
+    const result = flights.observe(layered);
+    for (const { event } of result.flights) this.#metrics.oomEvents.inc({ gpu: String(event.deviceIndex), uuid: event.uuid ?? '', kind: event.kind });
+    if (result.flights.length > 0 || result.failures.length > 0) this.#options.onFlights?.(result);
   }
 
   #diagnose(window: readonly LayeredSample[]): Finding[] {

@@ -5,6 +5,7 @@
  */
 import type { AddressInfo } from 'node:net';
 
+import type { FlightRecorder, FlightResult } from '../flight-recorder/flight-recorder.js';
 import type { LayerOptions } from '../layers/read-layers.js';
 import { openMonitor } from '../monitor/monitor.js';
 import { checkSamplingInterval } from '../monitor/sampling-floor.js';
@@ -24,6 +25,9 @@ export interface ExporterOptions {
   probe?: ProbeOptions;
   layers?: LayerOptions;
   onCollectError?: (error: unknown) => void;
+  /** The OOM flight recorder each sample goes through; none: no flights. */
+  flights?: FlightRecorder | null;
+  onFlights?: (result: FlightResult) => void;
 }
 
 export interface Exporter {
@@ -44,6 +48,8 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
     intervalMs,
     ...(options.diagnosisWindowMs !== undefined ? { windowMs: options.diagnosisWindowMs } : {}),
     ...(options.onCollectError !== undefined ? { onError: options.onCollectError } : {}),
+    ...(options.flights !== undefined ? { flights: options.flights } : {}),
+    ...(options.onFlights !== undefined ? { onFlights: options.onFlights } : {}),
   });
   await collector.start();
   const server = createMetricsServer({

@@ -32,6 +32,8 @@ export interface ExporterMetrics {
   processMalloc: Gauge<(typeof PROCESS_LABELS)[number] | 'state'>;
   processContainerMemory: Gauge<(typeof PROCESS_LABELS)[number] | 'kind'>;
   processContainerOomKills: Counter<(typeof PROCESS_LABELS)[number]>;
+  /** Counted by the collector as events come (never reset by a collection). */
+  oomEvents: Counter<'gpu' | 'uuid' | 'kind'>;
   hostMemory: Gauge<'kind'>;
   finding: Gauge<'pattern' | 'severity' | 'gpu' | 'uuid' | 'pid' | 'command' | 'container' | 'pod_uid'>;
   collectSuccess: Gauge;
@@ -63,6 +65,7 @@ export function createExporterMetrics(): ExporterMetrics {
     processMalloc: gauge('gpu_layers_process_malloc_bytes', "glibc malloc inside a GPU process (read by the companion): in_use, and free kept in its arenas (the two add up to malloc's footprint).", [...PROCESS_LABELS, 'state']),
     processContainerMemory: gauge('gpu_layers_process_container_memory_bytes', "The memory of a GPU process's cgroup: usage, working_set (usage - inactive file, what the kubelet evicts on) and limit (absent when there is none).", [...PROCESS_LABELS, 'kind']),
     processContainerOomKills: counter('gpu_layers_process_container_oom_kills_total', "Processes the OOM killer killed in a GPU process's cgroup (memory.events oom_kill), mirrored.", [...PROCESS_LABELS]),
+    oomEvents: counter('gpu_layers_oom_events_total', "Out-of-memory events seen between two collections: kind=oom-kill (a GPU process the kernel's OOM killer ended), cuda-oom (a CUDA out-of-memory in a process's PyTorch allocator). Each writes a flight recording.", ['gpu', 'uuid', 'kind']),
     hostMemory: gauge('gpu_layers_host_memory_bytes', "The host's memory from /proc/meminfo: total and available.", ['kind']),
     finding: gauge('gpu_layers_finding', "1 while the exporter's diagnosis over its recent samples names a pattern for a process.", ['pattern', 'severity', 'gpu', 'uuid', 'pid', 'command', 'container', 'pod_uid']),
     collectSuccess: gauge('gpu_layers_collect_success', '1 if the last collection read NVML, 0 if it failed (the series then are those of the last good one).'),

@@ -44,6 +44,7 @@ export function allocatorLayerOf(result: Extract<CompanionResult, { ok: true }>,
     privatePoolBytes: wholeBytes(device.privatePoolBytes),
     largestFreeBlockBytes: wholeBytes(device.largestFreeBlockBytes),
     privatePoolAllocatedBytes: wholeBytes(device.privatePoolAllocatedBytes),
+    lastOom: null,
     source: {
       file: result.file,
       writtenAt: new Date(document.writtenAt * 1000).toISOString(),

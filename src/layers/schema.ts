@@ -116,6 +116,24 @@ export const allocatorLayerSchema = z.object({
   /** Of privatePoolBytes, what live tensors hold (graph outputs, static buffers); null unless the
    * companion reads the segments (GPU_LAYERS_STATS_SEGMENTS=1). */
   privatePoolAllocatedBytes: bytes,
+  /** The last CUDA out-of-memory the companion saw in this process (PyTorch's out-of-memory
+   * observer, called as the allocator is about to raise): null when none, or an older companion. */
+  lastOom: added(
+    z.nullable(
+      z.object({
+        /** Out-of-memory errors the companion has seen in this process: a new one raises it. */
+        count: z.int().check(z.positive()),
+        at: z.string(),
+        device: z.int(),
+        requestedBytes: bytes,
+        deviceAllocatedBytes: bytes,
+        deviceFreeBytes: bytes,
+        /** A memory snapshot the companion dumped at that moment (GPU_LAYERS_OOM_SNAPSHOT=1). */
+        snapshot: z.nullable(z.string()),
+        snapshotError: z.nullable(z.string()),
+      }),
+    ),
+  ),
   source: z.object({
     file: z.string(),
     writtenAt: z.string(),

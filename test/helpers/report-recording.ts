@@ -65,6 +65,7 @@ export function layeredProcess(r: ProcessReading): LayeredProcess {
             privatePoolBytes: r.allocator.privatePools,
             largestFreeBlockBytes: null,
             privatePoolAllocatedBytes: null,
+            lastOom: null,
             source: { file: `/dev/shm/gpu-layers/${r.pid}.json`, writtenAt: '2026-11-26T02:00:00.000Z', ageSeconds: 1, torchVersion: '2.5.1' },
           },
     framework:

@@ -20,6 +20,7 @@ function allocator(overrides: Partial<AllocatorLayer> = {}): AllocatorLayer {
     privatePoolBytes: 800 * MiB,
     largestFreeBlockBytes: null,
     privatePoolAllocatedBytes: null,
+    lastOom: null,
     source: { file: 'f', writtenAt: 'w', ageSeconds: 1, torchVersion: '2.5' },
     ...overrides,
   };

@@ -52,7 +52,7 @@ describe('the H200 run', () => {
     const torch = torchAt('graphs');
     const allocator = {
       reservedBytes: torch.memory_reserved, allocatedBytes: torch.memory_allocated, activeBytes: null, inactiveSplitBytes: null, requestedBytes: null,
-      numAllocRetries: null, numOoms: null, privatePoolBytes: pool!.reservedBytes, largestFreeBlockBytes: null, privatePoolAllocatedBytes: pool!.allocatedBytes,
+      numAllocRetries: null, numOoms: null, privatePoolBytes: pool!.reservedBytes, largestFreeBlockBytes: null, privatePoolAllocatedBytes: pool!.allocatedBytes, lastOom: null,
       source: { file: 'f', writtenAt: 'w', ageSeconds: 0, torchVersion: null },
     };
     const gaps = computeGaps({ driverBytes: null, contextBytes: null, allocator, framework: null }, {});

@@ -18,6 +18,7 @@ import { parseCount, parseDuration, parseFlags, parseInterval, parseSize } from 
 import { stopSignal } from '../stop-signal.js';
 import { RECORD_HELP, UsageError } from '../usage.js';
 import { packageVersion } from '../version.js';
+import { FLIGHT_FLAGS, flightRecorderFromFlags, reportFlights } from '../flight-flags.js';
 
 const DEFAULT_INTERVAL_MS = 5000;
 
@@ -31,6 +32,7 @@ export async function recordCommand(args: string[], io: CliIo): Promise<number> 
     keep: { type: 'string' },
     ...LIBRARY_FLAGS,
     ...LAYER_SOURCE_FLAGS,
+    ...FLIGHT_FLAGS,
     'no-host': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -49,6 +51,7 @@ export async function recordCommand(args: string[], io: CliIo): Promise<number> 
   checkRecordingTarget(flags.out);
   const monitor = await openMonitor({ probe: { ...libraryOptionsFromFlags(flags), env: io.env }, layers: layerOptions });
   const stop = stopSignal(durationMs);
+  const flights = flightRecorderFromFlags(flags, io, intervalMs);
   let writer: RecordingWriter | null = null;
   let samples = 0;
   let failures = 0;
@@ -73,6 +76,7 @@ export async function recordCommand(args: string[], io: CliIo): Promise<number> 
         { ...(maxBytes !== undefined ? { maxBytes } : {}), ...(keep !== undefined ? { keep } : {}) },
       );
       writer.append(sample);
+      if (flights !== null) reportFlights(flights.observe(sample), io, 'record');
       samples++;
       if (count !== null && samples >= count) stop.stop('count');
     }

@@ -12,6 +12,7 @@ import { LIBRARY_FLAGS, libraryOptionsFromFlags } from '../library-flags.js';
 import { parseDuration, parseFlags, parseInterval } from '../parse-flags.js';
 import { stopSignal } from '../stop-signal.js';
 import { SERVE_HELP, UsageError } from '../usage.js';
+import { FLIGHT_FLAGS, flightRecorderFromFlags, reportFlights } from '../flight-flags.js';
 
 function parsePort(value: string): number {
   const port = Number(value);
@@ -27,6 +28,7 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
     'diagnosis-window': { type: 'string' },
     ...LIBRARY_FLAGS,
     ...LAYER_SOURCE_FLAGS,
+    ...FLIGHT_FLAGS,
     'no-host': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -56,6 +58,8 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
       if (kind !== lastWarning) io.stderr.write(`gpu-layers serve: warning: collection failed: ${line}\n`);
       lastWarning = kind;
     },
+    flights: flightRecorderFromFlags(flags, io, intervalMs),
+    onFlights: (result) => reportFlights(result, io, 'serve'),
   });
   try {
     const address = await exporter.listen(port, host);

@@ -19,6 +19,7 @@ import { makeStyle } from '../render/style.js';
 import { renderWatchFrame, renderWatchLine } from '../render/watch-view.js';
 import { stopSignal } from '../stop-signal.js';
 import { WATCH_HELP } from '../usage.js';
+import { FLIGHT_FLAGS, flightRecorderFromFlags, reportFlights } from '../flight-flags.js';
 
 const DEFAULT_INTERVAL_MS = 2000;
 const DEFAULT_WINDOW_MS = 15 * 60_000;
@@ -43,6 +44,7 @@ export async function watchCommand(args: string[], io: CliIo): Promise<number> {
     json: { type: 'boolean' },
     ...LIBRARY_FLAGS,
     ...LAYER_SOURCE_FLAGS,
+    ...FLIGHT_FLAGS,
     'no-host': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -62,8 +64,10 @@ export async function watchCommand(args: string[], io: CliIo): Promise<number> {
   });
   const stop = stopSignal(null);
   const window = new RollingWindow({ windowMs, maxSamples: MAX_HISTORY });
+  const flights = flightRecorderFromFlags(flags, io, intervalMs);
   const reported = new Set<string>();
   let status: string | undefined;
+  let flightNote: string | undefined;
   let samples = 0;
   if (live) io.stdout.write(`${HIDE_CURSOR}\u001b[2J`);
   try {
@@ -79,12 +83,20 @@ export async function watchCommand(args: string[], io: CliIo): Promise<number> {
       status = undefined;
       samples++;
       window.push(sample);
+      if (flights !== null) {
+        const result = flights.observe(sample);
+        // On a terminal the frame's status line says it (stderr would tear the frame).
+        if (!live) reportFlights(result, io, 'watch');
+        else if (result.failures.length > 0) status = result.failures.at(-1);
+        // Kept on the screen from then on: the line that says where to look must not flash by.
+        if (result.flights.length > 0) flightNote = `out of memory: ${result.flights.at(-1)!.event.detail} Flight recording: ${result.flights.at(-1)!.recording}`;
+      }
       const history = window.samples;
       const findings = flags.diagnose === true ? diagnose(history) : undefined;
       if (flags.json === true) {
         io.stdout.write(`${JSON.stringify(sample)}\n`);
       } else if (live) {
-        const frame = renderWatchFrame(history, { style, width: Math.max(40, io.stdout.columns || 100), intervalMs, ...(findings !== undefined ? { findings } : {}), ...(status !== undefined ? { status } : {}) });
+        const frame = renderWatchFrame(history, { style, width: Math.max(40, io.stdout.columns || 100), intervalMs, ...(findings !== undefined ? { findings } : {}), ...((status ?? flightNote) !== undefined ? { status: status ?? flightNote } : {}) });
         io.stdout.write(HOME + frame.replace(/\n/g, `${CLEAR_LINE}\n`) + CLEAR_BELOW);
       } else {
         io.stdout.write(`${renderWatchLine(sample)}\n`);
