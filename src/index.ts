@@ -70,6 +70,6 @@ export { analyzeSnapshot, type AnalyzeSnapshotOptions, type SnapshotProgress } f
 export { snapshotReportSchema, snapshotDeviceSchema, type SnapshotReport, type SnapshotDevice } from './snapshot/snapshot-report-schema.js';
 export { calibrateContexts, type CalibrateOptions, type CalibrationReport } from './calibration/calibrate.js';
 export { companionDirectory } from './companion-path.js';
-export { companionFileSchema, type CompanionFile, type CompanionResult } from './sources/companion.js';
+export { companionFileSchema, companionOomSnapshotPath, type CompanionFile, type CompanionOom, type CompanionResult } from './sources/companion.js';
 export type { FrameworkResult } from './layers/vllm-attribution.js';
 export type { CalibrationEntry } from './sources/calibration-cache.js';

@@ -27,6 +27,17 @@ O_EXCL|O_NOFOLLOW temporary with a random name, renamed over <pid>.json inside t
 once, so no link anyone planted there redirects a write.
 Enable it without touching the workload: put this folder on PYTHONPATH (its sitecustomize.py
 starts it, in spawned workers too), or `import gpu_layers_companion`.
+
+CUDA out-of-memory: once CUDA is initialised, the companion registers PyTorch's out-of-memory
+observer (a private API, used where torch has it). When the caching allocator is about to raise
+OutOfMemoryError, the file is written at once, on the allocating thread, with the allocator's
+figures of that moment and an "oom" object (the count of OOMs seen, the last one's time, device,
+request and the device's total and free bytes), kept in every later file. Files that carry a new
+OOM are written at most once a second (an OOM storm is coalesced; the count stays exact). With
+GPU_LAYERS_OOM_SNAPSHOT=1 it also writes <pid>.oom-<count>.pickle beside the file: the allocator's
+memory snapshot without stack traces, at most OOM_SNAPSHOT_MAX_FILES per process and
+OOM_SNAPSHOT_MAX_BYTES each; "snapshot" names the newest one written (its name carries the count
+of the OOM it was taken at) and "snapshotError" why the last OOM has none of its own.
 """
 import atexit
 import json
@@ -58,7 +69,32 @@ PRIVATE_POOL_PREFIX = "reserved_bytes_by_private_pools."
 PRIVATE_POOL_SUFFIX = ".all.current"
 
 _lock = threading.Lock()
-_state = {"thread": None, "stop": None, "path": None, "said": False, "refused": None}
+_state = {"thread": None, "stop": None, "wake": None, "path": None, "said": False, "refused": None,
+          "directory": None, "start_ticks": None, "interval": None}
+
+# CUDA out-of-memory (see the module's docstring). Files that carry a new OOM are written at most
+# once in this many seconds: the first OOM of a storm at once, the rest by the writer thread.
+OOM_MIN_WRITE_SECONDS = 1.0
+# With GPU_LAYERS_OOM_SNAPSHOT=1: at most this many snapshot tries per process (written or not),
+# each refused above this many bytes (a snapshot without stack traces is about 100 bytes a block:
+# 512 MiB would be millions of blocks). The stats folder is often tmpfs, which is memory.
+OOM_SNAPSHOT_MAX_FILES = 3
+OOM_SNAPSHOT_MAX_BYTES = 512 << 20
+# gpu-layers takes reasons of at most 300 characters (MAX_COMPANION_REASON_CHARS).
+REASON_CHARS = 300
+# How long the observer waits for a write in progress on the writer thread before leaving its
+# own write to that thread (a write takes well under a millisecond; this only bounds a stall).
+OOM_WRITE_LOCK_SECONDS = 0.5
+# _oom_lock guards _oom; _write_lock makes each file's document and rename one step, so a tick
+# built before an OOM never renames over the OOM's file.
+_oom_lock = threading.Lock()
+_write_lock = threading.Lock()
+# attached: the observer was registered (or could not be) in this process; count: OOMs seen;
+# record: the last one's "oom" object; written: the highest count a written file carried;
+# lastWrite: monotonic time of the last write that carried a new OOM; snapshots: tries so far;
+# lastSnapshot: the newest snapshot file written.
+_oom = {"attached": False, "count": 0, "record": None, "written": 0, "lastWrite": None, "snapshots": 0,
+        "lastSnapshot": None}
 
 # mallinfo2()'s ten size_t fields, in glibc's order.
 MALLINFO2_FIELDS = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
@@ -382,19 +418,18 @@ _TEMPORARY_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLL
                     | getattr(os, "O_CLOEXEC", 0))
 
 
-def _write(directory, document):
-    """Atomically: readers see the old file or the new one, never half of one.
+def _replace_in_folder(directory, final, kind, fill):
+    """Writes `final` inside `directory` atomically: readers see the old file or the new one, never
+    half of one. fill(f) writes the content into a fresh temporary.
 
     The temporary gets an unpredictable name and O_EXCL|O_NOFOLLOW, so a link or file planted at
-    any name is never opened; the rename replaces a planted <pid>.json link itself, never its
-    target. 0644: the reader may be root or a monitoring user (the stats hold no secrets).
+    any name is never opened; the rename replaces a planted link at `final` itself, never its
+    target. 0644: the reader may be root or a monitoring user (nothing written holds secrets).
     """
-    final = "%d.json" % document["pid"]
-    text = json.dumps(document, separators=(",", ":")).encode()  # one write(): json.dump() makes dozens
     dir_fd = _open_folder(directory)
     try:
         for _ in range(16):
-            temporary = ".%d.%s.json.tmp" % (document["pid"], os.urandom(8).hex())
+            temporary = ".%d.%s.%s.tmp" % (os.getpid(), os.urandom(8).hex(), kind)
             try:
                 fd = os.open(temporary, _TEMPORARY_FLAGS, 0o644, dir_fd=dir_fd)
                 break
@@ -404,7 +439,7 @@ def _write(directory, document):
             raise FileExistsError("no free temporary name in %s" % directory)
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(text)
+                fill(f)
             os.replace(temporary, final, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         except BaseException:
             try:
@@ -415,6 +450,177 @@ def _write(directory, document):
     finally:
         os.close(dir_fd)
     return os.path.join(directory, final)
+
+
+def _write(directory, document):
+    """<pid>.json, atomically (see _replace_in_folder)."""
+    text = json.dumps(document, separators=(",", ":")).encode()  # one write(): json.dump() makes dozens
+    return _replace_in_folder(directory, "%d.json" % document["pid"], "json", lambda f: f.write(text))
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _BoundedWriter:
+    """A file for pickle that refuses to grow past `limit` bytes (the temporary is then removed)."""
+
+    def __init__(self, f, limit):
+        self.f, self.limit, self.size = f, limit, 0
+
+    def write(self, data):
+        self.size += len(data)
+        if self.size > self.limit:
+            raise _TooLarge()
+        return self.f.write(data)
+
+
+def _reason(text):
+    return text if len(text) <= REASON_CHARS else text[:REASON_CHARS - 3] + "..."
+
+
+def _empty_frames(snapshot):
+    """Empties, in place, every stack the snapshot holds: the "frames" of segments, blocks and
+    trace entries, and those of the per-block "history" of torch 2.0 and older. With memory
+    history off these lists are empty already, so this only costs a walk."""
+    segments = snapshot.get("segments") if isinstance(snapshot, dict) else snapshot
+    for segment in segments or ():
+        if not isinstance(segment, dict):
+            continue
+        if "frames" in segment:
+            segment["frames"] = []
+        for block in segment.get("blocks") or ():
+            if isinstance(block, dict):
+                if "frames" in block:
+                    block["frames"] = []
+                for entry in block.get("history") or ():
+                    if isinstance(entry, dict) and "frames" in entry:
+                        entry["frames"] = []
+    if isinstance(snapshot, dict):
+        for trace in snapshot.get("device_traces") or ():
+            for entry in trace or ():
+                if isinstance(entry, dict) and "frames" in entry:
+                    entry["frames"] = []
+
+
+def _oom_snapshot(torch, directory, count):
+    """With GPU_LAYERS_OOM_SNAPSHOT=1: writes <pid>.oom-<count>.pickle, the allocator's memory
+    snapshot, and returns (its file name, None), or (None, why not). Never raises.
+
+    Without stack traces: torch.cuda.memory._snapshot() holds stacks (the "frames" of segments,
+    blocks and trace entries, and the trace ring buffer "device_traces") only while the program
+    records memory history (torch.cuda.memory._record_memory_history(), which the companion never
+    turns on); otherwise those lists are empty and the snapshot is the segments and blocks alone.
+    While history is recorded, taking it would symbolise every stack on this allocating thread
+    (seconds on a real GPU), so where torch says so (torch._C._cuda_isHistoryEnabled) no snapshot
+    is taken: that program can dump its own. Where torch cannot say (older builds), any frames are
+    emptied before the snapshot is written. `memory_snapshot(include_traces=False)` of newer torch
+    would not do: it leaves out the trace entries but not the blocks' frames.
+    Pickled with protocol 4, as PyTorch's viewer (pytorch.org/memory_viz) reads only 2 to 4.
+    """
+    try:
+        history = getattr(getattr(torch, "_C", None), "_cuda_isHistoryEnabled", None)
+        if history is not None and history():
+            return None, ("not taken: this program records memory history (torch.cuda.memory._record_memory_history), "
+                          "so the snapshot would carry stack traces and take long to symbolise on the allocating thread; "
+                          "torch.cuda.memory._dump_snapshot() in the program writes its own")
+        with _oom_lock:
+            if _oom["snapshots"] >= OOM_SNAPSHOT_MAX_FILES:
+                return None, ("not taken: this process already tried %d snapshots, the most it writes"
+                              % OOM_SNAPSHOT_MAX_FILES)
+            _oom["snapshots"] += 1
+        import pickle  # here, not at import: sitecustomize loads the companion into every Python process
+
+        snapshot = torch.cuda.memory._snapshot()
+        _empty_frames(snapshot)
+        name = "%d.oom-%d.pickle" % (os.getpid(), count)
+
+        def fill(f):
+            pickle.Pickler(_BoundedWriter(f, OOM_SNAPSHOT_MAX_BYTES), protocol=4).dump(snapshot)
+
+        _replace_in_folder(directory, name, "pickle", fill)
+        return name, None
+    except _TooLarge:
+        return None, ("not written: the snapshot is larger than %d bytes, the most the companion writes"
+                      % OOM_SNAPSHOT_MAX_BYTES)
+    except FolderRefused as refusal:
+        return None, _reason("not written: %s" % (refusal,))
+    except Exception as error:
+        return None, _reason("not taken: %r" % (error,))
+
+
+def _on_oom(device, alloc, device_total, device_free):
+    """PyTorch's out-of-memory observer: called on the allocating thread, with the GIL, when the
+    caching allocator is about to raise OutOfMemoryError (it has released its own lock by then, so
+    memory_stats() and memory._snapshot() are safe). torch passes the device, the request's bytes
+    (rounded as the allocator rounds it), the device's total bytes (or the cap that
+    set_per_process_memory_fraction() set; torch's own name for it, device_allocated, misleads) and
+    the free bytes cudaMemGetInfo() reported. Never raises: torch would throw the exception from
+    the allocator in place of the workload's OutOfMemoryError.
+    """
+    try:
+        _observe_oom(device, alloc, device_total, device_free)
+    except Exception:
+        pass
+
+
+def _observe_oom(device, alloc, device_total, device_free):
+    at, now = time.time(), time.monotonic()
+    with _oom_lock:
+        _oom["count"] += 1
+        count = _oom["count"]
+        last = _oom["lastWrite"]
+        write_now = last is None or now - last >= OOM_MIN_WRITE_SECONDS
+        if write_now:
+            _oom["lastWrite"] = now  # taken now, so two threads' OOMs in one instant write once
+    record = {"count": count, "at": at, "device": int(device), "requestedBytes": int(alloc),
+              "deviceTotalBytes": int(device_total), "deviceFreeBytes": int(device_free),
+              "snapshot": None, "snapshotError": None}
+    directory, torch = _state.get("directory"), sys.modules.get("torch")
+    if os.environ.get("GPU_LAYERS_OOM_SNAPSHOT") == "1":
+        if write_now and directory and torch is not None:
+            record["snapshot"], record["snapshotError"] = _oom_snapshot(torch, directory, count)
+        else:
+            record["snapshotError"] = ("not taken: within %g s of the last OOM written (an OOM storm: at most one "
+                                       "write a second)" % OOM_MIN_WRITE_SECONDS)
+    with _oom_lock:
+        if record["snapshot"] is not None:
+            _oom["lastSnapshot"] = record["snapshot"]
+        else:
+            # The newest snapshot written stays named (its name carries the count it was taken at).
+            record["snapshot"] = _oom["lastSnapshot"]
+        if _oom["record"] is None or _oom["record"]["count"] < count:
+            _oom["record"] = record
+    if write_now and directory:
+        write_once(directory, _state.get("start_ticks"), _state.get("interval"), OOM_WRITE_LOCK_SECONDS)
+    wake = _state.get("wake")
+    if wake is not None:
+        wake.set()  # the writer thread writes what is left (a coalesced OOM) when it is due
+
+
+def _oom_write_due():
+    """The monotonic time at which the writer thread should write an OOM no file has carried yet,
+    or None when every OOM is in a file."""
+    with _oom_lock:
+        if _oom["count"] <= _oom["written"]:
+            return None
+        last = _oom["lastWrite"]
+        return time.monotonic() if last is None else last + OOM_MIN_WRITE_SECONDS
+
+
+def _attach_oom_observer(torch, errors):
+    """Registers _on_oom once per process, only once CUDA is initialised: attaching initialises
+    CUDA itself (at::globalContext().lazyInitCUDA() in torch's binding)."""
+    if _oom["attached"]:
+        return
+    _oom["attached"] = True  # once, even when it fails
+    attach = getattr(getattr(torch, "_C", None), "_cuda_attach_out_of_memory_observer", None)
+    if attach is None:
+        return  # a torch without it (a private API): nothing to watch, nothing to say
+    try:
+        attach(_on_oom)
+    except Exception as error:
+        errors.append(_reason("out-of-memory observer: %r" % (error,)))
 
 
 def _say_once(message):
@@ -429,24 +635,42 @@ def _say_once(message):
         pass
 
 
-def write_once(directory, start_ticks, interval):
-    """One tick: write the file if torch is loaded and CUDA initialised. Never raises."""
+def write_once(directory, start_ticks, interval, lock_timeout=-1):
+    """One write: the file if torch is loaded and CUDA initialised. Never raises.
+
+    lock_timeout: how long to wait for a write in progress (-1: as long as it takes); None is
+    returned, nothing written, when it does not end in time."""
     try:
         torch = sys.modules.get("torch")
         if torch is None or not hasattr(torch, "cuda"):
             return None
-        try:
-            document = snapshot(torch, start_ticks, interval)
-        except Exception as error:
-            errors = ["memory stats: %r" % (error,)]
-            document = {"format": FORMAT, "version": VERSION, "pid": os.getpid(), "startTimeTicks": start_ticks,
-                        "writtenAt": time.time(), "intervalSeconds": interval,
-                        "torchVersion": getattr(torch, "__version__", None), "devices": [],
-                        "host": _host(errors), "errors": errors}
-        if document is None:
+        if not _write_lock.acquire(timeout=lock_timeout):
             return None
-        path = _write(directory, document)
+        try:
+            with _oom_lock:
+                oom = _oom["record"]
+                if oom is not None and oom["count"] > _oom["written"]:
+                    # A try, written or failed, counts against the one write a second.
+                    _oom["lastWrite"] = time.monotonic()
+            try:
+                document = snapshot(torch, start_ticks, interval)
+            except Exception as error:
+                errors = ["memory stats: %r" % (error,)]
+                document = {"format": FORMAT, "version": VERSION, "pid": os.getpid(), "startTimeTicks": start_ticks,
+                            "writtenAt": time.time(), "intervalSeconds": interval,
+                            "torchVersion": getattr(torch, "__version__", None), "devices": [],
+                            "host": _host(errors), "errors": errors}
+            if document is None:
+                return None
+            _attach_oom_observer(torch, document["errors"])
+            document["oom"] = None if oom is None else dict(oom)
+            path = _write(directory, document)
+        finally:
+            _write_lock.release()
         _state["path"] = path
+        if oom is not None:
+            with _oom_lock:
+                _oom["written"] = max(_oom["written"], oom["count"])
         return path
     except FolderRefused as refusal:
         _state["refused"] = str(refusal)
@@ -464,7 +688,7 @@ def _make_folder(directory):
     os.close(_open_folder(directory))
 
 
-def _run(directory, interval, stop):
+def _run(directory, interval, stop, wake):
     try:
         _make_folder(directory)
         start_ticks = _start_time_ticks()
@@ -474,11 +698,22 @@ def _run(directory, interval, stop):
     except Exception as error:
         _say_once("%s: %s" % (directory, error))
         return
-    while not stop.wait(interval):
-        write_once(directory, start_ticks, interval)
-        if _state.get("refused"):  # the folder changed hands after the start
-            _say_once(_state["refused"])
-            return
+    _state.update(directory=directory, start_ticks=start_ticks, interval=interval)
+    next_tick = time.monotonic() + interval
+    while not stop.is_set():
+        now = time.monotonic()
+        due = _oom_write_due()
+        if now >= next_tick or (due is not None and now >= due):
+            write_once(directory, start_ticks, interval)
+            if now >= next_tick:
+                next_tick = time.monotonic() + interval
+            if _state.get("refused"):  # the folder changed hands after the start
+                _say_once(_state["refused"])
+                return
+            continue
+        # Woken early by stop() or by an OOM the observer left to this thread.
+        wake.wait(min(next_tick, due if due is not None else next_tick) - now)
+        wake.clear()
 
 
 def _remove_own_file():
@@ -501,10 +736,10 @@ def start(directory=None, interval=None):
             thread = _state["thread"]
             if thread is not None and thread.is_alive():
                 return True
-            stop = threading.Event()
-            thread = threading.Thread(target=_run, args=(directory, interval, stop),
+            stop, wake = threading.Event(), threading.Event()
+            thread = threading.Thread(target=_run, args=(directory, interval, stop, wake),
                                       name="gpu-layers-companion", daemon=True)
-            _state.update(thread=thread, stop=stop, path=None)
+            _state.update(thread=thread, stop=stop, wake=wake, path=None)
             thread.start()
         return True
     except Exception:
@@ -513,15 +748,23 @@ def start(directory=None, interval=None):
 
 def stop():
     """Stops the writer thread and removes this process's file."""
-    event = _state.get("stop")
-    if event is not None:
-        event.set()
+    for name in ("stop", "wake"):
+        event = _state.get(name)
+        if event is not None:
+            event.set()
     _remove_own_file()
 
 
 def _after_fork_in_child():
-    # The writer thread does not survive fork(); the child gets its own, writing its own pid.
-    _state.update(thread=None, stop=None, path=None, said=False, refused=None)
+    # The writer thread does not survive fork(); the child gets its own, writing its own pid. The
+    # observer does survive (torch's list of observers is copied with the process), so it stays
+    # attached (attaching again would count each OOM twice); the child's file counts its own OOMs.
+    # A lock another thread held at the fork would stay held in the child: new ones.
+    global _oom_lock, _write_lock
+    _oom_lock, _write_lock = threading.Lock(), threading.Lock()
+    _oom.update(count=0, record=None, written=0, lastWrite=None, snapshots=0, lastSnapshot=None)
+    _state.update(thread=None, stop=None, wake=None, path=None, said=False, refused=None,
+                  directory=None, start_ticks=None, interval=None)
     start()
 
 

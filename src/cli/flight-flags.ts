@@ -6,6 +6,7 @@
 import { hostname } from 'node:os';
 
 import { defaultFlightDirectory, FlightRecorder, type FlightResult } from '../flight-recorder/flight-recorder.js';
+import { formatBytes } from '../format-bytes.js';
 import type { CliIo } from './cli-io.js';
 import { packageVersion } from './version.js';
 
@@ -27,7 +28,8 @@ export function flightRecorderFromFlags(flags: FlightValues, io: CliIo, interval
 /** One line per flight written, one per failure; nothing when the sample showed no out-of-memory. */
 export function reportFlights(result: FlightResult, io: CliIo, verb: string): void {
   for (const flight of result.flights) {
-    io.stderr.write(`gpu-layers ${verb}: OUT OF MEMORY: ${flight.event.detail} Flight recording: ${flight.recording} (diagnosis beside it: ${flight.diagnosis})\n`);
+    const grew = flight.grewBefore.length === 0 ? '' : ` Before it: ${flight.grewBefore.map((g) => `${g.what} ${formatBytes(g.first)} -> ${formatBytes(g.last)}`).join(', ')}.`;
+    io.stderr.write(`gpu-layers ${verb}: OUT OF MEMORY: ${flight.event.detail}${grew} Flight recording: ${flight.recording} (diagnosis beside it: ${flight.diagnosis})\n`);
   }
   for (const failure of result.failures) io.stderr.write(`gpu-layers ${verb}: warning: ${failure}\n`);
 }

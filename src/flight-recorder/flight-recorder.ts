@@ -39,8 +39,18 @@ export interface FlightRecorderOptions {
   gpuLayersVersion: string;
 }
 
+/** A figure of the process that rose over the window before its out-of-memory. */
+export interface GrewBefore {
+  series: string;
+  what: string;
+  first: number;
+  last: number;
+}
+
 export interface Flight {
   event: OomEvent;
+  /** What of the process rose by FLOOR_BYTES or more over the window, most first. */
+  grewBefore: GrewBefore[];
   /** The recording of the window, and the event with its diagnosis beside it. */
   recording: string;
   diagnosis: string;
@@ -54,6 +64,48 @@ export interface FlightResult {
 }
 
 const MiB = 2 ** 20;
+/** The diagnosis's own floor (THRESHOLDS.floorBytes): less is no change at all. */
+const FLOOR_BYTES = 32 * MiB;
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+const byteOf = (v: unknown): number | null => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : null);
+
+/** The figures looked at, by their path in the layered process. */
+const WATCHED: [string, string, (p: Json) => unknown][] = [
+  ['layers.driverBytes', 'its device memory (NVML)', (p) => (p.layers as Json | undefined)?.driverBytes],
+  ['layers.allocator.allocatedBytes', 'live tensors (PyTorch allocated)', (p) => ((p.layers as Json | undefined)?.allocator as Json | null | undefined)?.allocatedBytes],
+  ['layers.allocator.reservedBytes', "PyTorch's reserved memory", (p) => ((p.layers as Json | undefined)?.allocator as Json | null | undefined)?.reservedBytes],
+  ['layers.allocator.inactiveSplitBytes', 'free memory trapped in split blocks', (p) => ((p.layers as Json | undefined)?.allocator as Json | null | undefined)?.inactiveSplitBytes],
+  ['host.rssBytes', 'its resident set', (p) => (p.host as Json | null | undefined)?.rssBytes],
+  ['host.malloc.inUseBytes', "malloc's memory in use", (p) => ((p.host as Json | null | undefined)?.malloc as Json | null | undefined)?.inUseBytes],
+  ['host.container.workingSetBytes', "its container's working set", (p) => ((p.host as Json | null | undefined)?.container as Json | null | undefined)?.workingSetBytes],
+];
+
+/** The first and last reading of each watched figure of `pid` on `deviceIndex` in the window's lines. */
+function grewBefore(lines: readonly string[], deviceIndex: number, pid: number): GrewBefore[] {
+  const first = new Map<string, number>();
+  const last = new Map<string, number>();
+  for (const line of lines) {
+    const sample = JSON.parse(line) as Json;
+    const devices = Array.isArray(sample.devices) ? sample.devices : [];
+    const device = devices.find((d): d is Json => isObject(d) && d.index === deviceIndex);
+    const processes = device === undefined ? [] : [...(Array.isArray(device.processes) ? device.processes : []), ...(isObject(device.mig) && Array.isArray(device.mig.devices) ? device.mig.devices.flatMap((m) => (isObject(m) && Array.isArray(m.processes) ? m.processes : [])) : [])];
+    const process = processes.find((p): p is Json => isObject(p) && p.pid === pid);
+    if (process === undefined) continue;
+    for (const [series, , read] of WATCHED) {
+      const v = byteOf(read(process));
+      if (v === null) continue;
+      if (!first.has(series)) first.set(series, v);
+      last.set(series, v);
+    }
+  }
+  return WATCHED.flatMap(([series, what]) => {
+    const a = first.get(series);
+    const b = last.get(series);
+    return a !== undefined && b !== undefined && b - a >= FLOOR_BYTES ? [{ series, what, first: a, last: b }] : [];
+  }).sort((x, y) => y.last - y.first - (x.last - x.first));
+}
 const FLIGHT_FILE = /^flight-\d{8}T\d{6}Z-gpu\d+-pid\d+-(?:oom-kill|cuda-oom)(?:-\d+)?\.(?:jsonl|diagnosis\.json)$/;
 
 /** "2026-12-07T03:15:00.123Z" -> "20261207T031500Z": sorts in time order, no characters a shell minds. */
@@ -149,11 +201,16 @@ export class FlightRecorder {
     const header = recordingHeaderFor(first.sample, { host: this.#options.host, intervalMs: this.#options.intervalMs, startedAt: first.sample.takenAt, gpuLayersVersion: this.#options.gpuLayersVersion });
     writeFileAtomic(recording, `${JSON.stringify(header)}\n${this.#lines.map((l) => l.line).join('\n')}\n`);
     const own = findings.filter((f) => f.subject.deviceIndex === event.deviceIndex && (f.subject.pid === null || f.subject.pid === event.pid));
+    const grew = grewBefore(
+      this.#lines.map((l) => l.line),
+      event.deviceIndex,
+      event.pid,
+    );
     writeFileAtomic(
       diagnosis,
-      `${JSON.stringify({ format: 'gpu-layers-flight', event, recording: path.basename(recording), window: { from: first.sample.takenAt, to: event.noticedAt, samples: this.#lines.length }, findings, findingsOfTheProcess: own.map((f) => f.id) }, null, 2)}\n`,
+      `${JSON.stringify({ format: 'gpu-layers-flight', event, grewBefore: grew, recording: path.basename(recording), window: { from: first.sample.takenAt, to: event.noticedAt, samples: this.#lines.length }, findings, findingsOfTheProcess: own.map((f) => f.id) }, null, 2)}\n`,
     );
-    return { event, recording, diagnosis, findings };
+    return { event, grewBefore: grew, recording, diagnosis, findings };
   }
 
   #exists(name: string): boolean {

@@ -95,7 +95,7 @@ export class OomEventDetector {
         const what =
           oom === null
             ? `PyTorch's allocator counted ${(mark.numOoms ?? 0) - (before.numOoms ?? 0)} new out-of-memory error(s) (num_ooms ${before.numOoms} -> ${mark.numOoms})`
-            : `a CUDA out-of-memory: a request of ${mib(oom.requestedBytes)} with ${mib(oom.deviceAllocatedBytes)} allocated and ${mib(oom.deviceFreeBytes)} free on device ${oom.device} at ${oom.at}` +
+            : `a CUDA out-of-memory: a request of ${mib(oom.requestedBytes)} with ${mib(oom.deviceFreeBytes)} free of the device's ${mib(oom.deviceTotalBytes)} (device ${oom.device}, at ${oom.at})` +
               (oom.snapshot !== null ? `; the companion dumped a memory snapshot: ${oom.snapshot}` : '');
         events.push({
           kind: 'cuda-oom',

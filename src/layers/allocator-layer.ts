@@ -6,7 +6,7 @@
 import { sourceError } from '../sample/field-errors.js';
 import type { FieldError } from '../sample/schema.js';
 import { normalizeUuid } from '../sample/uuid.js';
-import type { CompanionDevice, CompanionResult } from '../sources/companion.js';
+import { companionOomSnapshotPath, type CompanionDevice, type CompanionResult } from '../sources/companion.js';
 import type { AllocatorLayer } from './schema.js';
 
 function stat(device: CompanionDevice, key: string): number | null {
@@ -16,6 +16,22 @@ function stat(device: CompanionDevice, key: string): number | null {
 
 function wholeBytes(value: number | null | undefined): number | null {
   return value !== null && value !== undefined && Number.isSafeInteger(value) && value >= 0 ? value : null;
+}
+
+/** The last CUDA out-of-memory the companion saw on torch's device `index`, with its snapshot's full path. */
+function lastOomOf(result: Extract<CompanionResult, { ok: true }>, index: number): AllocatorLayer['lastOom'] {
+  const oom = result.document.oom;
+  if (oom === undefined || oom === null || oom.device !== index) return null;
+  return {
+    count: oom.count,
+    at: new Date(oom.at * 1000).toISOString(),
+    device: oom.device,
+    requestedBytes: wholeBytes(oom.requestedBytes),
+    deviceTotalBytes: wholeBytes(oom.deviceTotalBytes),
+    deviceFreeBytes: wholeBytes(oom.deviceFreeBytes),
+    snapshot: companionOomSnapshotPath(result.file, oom),
+    snapshotError: oom.snapshotError,
+  };
 }
 
 /**
@@ -44,7 +60,7 @@ export function allocatorLayerOf(result: Extract<CompanionResult, { ok: true }>,
     privatePoolBytes: wholeBytes(device.privatePoolBytes),
     largestFreeBlockBytes: wholeBytes(device.largestFreeBlockBytes),
     privatePoolAllocatedBytes: wholeBytes(device.privatePoolAllocatedBytes),
-    lastOom: null,
+    lastOom: lastOomOf(result, device.index),
     source: {
       file: result.file,
       writtenAt: new Date(document.writtenAt * 1000).toISOString(),

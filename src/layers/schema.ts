@@ -126,7 +126,9 @@ export const allocatorLayerSchema = z.object({
         at: z.string(),
         device: z.int(),
         requestedBytes: bytes,
-        deviceAllocatedBytes: bytes,
+        /** What PyTorch passes the observer as the device's limit: its total memory, or the cap
+         * set_per_process_memory_fraction() set. */
+        deviceTotalBytes: bytes,
         deviceFreeBytes: bytes,
         /** A memory snapshot the companion dumped at that moment (GPU_LAYERS_OOM_SNAPSHOT=1). */
         snapshot: z.nullable(z.string()),

@@ -13,6 +13,13 @@
  * `mallocUnknownBecause`, without mallinfo2 (glibc < 2.33, musl), with another malloc preloaded, or
  * on a write where the read was skipped because it was slow), and Python's pymalloc block count
  * and, only when the program started tracemalloc, its traced bytes. Older files have no `host`.
+ *
+ * A file may also carry `oom`: the last CUDA out-of-memory the companion saw through PyTorch's
+ * out-of-memory observer (null before the first; absent in files of older companions). The file
+ * is written at that moment, so its figures are the allocator's at the OOM, and every later file
+ * repeats it: `count` tells a new OOM from one already seen. `snapshot` is a file name beside the
+ * companion file (`<pid>.oom-<count>.pickle`, opt-in), never a path: companionOomSnapshotPath()
+ * resolves it in the folder the file was read from.
  */
 import path from 'node:path';
 import * as z from 'zod/mini';
@@ -83,6 +90,42 @@ const companionHostSchema = z.object({
   python: z.nullable(companionPythonSchema),
 });
 
+/** The highest device index taken (torch's c10::DeviceIndex is an int8). */
+export const MAX_COMPANION_DEVICE_INDEX = 127;
+/**
+ * torch passes the observer's byte figures as int64: a whole number up to 2^63, past 2^53 not
+ * exact as a JSON number. Not z.int() (safe integers only): an absurd request (a size computed
+ * wrong) is exactly what an OOM may report, and it must not make every later file unreadable.
+ */
+const oomBytes = () =>
+  z.number().check(
+    z.nonnegative(),
+    z.lte(2 ** 63),
+    z.refine((value) => Number.isInteger(value), 'expected a whole number of bytes'),
+  );
+/** `<pid>.oom-<count>.pickle`: a file name alone, no folder, no `..`; checkCompanion matches the pid. */
+export const OOM_SNAPSHOT_NAME = /^[1-9][0-9]{0,9}\.oom-[1-9][0-9]{0,15}\.pickle$/;
+
+/** The last CUDA out-of-memory the companion saw, as PyTorch's out-of-memory observer told it. */
+const companionOomSchema = z.object({
+  /** OOMs this companion saw since its process started (exact, also when writes were coalesced). */
+  count: z.int().check(z.positive()),
+  /** Unix seconds of the last one. */
+  at: z.number().check(z.nonnegative(), z.lte(MAX_DATE_MS / 1000)),
+  /** The CUDA device index (the process's own numbering). */
+  device: z.int().check(z.nonnegative(), z.lte(MAX_COMPANION_DEVICE_INDEX)),
+  /** The request that failed, rounded as the caching allocator rounds it. */
+  requestedBytes: oomBytes(),
+  /** The device's total memory, or the cap set_per_process_memory_fraction() set (torch calls it device_allocated). */
+  deviceTotalBytes: oomBytes(),
+  /** What cudaMemGetInfo() reported free at the OOM (every process on the GPU counts). */
+  deviceFreeBytes: oomBytes(),
+  /** The newest memory snapshot written (GPU_LAYERS_OOM_SNAPSHOT=1), a file name in the stats folder. */
+  snapshot: z.nullable(z.string().check(z.maxLength(40), z.regex(OOM_SNAPSHOT_NAME))),
+  /** Why the last OOM has no snapshot of its own (snapshots on): one sentence from the companion. */
+  snapshotError: z.nullable(z.string().check(z.maxLength(MAX_COMPANION_REASON_CHARS))),
+});
+
 export const companionFileSchema = z.object({
   format: z.literal('gpu-layers-companion'),
   version: z.literal(1),
@@ -95,6 +138,8 @@ export const companionFileSchema = z.object({
   devices: z.array(companionDeviceSchema),
   /** The host's allocators (absent in files of companions before it). */
   host: z.optional(z.nullable(companionHostSchema)),
+  /** The last CUDA out-of-memory (null before the first; absent in files of companions before it). */
+  oom: z.optional(z.nullable(companionOomSchema)),
   errors: z.array(z.string()),
 });
 
@@ -105,11 +150,18 @@ const SCHEMA_KEYS: ReadonlySet<string> = new Set([
   ...Object.keys(companionHostSchema.shape),
   ...Object.keys(companionMallocSchema.shape),
   ...Object.keys(companionPythonSchema.shape),
+  ...Object.keys(companionOomSchema.shape),
 ]);
 
 export type CompanionFile = z.infer<typeof companionFileSchema>;
 export type CompanionDevice = z.infer<typeof companionDeviceSchema>;
 export type CompanionHost = z.infer<typeof companionHostSchema>;
+export type CompanionOom = z.infer<typeof companionOomSchema>;
+
+/** Where the OOM's snapshot is: its name in the folder the companion file `file` was read from. */
+export function companionOomSnapshotPath(file: string, oom: CompanionOom): string | null {
+  return oom.snapshot === null ? null : path.join(path.dirname(file), oom.snapshot);
+}
 
 export type CompanionResult =
   | { ok: true; file: string; document: CompanionFile; ageSeconds: number }
@@ -149,6 +201,10 @@ export function checkCompanion(
   const document = parsed.data;
   if (document.pid !== pid) {
     return { ok: false, file, error: sourceError('COMPANION_INVALID', `${file} describes pid ${document.pid}, not ${pid}`) };
+  }
+  if (document.oom?.snapshot != null && !document.oom.snapshot.startsWith(`${document.pid}.`)) {
+    // The companion names its snapshots after its own pid: another name is not one it wrote.
+    return { ok: false, file, error: sourceError('COMPANION_INVALID', `${file} names an OOM snapshot of another process`) };
   }
   if (startTimeTicks !== null && document.startTimeTicks !== startTimeTicks) {
     return {

@@ -2,7 +2,8 @@
  * The Python companion, run by real python3 inside a host program that imports a fake torch:
  * enabled through PYTHONPATH alone (sitecustomize), writes <pid>.json atomically with torch's
  * figures and the process start time, never touches CUDA before torch initialised it, never
- * raises into the host, reaches spawned workers, and removes its file at exit.
+ * raises into the host, reaches spawned workers, and removes its file at exit. A CUDA
+ * out-of-memory raised through the fake allocator's observer path is in the file at once.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,7 +11,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { companionFileSchema } from '../../src/sources/companion.js';
+import { analyzeSnapshot } from '../../src/snapshot/analyze-snapshot.js';
+import { companionFileSchema, companionOomSnapshotPath } from '../../src/sources/companion.js';
 import { parseStatStartTime } from '../../src/sources/proc-files.js';
 import { python, repoRoot } from '../helpers/paths.js';
 
@@ -378,3 +380,250 @@ describe("the companion's host part (glibc malloc and Python, read in-process)",
     expect(document.errors).toEqual([]);
   });
 });
+
+describe('a CUDA out-of-memory, through PyTorch\'s out-of-memory observer', () => {
+  const MiB = 2 ** 20;
+  const DEVICE = { uuid: 'u', total_memory: 80 * GiB, free: 300 * MiB, stats: stats(60 * GiB, 52 * GiB) };
+  const MESSAGE = 'CUDA out of memory. Tried to allocate 3.00 GiB. GPU 0 has a total capacity of 80.00 GiB of which 300.00 MiB is free.';
+  /** Python: waits until the companion attached its observer (at its first write), then defines oom(). */
+  const PRELUDE = [
+    'import json, os, sys, threading, time, torch',
+    'import gpu_layers_companion as companion',
+    'FILE = os.path.join(os.environ["GPU_LAYERS_STATS_DIR"], "%d.json" % os.getpid())',
+    'deadline = time.time() + 20',
+    'while not torch._C._oom_observers and time.time() < deadline:',
+    '    time.sleep(0.01)',
+    'print("attached %d" % len(torch._C._oom_observers), flush=True)',
+    'def oom(alloc=3 * 2**30, device=0):',
+    '    try:',
+    '        torch.cuda._fake_oom(device, alloc)',
+    '    except torch.cuda.OutOfMemoryError as error:',
+    '        return "%s: %s" % (type(error).__name__, error)',
+    '    return "not raised"',
+    'def file_oom():',
+    '    with open(FILE) as f:',
+    '        return json.load(f)["oom"]',
+  ].join('\n');
+  const lines = (output: string, tag: string) =>
+    output
+      .split('\n')
+      .filter((line) => line.startsWith(`${tag} `))
+      .map((line) => JSON.parse(line.slice(tag.length + 1)) as unknown);
+  const stateWith = (extra: Record<string, unknown> = {}) => setState({ initialized: true, devices: [DEVICE], ...extra });
+
+  it('writes the file before the OutOfMemoryError reaches the workload, which sees it unaltered; a second OOM raises the count', async () => {
+    stateWith();
+    const code = [
+      PRELUDE,
+      'print("caught " + json.dumps(oom()), flush=True)',
+      'print("file " + json.dumps(file_oom()), flush=True)  # read at once: no tick in between',
+      'time.sleep(1.1)  # past the one write a second',
+      'print("caught " + json.dumps(oom(5 * 2**30)), flush=True)',
+      'print("file " + json.dumps(file_oom()), flush=True)',
+      'print("done", flush=True)',
+      'time.sleep(30)',
+    ].join('\n');
+    // Every 2 s: the observer is attached at the first write, and the second OOM comes before the next.
+    const host = runHost(code, [], { GPU_LAYERS_STATS_INTERVAL: '2' });
+    const pid = host.child.pid!;
+    await waitFor(() => host.output().includes('done'), 15_000);
+    expect(host.output()).toMatch(/^attached 1\n/);
+    expect(lines(host.output(), 'caught')).toEqual([`OutOfMemoryError: ${MESSAGE}`, `OutOfMemoryError: ${MESSAGE.replace('3.00 GiB', '5.00 GiB')}`]);
+    const [first, second] = lines(host.output(), 'file') as Array<Record<string, unknown>>;
+    expect(first).toEqual({
+      count: 1,
+      at: expect.any(Number),
+      device: 0,
+      requestedBytes: 3 * GiB,
+      deviceTotalBytes: 80 * GiB,
+      deviceFreeBytes: 300 * MiB,
+      snapshot: null,
+      snapshotError: null,
+    });
+    expect(second).toMatchObject({ count: 2, requestedBytes: 5 * GiB, snapshot: null, snapshotError: null });
+    expect(second!.at as number).toBeGreaterThan((first!.at as number) + 1);
+    // The file as gpu-layers reads it: the allocator's figures of that moment (torch counted the OOMs).
+    const document = readDocument(pid)!;
+    expect(document.oom).toEqual(second);
+    expect(document.devices[0]!.stats.num_ooms).toBe(2);
+    expect(document.errors).toEqual([]);
+    // Later ticks keep the last OOM, so a reader that samples every few seconds still sees it.
+    const later = await waitFor(() => {
+      const d = readDocument(pid);
+      return d !== undefined && d.writtenAt > document.writtenAt + 1 ? d : undefined;
+    }, 8000);
+    expect(later.oom).toEqual(second);
+    expect(readdirSync(statsDir)).toEqual([`${pid}.json`]);
+    expect(existsSync(`${stateFile}.violations`)).toBe(false);
+  });
+
+  it('an OOM storm: one write at once, the rest coalesced into one more a second later, the count exact', async () => {
+    stateWith();
+    const code = [
+      PRELUDE,
+      'writes = []',
+      'real_write = companion._write',
+      'def counting(directory, document):',
+      '    path = real_write(directory, document)',
+      '    writes.append([threading.current_thread().name, (document.get("oom") or {}).get("count"), time.monotonic()])',
+      '    return path',
+      'companion._write = counting',
+      'caught = [oom() for _ in range(25)]',
+      'print("caught " + json.dumps(sorted(set(caught))), flush=True)',
+      'print("burst " + json.dumps(writes), flush=True)',
+      'deadline = time.time() + 10',
+      'while not any(w[1] == 25 for w in writes) and time.time() < deadline:',
+      '    time.sleep(0.02)',
+      'print("writes " + json.dumps(writes), flush=True)',
+      'time.sleep(30)',
+    ].join('\n');
+    // Every 3 s: no tick falls within the second after the storm.
+    const host = runHost(code, [], { GPU_LAYERS_STATS_INTERVAL: '3' });
+    await waitFor(() => host.output().includes('writes '), 15_000);
+    expect(lines(host.output(), 'caught')).toEqual([[`OutOfMemoryError: ${MESSAGE}`]]);
+    const [burst] = lines(host.output(), 'burst') as Array<Array<[string, number | null, number]>>;
+    expect(burst!.map(([thread, count]) => [thread, count])).toEqual([['MainThread', 1]]);
+    const [writes] = lines(host.output(), 'writes') as Array<Array<[string, number | null, number]>>;
+    const carried = writes!.find(([, count]) => count === 25)!;
+    // Written by the companion's thread, one second after the first (not by the next tick, 3 s on).
+    expect(carried[0]).toBe('gpu-layers-companion');
+    expect(carried[2] - burst![0]![2]).toBeGreaterThanOrEqual(0.95);
+    expect(carried[2] - burst![0]![2]).toBeLessThan(2.5);
+    expect(writes!.filter(([, count]) => count !== null && count < 25)).toHaveLength(1);
+    expect(readDocument(host.child.pid!)!.oom).toMatchObject({ count: 25, snapshot: null });
+  });
+
+  it('GPU_LAYERS_OOM_SNAPSHOT=1: a snapshot without stack traces beside the file, gpu-layers reads it, and at most 3 per process', async () => {
+    stateWith();
+    const code = [
+      PRELUDE,
+      'companion.OOM_MIN_WRITE_SECONDS = 0  # every OOM written at once, to reach the bound quickly',
+      'for n in range(5):',
+      '    oom(2**30 * (n + 1))',
+      '    print("file " + json.dumps(file_oom()), flush=True)',
+      'print("done", flush=True)',
+      'time.sleep(30)',
+    ].join('\n');
+    const host = runHost(code, [], { GPU_LAYERS_STATS_INTERVAL: '1', GPU_LAYERS_OOM_SNAPSHOT: '1' });
+    const pid = host.child.pid!;
+    await waitFor(() => host.output().includes('done'), 15_000);
+    const files = lines(host.output(), 'file') as Array<{ count: number; snapshot: string | null; snapshotError: string | null }>;
+    expect(files.map((f) => [f.count, f.snapshot, f.snapshotError])).toEqual([
+      [1, `${pid}.oom-1.pickle`, null],
+      [2, `${pid}.oom-2.pickle`, null],
+      [3, `${pid}.oom-3.pickle`, null],
+      // The newest snapshot stays named; why this OOM has none of its own.
+      [4, `${pid}.oom-3.pickle`, 'not taken: this process already tried 3 snapshots, the most it writes'],
+      [5, `${pid}.oom-3.pickle`, 'not taken: this process already tried 3 snapshots, the most it writes'],
+    ]);
+    // Only the results: no temporary left behind.
+    expect(readdirSync(statsDir).sort()).toEqual([`${pid}.json`, `${pid}.oom-1.pickle`, `${pid}.oom-2.pickle`, `${pid}.oom-3.pickle`]);
+    const document = readDocument(pid)!;
+    const snapshot = companionOomSnapshotPath(path.join(statsDir, `${pid}.json`), document.oom!)!;
+    // gpu-layers' own reader (`gpu-layers snapshot`) takes it: the fake's 20 MiB segment, 2 MiB allocated.
+    const report = await analyzeSnapshot(snapshot);
+    expect(report.protocol).toBe(4);
+    expect(report.devices).toHaveLength(1);
+    expect(report.devices[0]).toMatchObject({ device: 0, segmentCount: 1, reservedBytes: 20 * MiB, allocatedBytes: 2 * MiB, freeBytes: 18 * MiB });
+    // Read back by Python's own pickle: no stack anywhere.
+    const check = spawn(python, ['-c', [
+      'import pickle, sys',
+      'data = pickle.load(open(sys.argv[1], "rb"))',
+      'frames = [b["frames"] for s in data["segments"] for b in s["blocks"]] + [s["frames"] for s in data["segments"]]',
+      'print(sorted(data), all(f == [] for f in frames), data["device_traces"])',
+    ].join('\n'), snapshot], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    check.stdout!.on('data', (chunk) => (out += chunk));
+    await new Promise((resolve) => check.on('exit', resolve));
+    expect(out.trim()).toBe("['allocator_settings', 'device_traces', 'segments'] True [[]]");
+    expect(existsSync(`${stateFile}.violations`)).toBe(false);
+  });
+
+  it('no snapshot while the program records memory history (it would carry stack traces), nor above the byte bound', async () => {
+    stateWith({ historyEnabled: true });
+    const withHistory = runHost([PRELUDE, 'oom()', 'print("file " + json.dumps(file_oom()), flush=True)', 'time.sleep(30)'].join('\n'), [], {
+      GPU_LAYERS_STATS_INTERVAL: '1',
+      GPU_LAYERS_OOM_SNAPSHOT: '1',
+    });
+    await waitFor(() => hasLine(withHistory.output(), 'file'), 15_000);
+    expect(lines(withHistory.output(), 'file')[0]).toMatchObject({ count: 1, snapshot: null, snapshotError: expect.stringMatching(/^not taken: this program records memory history/) });
+
+    stateWith();
+    const tooLarge = runHost(
+      [PRELUDE, 'companion.OOM_SNAPSHOT_MAX_BYTES = 64', 'oom()', 'print("file " + json.dumps(file_oom()), flush=True)', 'time.sleep(30)'].join('\n'),
+      [],
+      { GPU_LAYERS_STATS_INTERVAL: '1', GPU_LAYERS_OOM_SNAPSHOT: '1' },
+    );
+    await waitFor(() => hasLine(tooLarge.output(), 'file'), 15_000);
+    expect(lines(tooLarge.output(), 'file')[0]).toMatchObject({
+      count: 1,
+      snapshot: null,
+      snapshotError: 'not written: the snapshot is larger than 64 bytes, the most the companion writes',
+    });
+    // Neither left a pickle, nor a temporary of one.
+    expect(readdirSync(statsDir).sort()).toEqual([`${withHistory.child.pid}.json`, `${tooLarge.child.pid}.json`].sort());
+  });
+
+  it('an observer whose writes fail (the folder is refused) does not raise into the workload', async () => {
+    stateWith();
+    const code = [
+      PRELUDE,
+      '# Another user could now replace the files: the companion refuses the folder from here on.',
+      'os.chmod(os.environ["GPU_LAYERS_STATS_DIR"], 0o777)',
+      'print("caught " + json.dumps(oom()), flush=True)',
+      'time.sleep(1.2)',
+      'print("caught " + json.dumps(oom()), flush=True)',
+      'print("alive", flush=True)',
+    ].join('\n');
+    const host = runHost(code, [], { GPU_LAYERS_STATS_INTERVAL: '1', GPU_LAYERS_OOM_SNAPSHOT: '1' });
+    expect(await host.exited).toBe(0);
+    expect(lines(host.output(), 'caught')).toEqual([`OutOfMemoryError: ${MESSAGE}`, `OutOfMemoryError: ${MESSAGE}`]);
+    expect(host.output()).toMatch(/alive\n/);
+    expect(host.output()).not.toMatch(/Traceback/);
+    // The folder holds only what was there before the refusal (the first file, removed at exit).
+    expect(readdirSync(statsDir).filter((name) => name.includes('.oom-') || name.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('a torch without the private API: nothing registered, no error, the OOM raised as usual', async () => {
+    stateWith();
+    const code = [
+      'import json, os, time, torch',
+      'del torch._C._cuda_attach_out_of_memory_observer  # before the companion\'s first write',
+      'FILE = os.path.join(os.environ["GPU_LAYERS_STATS_DIR"], "%d.json" % os.getpid())',
+      'while not os.path.exists(FILE):',
+      '    time.sleep(0.01)',
+      'try:',
+      '    torch.cuda._fake_oom(0, 3 * 2**30)',
+      'except torch.cuda.OutOfMemoryError as error:',
+      '    print("caught %s" % error, flush=True)',
+      'print("observers %d" % len(torch._C._oom_observers), flush=True)',
+      'time.sleep(30)',
+    ].join('\n');
+    const host = runHost(code, [], { GPU_LAYERS_STATS_INTERVAL: '0.2' });
+    await waitFor(() => host.output().includes('observers'), 15_000);
+    expect(host.output()).toBe(`caught ${MESSAGE}\nobservers 0\n`);
+    const pid = host.child.pid!;
+    const first = readDocument(pid)!;
+    const later = await waitFor(() => {
+      const d = readDocument(pid);
+      return d !== undefined && d.writtenAt > first.writtenAt + 0.3 ? d : undefined;
+    });
+    expect(later.oom).toBeNull();
+    expect(later.errors).toEqual([]);
+  });
+
+  it('is not attached before CUDA is initialised (attaching initialises it)', async () => {
+    setState({ initialized: false, devices: [DEVICE] });
+    const host = runHost('import time, torch\nprint("ready", flush=True)\ntime.sleep(0.6)\nprint("observers %d" % len(torch._C._oom_observers), flush=True)\ntime.sleep(30)\n');
+    await waitFor(() => host.output().includes('observers'));
+    expect(host.output()).toBe('ready\nobservers 0\n');
+    stateWith();
+    const document = await waitFor(() => readDocument(host.child.pid!));
+    expect(document.oom).toBeNull();
+    expect(existsSync(`${stateFile}.violations`)).toBe(false);
+  });
+});
+
+function hasLine(output: string, tag: string): boolean {
+  return output.split('\n').some((line) => line.startsWith(`${tag} `));
+}

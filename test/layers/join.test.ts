@@ -26,6 +26,7 @@ describe('joinLayers', () => {
         privatePoolBytes: 10,
         largestFreeBlockBytes: null,
         privatePoolAllocatedBytes: null,
+        lastOom: null,
         source: { file: '/stats/10.json', writtenAt: new Date((NOW_S - 1.5) * 1000).toISOString(), ageSeconds: 1.5, torchVersion: '2.5.1' },
       },
       framework: vllmLayer,

@@ -1,7 +1,7 @@
 /**
  * Fuzzing the companion file reader ($GPU_LAYERS_STATS_DIR/<pid>.json): valid documents mutated
  * as JSON (hostile numbers such as 1e309 and 1e15, wrong types, deleted and duplicated keys,
- * __proto__, deep nesting) and as bytes (torn, invalid UTF-8, BOM, NUL), and random bytes. Each
+ * __proto__, deep nesting; the OOM's snapshot name among them) and as bytes (torn, invalid UTF-8, BOM, NUL), and random bytes. Each
  * must end in a COMPANION_* reason or in a document whose allocator layer the sample schema
  * accepts, within a bound; files too large or not regular are refused without being read.
  */
@@ -15,7 +15,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { computeGaps } from '../../src/layers/gaps.js';
 import { allocatorLayerSchema, gapsSchema, type AllocatorLayer } from '../../src/layers/schema.js';
 import { allocatorLayerOf } from '../../src/layers/allocator-layer.js';
-import { checkCompanion, readCompanion, type CompanionFile, type CompanionResult } from '../../src/sources/companion.js';
+import { checkCompanion, companionOomSnapshotPath, readCompanion, type CompanionFile, type CompanionResult } from '../../src/sources/companion.js';
 import { repoRoot } from '../helpers/paths.js';
 import { assertNoPollution, CALL_BOUND_MS, FUZZ_TIMEOUT_MS, fuzzParams, mutatedJsonText, mutatedOrRandom, timed, timedAsync } from '../helpers/fuzz.js';
 
@@ -45,6 +45,17 @@ const handMade: CompanionFile = {
     },
     { index: 1, uuid: null, name: null, stats: {}, privatePoolBytes: null },
   ],
+  // The last CUDA out-of-memory, with its snapshot's file name (GPU_LAYERS_OOM_SNAPSHOT=1).
+  oom: {
+    count: 3,
+    at: 1_795_725_810.25,
+    device: 1,
+    requestedBytes: 2 ** 62,
+    deviceTotalBytes: 85_899_345_920,
+    deviceFreeBytes: 314_572_800,
+    snapshot: '4242.oom-1.pickle',
+    snapshotError: 'not taken: within 1 s of the last OOM written (an OOM storm: at most one write a second)',
+  },
   errors: ['memory_stats failed on device 2'],
 };
 const documents = [real, handMade];
@@ -57,6 +68,14 @@ function checkResult(result: CompanionResult): void {
     expect(CODES.has(result.error.code), `${result.error.code}: ${result.error.message}`).toBe(true);
     expect(typeof result.error.message).toBe('string');
     return;
+  }
+  // An OOM snapshot it names lies in the folder the file was read from, whatever the mutation.
+  const oom = result.document.oom;
+  if (oom != null && oom.snapshot !== null) {
+    const snapshot = companionOomSnapshotPath(result.file, oom)!;
+    expect(path.dirname(snapshot)).toBe(path.dirname(result.file));
+    expect(path.basename(snapshot)).toBe(oom.snapshot);
+    expect(oom.snapshot.startsWith(`${result.document.pid}.`)).toBe(true);
   }
   const uuids = [UUID, real.devices[0]!.uuid, null, 'GPU-ffffffff-ffff-ffff-ffff-ffffffffffff', ...result.document.devices.map((d) => d.uuid)];
   for (const uuid of uuids) {

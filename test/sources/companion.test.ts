@@ -6,7 +6,15 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { allocatorLayerSchema } from '../../src/layers/schema.js';
 import { allocatorLayerOf } from '../../src/layers/allocator-layer.js';
-import { checkCompanion, MAX_COMPANION_REASON_CHARS, readCompanion, type CompanionFile, type CompanionHost } from '../../src/sources/companion.js';
+import {
+  checkCompanion,
+  companionOomSnapshotPath,
+  MAX_COMPANION_REASON_CHARS,
+  readCompanion,
+  type CompanionFile,
+  type CompanionHost,
+  type CompanionOom,
+} from '../../src/sources/companion.js';
 
 const NOW = Date.UTC(2026, 10, 26, 12, 0, 0);
 const dir = mkdtempSync(path.join(tmpdir(), 'gpu-layers-companion-unit-'));
@@ -124,6 +132,79 @@ describe('the host part', () => {
   });
 });
 
+describe('the oom part (PyTorch out-of-memory observer)', () => {
+  const GiB = 2 ** 30;
+  const oom = (): CompanionOom => ({
+    count: 2,
+    at: NOW / 1000 - 1.5,
+    device: 0,
+    requestedBytes: 3 * GiB,
+    deviceTotalBytes: 80 * GiB,
+    deviceFreeBytes: 300 * 2 ** 20,
+    snapshot: '4242.oom-1.pickle',
+    snapshotError: 'not taken: within 1 s of the last OOM written (an OOM storm: at most one write a second)',
+  });
+  const accepted = (value: unknown) => {
+    const result = check(JSON.stringify({ ...document(), oom: value }));
+    return result.ok ? result.document.oom : result;
+  };
+
+  it('is optional (files of older companions) and null before the first OOM', () => {
+    const older = check(JSON.stringify(document()));
+    expect((older as { document: CompanionFile }).document.oom).toBeUndefined();
+    expect(accepted(null)).toBeNull();
+  });
+
+  it('keeps the figures as written; the snapshot resolves in the folder the file was read from', () => {
+    expect(accepted(oom())).toEqual(oom());
+    expect(accepted({ ...oom(), snapshot: null, snapshotError: null })).toMatchObject({ snapshot: null, snapshotError: null });
+    expect(companionOomSnapshotPath('/dev/shm/gpu-layers/4242.json', oom())).toBe('/dev/shm/gpu-layers/4242.oom-1.pickle');
+    expect(companionOomSnapshotPath('/s/4242.json', { ...oom(), snapshot: null })).toBeNull();
+  });
+
+  it('takes an int64 request past 2^53 (a size computed wrong is what an OOM reports)', () => {
+    expect(accepted({ ...oom(), requestedBytes: 2 ** 62 })).toMatchObject({ requestedBytes: 2 ** 62 });
+  });
+
+  it('a reason of exactly the cap is taken', () => {
+    const reason = 'z'.repeat(MAX_COMPANION_REASON_CHARS);
+    expect(accepted({ ...oom(), snapshotError: reason })).toMatchObject({ snapshotError: reason });
+  });
+
+  const bad: Array<[string, (o: CompanionOom) => unknown]> = [
+    ['a count of 0', (o) => ({ ...o, count: 0 })],
+    ['a fractional count', (o) => ({ ...o, count: 1.5 })],
+    ['a negative device', (o) => ({ ...o, device: -1 })],
+    ['a device past 127', (o) => ({ ...o, device: 128 })],
+    ['negative free bytes', (o) => ({ ...o, deviceFreeBytes: -1 })],
+    ['fractional bytes', (o) => ({ ...o, requestedBytes: 0.5 })],
+    ['bytes past 2^63', (o) => ({ ...o, deviceTotalBytes: 2 ** 64 })],
+    ['bytes as a string', (o) => ({ ...o, requestedBytes: '3221225472' })],
+    ['a time past what a Date holds', (o) => ({ ...o, at: 1e13 })],
+    ['a missing figure', (o) => ({ ...o, deviceFreeBytes: undefined })],
+    ['a snapshot path with a folder', (o) => ({ ...o, snapshot: '/dev/shm/gpu-layers/4242.oom-1.pickle' })],
+    ['a snapshot path climbing out', (o) => ({ ...o, snapshot: '../4242.oom-1.pickle' })],
+    ['a snapshot name of another form', (o) => ({ ...o, snapshot: '4242.json' })],
+    ['a hidden snapshot name', (o) => ({ ...o, snapshot: '.4242.oom-1.pickle' })],
+    ['a snapshot name with a NUL', (o) => ({ ...o, snapshot: '4242.oom-1.pickle\u0000' })],
+    ['a snapshot name with a newline', (o) => ({ ...o, snapshot: '4242.oom-1.pickle\n' })],
+    ['a reason of 301 characters', (o) => ({ ...o, snapshotError: 'x'.repeat(MAX_COMPANION_REASON_CHARS + 1) })],
+    ['an oom that is not an object', () => [1, 2, 3]],
+  ];
+  it.each(bad)('refuses %s with COMPANION_INVALID, quoting no key of the file', (_, mutate) => {
+    const result = check(JSON.stringify({ ...document(), oom: mutate(oom()) }));
+    expect(result).toMatchObject({ ok: false, error: { code: 'COMPANION_INVALID', message: expect.stringMatching(/at oom/) } });
+    expect((result as { error: { message: string } }).error.message).not.toContain('…');
+  });
+
+  it('refuses a snapshot named after another pid', () => {
+    expect(check(JSON.stringify({ ...document(), oom: { ...oom(), snapshot: '4243.oom-1.pickle' } }))).toMatchObject({
+      ok: false,
+      error: { code: 'COMPANION_INVALID', message: expect.stringMatching(/OOM snapshot of another process/) },
+    });
+  });
+});
+
 describe('readCompanion', () => {
   it('a missing file says how to enable the companion', async () => {
     expect(await readCompanion(dir, 31337, { startTimeTicks: null, writerUids: [process.geteuid!()] }, NOW)).toMatchObject({ ok: false, error: { code: 'COMPANION_MISSING', message: expect.stringMatching(/gpu-layers companion/) } });
@@ -152,6 +233,7 @@ describe('allocatorLayerOf', () => {
       privatePoolBytes: 700,
       largestFreeBlockBytes: 2500,
       privatePoolAllocatedBytes: null,
+      lastOom: null,
       source: { file: '/s/4242.json', writtenAt: new Date(NOW - 1000).toISOString(), ageSeconds: 1, torchVersion: '2.5.1' },
     });
   });
@@ -175,5 +257,30 @@ describe('allocatorLayerOf', () => {
     partial.devices[0]!.stats = { 'reserved_bytes.all.current': 10, 'allocated_bytes.all.current': -1 };
     const layer = allocatorLayerOf(check(JSON.stringify(partial)) as typeof ok, partial.devices[0]!.uuid);
     expect(layer).toMatchObject({ reservedBytes: 10, allocatedBytes: null, requestedBytes: null });
+  });
+});
+
+describe("the allocator layer's last out-of-memory", () => {
+  it("is the companion's record for that device, with the snapshot's path beside the file, and none for another device", async () => {
+    const { allocatorLayerOf } = await import('../../src/layers/allocator-layer.js');
+    const oom = { count: 2, at: 1_796_643_747.5, device: 0, requestedBytes: 3 * 2 ** 30, deviceTotalBytes: 80 * 2 ** 30, deviceFreeBytes: 300 * 2 ** 20, snapshot: '4242.oom-1.pickle', snapshotError: null };
+    const document = {
+      format: 'gpu-layers-companion' as const,
+      version: 1 as const,
+      pid: 4242,
+      startTimeTicks: 1,
+      writtenAt: 1_796_643_748,
+      intervalSeconds: 2,
+      torchVersion: '2.8.0',
+      devices: [0, 1].map((index) => ({ index, uuid: `5d8a1e0c-7f3b-4a62-9c1e-2b8f0d4e6a1${index}`, name: 'H100', stats: { 'reserved_bytes.all.current': 1024 }, privatePoolBytes: null })),
+      errors: [],
+      oom,
+    };
+    const result = { ok: true as const, file: '/dev/shm/gpu-layers/4242.json', document, ageSeconds: 0.5 };
+    const on0 = allocatorLayerOf(result, 'GPU-5d8a1e0c-7f3b-4a62-9c1e-2b8f0d4e6a10');
+    const on1 = allocatorLayerOf(result, 'GPU-5d8a1e0c-7f3b-4a62-9c1e-2b8f0d4e6a11');
+    if ('code' in on0 || 'code' in on1) throw new Error('no layer');
+    expect(on0.lastOom).toEqual({ ...oom, at: new Date(oom.at * 1000).toISOString(), snapshot: '/dev/shm/gpu-layers/4242.oom-1.pickle' });
+    expect(on1.lastOom).toBeNull();
   });
 });
