@@ -14,6 +14,7 @@ import type { Monitor } from '../monitor/monitor.js';
 import { RollingWindow } from '../monitor/rolling-window.js';
 import { readHostMemory } from '../sources/host-memory.js';
 import type { FlightRecorder, FlightResult } from '../flight-recorder/flight-recorder.js';
+import { OomEventDetector } from '../flight-recorder/oom-events.js';
 import { fillSampleMetrics, type ExporterMetrics } from './exporter-metrics.js';
 
 export interface CollectorOptions {
@@ -56,6 +57,8 @@ export class Collector {
   #exposition: Buffer = Buffer.alloc(0);
   #findings: Finding[] = [];
   #lastDiagnosis = { at: Number.NEGATIVE_INFINITY, ms: 0 };
+  /** Without a flight recorder, the events are still counted. */
+  readonly #events = new OomEventDetector();
 
   constructor(monitor: Monitor, metrics: ExporterMetrics, options: CollectorOptions) {
     this.#monitor = monitor;
@@ -122,12 +125,16 @@ export class Collector {
     }
   }
 
-  /** Counts the out-of-memory events the sample shows and writes their flights. */
+  /**
+   * Counts the out-of-memory events the sample shows (each GPU's counters exist from its first
+   * collection on, at 0, so that increase() sees the first event) and writes their flights.
+   */
   #recordFlights(layered: LayeredSample): void {
-    const flights = this.#options.flights;
-    if (flights === undefined || flights === null) return;
-    const result = flights.observe(layered);
-    for (const { event } of result.flights) this.#metrics.oomEvents.inc({ gpu: String(event.deviceIndex), uuid: event.uuid ?? '', kind: event.kind });
+    const counter = this.#metrics.oomEvents;
+    for (const device of layered.devices) for (const kind of ['oom-kill', 'cuda-oom']) counter.inc({ gpu: String(device.index), uuid: device.uuid ?? '', kind }, 0);
+    const flights = this.#options.flights ?? null;
+    const result: FlightResult = flights === null ? { events: this.#events.next(layered), flights: [], failures: [] } : flights.observe(layered);
+    for (const event of result.events) counter.inc({ gpu: String(event.deviceIndex), uuid: event.uuid ?? '', kind: event.kind });
     if (result.flights.length > 0 || result.failures.length > 0) this.#options.onFlights?.(result);
   }
 

@@ -58,6 +58,8 @@ export interface Flight {
 }
 
 export interface FlightResult {
+  /** Every out-of-memory the sample showed, written or not. */
+  events: OomEvent[];
   flights: Flight[];
   /** Flights that could not be written, and why (sampling goes on). */
   failures: string[];
@@ -140,7 +142,7 @@ export class FlightRecorder {
   observe(sample: LayeredSample): FlightResult {
     this.#remember(sample);
     const events = this.#detector.next(sample);
-    const result: FlightResult = { flights: [], failures: [] };
+    const result: FlightResult = { events, flights: [], failures: [] };
     if (events.length === 0) return result;
     let findings: Finding[];
     try {

@@ -68,14 +68,17 @@ describe('promtool', () => {
 });
 
 describe('the rules file', () => {
-  it("has the project's six alerts, the write-up's two as written, and their recording rules", () => {
+  it("has the project's nine alerts, the write-up's two as written, and their recording rules", () => {
     expect(alerts.map((a) => a.alert).sort()).toEqual([
       'GPULayersAllocatorFragmentation',
       'GPULayersCUDAGraphCreep',
+      'GPULayersCanaryFailing',
       'GPULayersCollectFailing',
       'GPULayersHostHeapLeak',
       'GPULayersMemoryGrowingWhileIdle',
       'GPULayersNonKVCacheMemoryHigh',
+      'GPULayersOutOfMemory',
+      'GPULayersSchedulerStateMismatch',
       'VLLMFragmentationSpikeOnIdle',
       'VLLMHighFragmentationRatio',
     ]);

@@ -84,3 +84,25 @@ describe('the families of vLLM load, malloc and the container', () => {
     expect(await fill(3)).toBe(3);
   });
 });
+
+describe('gpu_layers_oom_events_total', () => {
+  it('exists at 0 for each GPU from the first collection, and counts each OOM kill, with or without flights', async () => {
+    const { Collector } = await import('../../src/exporter/collector.js');
+    const { EVALUATION_SET, evaluationRecording } = await import('../../src/mock-host/evaluation-set.js');
+    const samples = evaluationRecording(EVALUATION_SET.find((c) => c.name === 'oom-kill-after-heap-leak-10s')!).samples;
+    const killedAt = samples.findIndex((s) => (s.exits ?? []).some((e) => e.oomKillsAfter! > e.oomKillsBefore!));
+    let next = killedAt - 3;
+    // A monitor that replays the recording around the kill.
+    const monitor = { procRoot: '/proc', sample: async () => samples[next++]! } as unknown as ConstructorParameters<typeof Collector>[0];
+    const metrics = createExporterMetrics();
+    const collector = new Collector(monitor, metrics, { intervalMs: 10_000, flights: null });
+    const count = () => {
+      const line = collector.exposition.toString('utf8').split('\n').find((l) => l.startsWith('gpu_layers_oom_events_total{') && l.includes('kind="oom-kill"'));
+      return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+    };
+    await collector.collect();
+    expect(count()).toBe(0);
+    for (let i = 0; i < 5; i++) await collector.collect();
+    expect(count()).toBe(1);
+  });
+});

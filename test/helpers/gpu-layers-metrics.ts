@@ -5,6 +5,8 @@
  */
 /** pod_uid (the pod of a process in Kubernetes) is set where the exporter can read it. */
 const PROCESS = ['gpu', 'uuid', 'pid', 'command', 'container', 'pod_uid'] as const;
+/** The sequence-consistency canary's subject: the API base it calls (no credentials) and the model. */
+const CANARY = ['endpoint', 'model'] as const;
 
 export interface MetricFamily {
   labels: readonly string[];
@@ -34,6 +36,8 @@ export const METRICS: Readonly<Record<string, MetricFamily>> = {
   gpu_layers_process_malloc_bytes: { labels: [...PROCESS, 'state'], values: { state: ['in_use', 'free'] } },
   gpu_layers_process_container_memory_bytes: { labels: [...PROCESS, 'kind'], values: { kind: ['usage', 'working_set', 'limit'] } },
   gpu_layers_process_container_oom_kills_total: { labels: PROCESS },
+  /** One per flight recording written for an out-of-memory event (none with --no-flights). */
+  gpu_layers_oom_events_total: { labels: ['gpu', 'uuid', 'kind'], values: { kind: ['oom-kill', 'cuda-oom'] } },
   gpu_layers_host_memory_bytes: { labels: ['kind'], values: { kind: ['total', 'available'] } },
   gpu_layers_finding: {
     labels: ['pattern', 'severity', ...PROCESS],
@@ -42,6 +46,12 @@ export const METRICS: Readonly<Record<string, MetricFamily>> = {
       severity: ['info', 'warning', 'critical'],
     },
   },
+  // The canary's (serve --canary-openai URL --canary-model NAME; absent unless asked for).
+  gpu_layers_canary_success: { labels: CANARY },
+  gpu_layers_canary_last_run_timestamp_seconds: { labels: CANARY },
+  gpu_layers_canary_divergences: { labels: [...CANARY, 'kind'], values: { kind: ['noise', 'mismatch'] } },
+  gpu_layers_canary_finding: { labels: [...CANARY, 'severity'], values: { severity: ['warning', 'critical'] } },
+  gpu_layers_canary_requests_total: { labels: CANARY },
   gpu_layers_collect_success: { labels: [] },
   gpu_layers_collect_duration_seconds: { labels: [] },
   gpu_layers_last_collect_timestamp_seconds: { labels: [] },
