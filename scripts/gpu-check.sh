@@ -5,7 +5,9 @@
 # node_modules) and runs scripts/gpu-check/gpu_check.py, which writes everything under OUTDIR.
 # --simulate runs it here against the mock NVML instead (the workload under the companion tests'
 # fake torch, with the real companion, glibc and cgroup). The H200 run took 25 s; the host checks
-# of issue 16 (malloc_stats(), the cgroup: docs/validation/README.md) add under a second.
+# of issue 16 (malloc_stats(), the cgroup: docs/validation/README.md) add under a second, and the
+# CUDA out-of-memory of issue 17 (the workload's last phase, `gpu-layers record --flight-dir`
+# across the run, the companion's dump and the flight) a few seconds.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out=${1:?usage: gpu-check.sh OUTDIR [--simulate]}

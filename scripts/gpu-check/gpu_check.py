@@ -2,9 +2,21 @@
 (scripts/gpu-check/gpu_check_workload.py) with the companion through its phases and, at each, reads the
 same process through `gpu-layers probe --json`, nvidia-smi and pynvml; checks the layers against
 each other and against torch's own figures; calibrates a bare context; times the probe against
-nvidia-smi and pynvml; and writes everything it learns under OUT (at most 8 files):
+nvidia-smi and pynvml; and writes everything it learns under OUT (at most 12 files and a folder):
 results.json, nvidia-smi-q-memory.txt, probe-final.json, companion.json,
-snapshot-graphs.pickle.gz, snapshot-churn.pickle.gz, malloc-stats.json.
+snapshot-graphs.pickle.gz, snapshot-churn.pickle.gz, malloc-stats.json, and of the OOM
+companion-oom.json, snapshot-oom.pickle.gz, oom.jsonl and flights/ (a recording and its
+.diagnosis.json).
+
+The CUDA out-of-memory (issue 17, scripts/gpu-check/oom_check.py), a last phase: the workload asks
+for the device's free bytes + 1 GiB and catches torch.cuda.OutOfMemoryError while `gpu-layers
+record --interval 1s --flight-dir OUT/flights` runs across it. The companion's file of that moment
+(PyTorch's out-of-memory observer) against the request rounded as the allocator rounds, torch's
+total, NVML's free and the error's message; its snapshot (GPU_LAYERS_OOM_SNAPSHOT=1) read by
+`gpu-layers snapshot --json`; the probe's allocator layer (numOoms, lastOom); the flight recording
+read by `gpu-layers diagnose`, its diagnosis naming the event, the workload and every process on
+the GPU. The recorder runs from the workload's start, so the flight holds the whole run. A few
+seconds: one failed cudaMalloc, the recorder's next 1 s sample, diagnose and snapshot.
 
 The host (issue 16, scripts/gpu-check/host_memory.py), at the churn phase: glibc's malloc_stats()
 and mallinfo2() read in the workload at one moment, against each other and against the
@@ -21,6 +33,7 @@ import gzip
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -29,6 +42,7 @@ import threading
 import time
 
 import host_memory
+import oom_check
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MiB = 1024 ** 2
@@ -130,7 +144,7 @@ class Checker:
         stats = os.path.join(self.work, "stats")
         os.makedirs(stats)
         fake_torch = os.path.join(ROOT, "test", "fixtures", "fake-torch") if self.simulate else None
-        env = dict(self.env, GPU_LAYERS_STATS_DIR=stats, GPU_LAYERS_STATS_INTERVAL="0.2", GPU_LAYERS_STATS_SEGMENTS="1", PYTHONUNBUFFERED="1",
+        env = dict(self.env, GPU_LAYERS_STATS_DIR=stats, GPU_LAYERS_STATS_INTERVAL="0.2", GPU_LAYERS_STATS_SEGMENTS="1", PYTHONUNBUFFERED="1", GPU_LAYERS_OOM_SNAPSHOT="1",
                    PYTHONPATH=os.pathsep.join(filter(None, [os.path.join(ROOT, "python", "gpu_layers_companion"), fake_torch, self.env.get("PYTHONPATH")])))
         if self.simulate:
             env["FAKE_TORCH_STATE"] = os.path.join(self.work, "fake-torch-state.json")
@@ -202,11 +216,141 @@ class Checker:
             with open(os.path.join(self.out, "probe-final.json"), "w") as f:
                 json.dump(probe, f, indent=1)
             self.exporter_check(pid, entry["probe"])
+            self.wait_recorder(pid)  # before the oom phase, which follows
         if phase == "churn":
             companion = os.path.join(self.stats, "%d.json" % pid)
             if os.path.exists(companion):
                 shutil.copy(companion, os.path.join(self.out, "companion.json"))
         open(os.path.join(self.work, "continue-%s" % phase), "w").close()
+
+    def start_recorder(self):
+        """`gpu-layers record --interval 1s --flight-dir OUT/flights` from the workload's start to
+        just after its OOM: the flight then holds the whole run (the window is 30 minutes), so
+        `diagnose` has the phases' growth to judge. It is an NVML client like the probe (no CUDA
+        context), in the checker's cgroup like the probe (within the cgroup checks' slack)."""
+        self.recording, self.flights = os.path.join(self.out, oom_check.RECORDING), os.path.join(self.out, oom_check.FLIGHTS)
+        self.recorder_log = open(os.path.join(self.work, "record.stderr"), "w+")
+        self.recorder = subprocess.Popen([self.node, self.cli, "record", "--out", self.recording, "--interval", "1s", "--flight-dir", self.flights,
+                                          "--stats-dir", self.stats], env=self.env, stdout=subprocess.DEVNULL, stderr=self.recorder_log)
+        self.recorder_error = None
+
+    def wait_recorder(self, pid, timeout=15.0):
+        """Until the recording has a sample with the workload's allocator layer: the flight
+        recorder sees an OOM as the allocator's count rising against an earlier sample."""
+        end = time.time() + timeout
+        while time.time() < end and self.recorder.poll() is None:
+            if self.recorded_allocator(pid):
+                return
+            time.sleep(0.05)
+        self.recorder_error = ("gpu-layers record exited %s" % self.recorder.returncode if self.recorder.poll() is not None
+                               else "no sample of the workload's allocator layer in %g s" % timeout)
+
+    def recorded_allocator(self, pid):
+        try:
+            with open(self.recording) as f:
+                lines = f.read().splitlines()[1:]  # the header first
+        except OSError:
+            return False
+        for line in lines:
+            try:
+                sample = json.loads(line)
+            except ValueError:
+                continue  # a line being written
+            for d in sample.get("devices") or []:
+                for p in d.get("processes") or []:
+                    if p.get("pid") == pid and ((p.get("layers") or {}).get("allocator") or {}).get("numOoms") is not None:
+                        return True
+        return False
+
+    def stop_recorder(self):
+        """SIGINT, as Ctrl-C: record finishes its line and exits. Returns its stderr."""
+        recorder = getattr(self, "recorder", None)
+        if recorder is None:
+            return ""
+        if recorder.poll() is None:
+            recorder.send_signal(signal.SIGINT)
+            try:
+                recorder.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                recorder.kill()
+                recorder.wait()
+        self.recorder_log.seek(0)
+        text = self.recorder_log.read()
+        self.recorder = None
+        return text
+
+    def oom_phase(self):
+        """The workload's out-of-memory (oom_check.py): NVML's free bytes and processes a moment
+        after it, the probe's allocator layer, the flight the recorder writes (waited for, up to
+        10 s: the next 1 s sample shows it), the companion's file and snapshot of that moment;
+        then the checks, and the files brought back: companion-oom.json (the workload's copy),
+        snapshot-oom.pickle.gz, oom.jsonl (the recording) and flights/."""
+        phase = self.wait_phase(oom_check.PHASE, timeout=60)
+        pid = phase["pid"]
+        nvml = self.pynvml()
+        device = next((d for d in nvml.get("devices", []) if any(p["pid"] == pid for p in d["processes"])),
+                      next(iter(nvml.get("devices", [])), None))
+        row = None if device is None else next((p["usedBytes"] for p in device["processes"] if p["pid"] == pid), None)
+        gpu_pids = None if device is None else sorted({p["pid"] for p in device["processes"]})
+        nvml_free = None if device is None else device["memory"]["free"]
+        code, stdout, stderr, _ = run_measured([self.node, self.cli, "probe", "--json", "--no-host", "--stats-dir", self.stats], env=self.env)
+        probed = None
+        if code == 0:
+            probed = next((p for d in json.loads(stdout)["devices"] for p in (d.get("processes") or []) if p["pid"] == pid), None)
+        end = time.time() + 10
+        while not oom_check.flight_files(self.flights, pid) and time.time() < end and self.recorder is not None and self.recorder.poll() is None:
+            time.sleep(0.1)
+        record_stderr = self.stop_recorder()
+        open(os.path.join(self.work, "continue-%s" % oom_check.PHASE), "w").close()
+
+        try:
+            with open(os.path.join(self.out, oom_check.COMPANION_FILE)) as f:
+                companion = json.load(f)
+        except (OSError, ValueError):
+            companion = None
+        checks = oom_check.companion_checks(phase, companion, nvml_free, row)
+        checks += oom_check.probe_checks(probed, companion)
+        oom = (companion or {}).get("oom") or {}
+        snapshot_file = None if not oom.get("snapshot") else os.path.join(self.stats, oom["snapshot"])
+        snapshot_run = snapshot = None
+        if snapshot_file is not None and os.path.exists(snapshot_file):
+            done, _ = run([self.node, self.cli, "snapshot", "--json", snapshot_file], env=self.env)
+            snapshot_run = (done.returncode, done.stdout, done.stderr)
+            target = os.path.join(self.out, oom_check.SNAPSHOT)
+            with open(snapshot_file, "rb") as f, gzip.open(target, "wb") as g:
+                shutil.copyfileobj(f, g)
+            snapshot = {"file": oom["snapshot"], "bytes": os.path.getsize(snapshot_file), "gzipBytes": os.path.getsize(target)}
+            if snapshot["gzipBytes"] > oom_check.SNAPSHOT_MAX_BYTES:
+                os.remove(target)
+                snapshot["notBroughtBack"] = "over %d bytes gzipped" % oom_check.SNAPSHOT_MAX_BYTES
+            try:
+                snapshot["report"] = {k: v for k, v in json.loads(done.stdout)["devices"][0].items() if not isinstance(v, (list, dict))}
+            except (ValueError, KeyError, IndexError):
+                pass
+        checks += oom_check.snapshot_checks(companion, snapshot_file, snapshot_run)
+        flights = oom_check.flight_files(self.flights, pid)
+        diagnosis, diagnose_run = None, None
+        if flights:
+            recording, diagnosis_file = flights[-1]
+            done, _ = run([self.node, self.cli, "diagnose", recording], env=self.env)
+            diagnose_run = (done.returncode, done.stdout, done.stderr)
+            with open(diagnosis_file) as f:
+                diagnosis = json.load(f)
+        checks += oom_check.flight_checks(pid, flights, diagnosis, diagnose_run, gpu_pids, self.recorder_error,
+                                          [(e["phase"], e["torch"]["at"]) for e in self.results["phases"]])
+        self.results["checks"] += checks
+        self.results["oom"] = {
+            "workload": phase, "companion": companion and {"writtenAt": companion.get("writtenAt"), "oom": companion.get("oom"),
+                                                           "reservedBytes": ((companion.get("devices") or [{}])[0].get("stats") or {}).get("reserved_bytes.all.current")},
+            "nvml": {"freeBytes": nvml_free, "workloadUsedBytes": row, "pidsOnGpu": gpu_pids, "error": nvml.get("error")},
+            "probeAllocator": None if probed is None else {k: (probed["layers"]["allocator"] or {}).get(k) for k in ("reservedBytes", "numOoms", "lastOom")},
+            "messageFigures": {k: v[0] for k, v in oom_check.message_figures((phase.get("oom") or {}).get("message")).items()},
+            "snapshot": snapshot,
+            "flight": None if diagnosis is None else {"recording": os.path.relpath(flights[-1][0], self.out), "event": diagnosis.get("event"),
+                                                      "window": diagnosis.get("window"), "findingsOfTheProcess": diagnosis.get("findingsOfTheProcess")},
+            "diagnose": None if diagnose_run is None else {"exitCode": diagnose_run[0], "stdout": diagnose_run[1][-2000:]},
+            "recordStderr": record_stderr[-2000:],
+        }
 
     def malloc_reading(self):
         try:
@@ -352,8 +496,10 @@ class Checker:
             self.versions()
             self.calibrate()
             self.start_workload()
+            self.start_recorder()
             for phase in PHASES:
                 self.read_phase(phase, self.wait_phase(phase))
+            self.oom_phase()
             self.phase_checks()
             self.timings(self.results["phases"][0]["torch"]["pid"])
         except Exception as error:  # keep what was learnt: the results file is the point of the run
@@ -361,6 +507,7 @@ class Checker:
         finally:
             if hasattr(self, "workload"):
                 self.workload.kill()
+            self.stop_recorder()
             self.snapshots()
             self.results["seconds"] = time.time() - started
             with open(os.path.join(self.out, "results.json"), "w") as f:

@@ -1,7 +1,9 @@
 """Turns a real-GPU check's results.json (scripts/gpu-check/gpu_check.py) into the validation report of
 docs/validation/: the card and driver, every check with what was expected and seen, the layers at
 each phase, the host (malloc_stats() against the companion, the cgroup against the probe, the host
-layer; results from before issue 16 have none) and the timings.
+layer; results from before issue 16 have none), the CUDA out-of-memory (the companion's record
+beside NVML's and the message's figures, its snapshot, the flight and its diagnosis; none before
+issue 17) and the timings.
 `python3 scripts/gpu-check/validation_report.py RESULTS DATE > REPORT.md`."""
 import json
 import sys
@@ -48,6 +50,40 @@ def host_lines(h):
     return lines
 
 
+def oom_lines(o):
+    """The CUDA out-of-memory phase: what the workload asked for and saw, the companion's record at
+    that moment beside NVML's and the message's figures, the snapshot and the flight."""
+    w, c = o.get("workload") or {}, o.get("companion") or {}
+    seen, oom, nvml, message = w.get("oom") or {}, c.get("oom") or {}, o.get("nvml") or {}, o.get("messageFigures") or {}
+    lines = ["", "## The CUDA out-of-memory (last phase)", "",
+             "The workload asked for %s bytes (torch.cuda.mem_get_info() free %s + 1 GiB) and got %s%s." % (
+                 seen.get("requestBytes"), w.get("oom_free_before"), seen.get("error"),
+                 "" if not seen.get("raisedAt") else " after %.3f s" % (seen["raisedAt"] - seen["startedAt"])),
+             "", "| figure | companion (observer) | other source | |", "| --- | --- | --- | --- |",
+             "| request | %s | %s | the message: %s |" % (oom.get("requestedBytes"), "rounded by the allocator", message.get("tried")),
+             "| device total | %s | %s | the message: %s |" % (oom.get("deviceTotalBytes"), "torch.cuda.mem_get_info(): %s" % w.get("mem_get_info_total"), message.get("total")),
+             "| device free | %s | %s | the message: %s |" % (oom.get("deviceFreeBytes"), "pynvml after: %s" % nvml.get("freeBytes"), message.get("free")),
+             "| the workload on the GPU | | pynvml: %s | the message: %s |" % (nvml.get("workloadUsedBytes"), message.get("process")),
+             "| reserved at the OOM | %s | | |" % c.get("reservedBytes"),
+             "", "torch's num_ooms after: %s; the probe's allocator layer: %s." % (w.get("num_ooms"), json.dumps(o.get("probeAllocator")))]
+    snapshot = o.get("snapshot")
+    if snapshot is None:
+        lines.append("No memory snapshot: %s." % (oom.get("snapshotError") or "none written"))
+    else:
+        lines.append("The companion's snapshot `%s`: %d bytes (%d gzipped%s); `gpu-layers snapshot --json`: %s." % (
+            snapshot["file"], snapshot["bytes"], snapshot["gzipBytes"], ", " + snapshot["notBroughtBack"] if snapshot.get("notBroughtBack") else "",
+            json.dumps(snapshot.get("report"))))
+    flight = o.get("flight")
+    if flight is None:
+        lines.append("No flight recording.")
+    else:
+        window = flight.get("window") or {}
+        lines += ["", "The flight `%s`: %s samples, %s to %s; the event: %s" % (flight["recording"], window.get("samples"), window.get("from"), window.get("to"),
+                                                                          (flight.get("event") or {}).get("detail")),
+                  "`gpu-layers diagnose` (exit %s):" % (o.get("diagnose") or {}).get("exitCode"), "", "```", ((o.get("diagnose") or {}).get("stdout") or "").strip(), "```"]
+    return lines
+
+
 def main(path, date):
     r = json.load(open(path))
     v = r["versions"]
@@ -85,6 +121,8 @@ def main(path, date):
                                                           mib(a.get("largestFreeBlockBytes"))))
     if r.get("host"):
         lines += host_lines(r["host"])
+    if r.get("oom"):
+        lines += oom_lines(r["oom"])
     t = r["timings"]
     smi = t.get("nvidiaSmiQuery", {}).get("medianMs")  # none under --simulate
     lines += ["", "## Timings (medians of 10 runs, same machine, same moment)", "",
