@@ -31,7 +31,21 @@ type FixedCode =
   | 'SNAPSHOT_UNREADABLE'
   | 'SNAPSHOT_INVALID'
   // A file gpu-layers was asked to write (a recording, a report) that it cannot write.
-  | 'OUTPUT_UNWRITABLE';
+  | 'OUTPUT_UNWRITABLE'
+  // `gpu-layers canary`: an OpenAI-compatible endpoint that cannot be used, and why.
+  | 'CANARY_CA_FILE_UNREADABLE'
+  | 'CANARY_UNREACHABLE'
+  | 'CANARY_TIMEOUT'
+  | 'CANARY_TLS_FAILED'
+  | 'CANARY_REDIRECTED'
+  | 'CANARY_UNAUTHORIZED'
+  | 'CANARY_NOT_FOUND'
+  | 'CANARY_REQUEST_REJECTED'
+  | 'CANARY_SERVER_ERROR'
+  | 'CANARY_NOT_OPENAI'
+  | 'CANARY_RESPONSE_INVALID'
+  | 'CANARY_RESPONSE_TRUNCATED'
+  | 'CANARY_RESPONSE_TOO_LARGE';
 
 export type GpuLayersErrorCode =
   | FixedCode
@@ -57,6 +71,19 @@ const CATEGORIES: Record<FixedCode, ErrorCategory> = {
   SNAPSHOT_UNREADABLE: 'input',
   SNAPSHOT_INVALID: 'input',
   OUTPUT_UNWRITABLE: 'input',
+  CANARY_CA_FILE_UNREADABLE: 'input',
+  CANARY_UNREACHABLE: 'input',
+  CANARY_TIMEOUT: 'input',
+  CANARY_TLS_FAILED: 'input',
+  CANARY_REDIRECTED: 'input',
+  CANARY_UNAUTHORIZED: 'input',
+  CANARY_NOT_FOUND: 'input',
+  CANARY_REQUEST_REJECTED: 'input',
+  CANARY_SERVER_ERROR: 'input',
+  CANARY_NOT_OPENAI: 'input',
+  CANARY_RESPONSE_INVALID: 'input',
+  CANARY_RESPONSE_TRUNCATED: 'input',
+  CANARY_RESPONSE_TOO_LARGE: 'input',
 };
 
 /** What the CUDA driver said while the probe opened (part of the story when NVML fails). */

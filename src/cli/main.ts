@@ -27,6 +27,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   report: async () => (await import('./commands/report-command.js')).reportCommand,
   snapshot: async () => (await import('./commands/snapshot-command.js')).snapshotCommand,
   serve: async () => (await import('./commands/serve-command.js')).serveCommand,
+  canary: async () => (await import('./commands/canary-command.js')).canaryCommand,
 };
 
 /** One message for the failure, told the way its category needs, and the exit code it carries. */

@@ -25,6 +25,9 @@ Usage:
   gpu-layers serve               Prometheus exporter (/metrics, /healthz) on 127.0.0.1:9843
   gpu-layers doctor              what was found (driver, libraries, permissions, companion, vLLM) and what to fix
   gpu-layers calibrate           measure a bare CUDA context on each GPU (in a child process)
+  gpu-layers canary --openai URL --model NAME
+                                 a serving engine's greedy output under load against alone
+                                 (the scheduler-state mismatch of stateful models)
   gpu-layers companion [--path]  how to enable the Python companion (the allocator layer)
   gpu-layers schema              print the JSON Schema of \`probe --json\`
 
@@ -45,11 +48,11 @@ Options:
   -h, --help             this help
   -v, --version          the version
 
-Exit codes: 0 ok, 1 a finding at or above --fail-on (diagnose), 2 usage error,
+Exit codes: 0 ok, 1 a finding at or above --fail-on (diagnose, canary), 2 usage error,
 3 NVML or the driver unavailable, 4 bad input file.
-Each verb has its own --help (watch, record, diagnose, report, doctor, calibrate).
+Each verb has its own --help (watch, record, diagnose, report, doctor, calibrate, canary).
 Environment: GPU_LAYERS_NVML_LIB, GPU_LAYERS_CUDA_LIB, GPU_LAYERS_STATS_DIR, GPU_LAYERS_CACHE_DIR,
-GPU_LAYERS_MOCK_SCENARIO, NO_COLOR.
+GPU_LAYERS_MOCK_SCENARIO, GPU_LAYERS_CANARY_TOKEN (canary's bearer token), NO_COLOR.
 `;
 
 export const CALIBRATE_HELP = `gpu-layers calibrate: measure what a bare CUDA context costs on each GPU
@@ -194,4 +197,51 @@ Options:
 ${SOURCES}
 
 ${FLIGHTS}
+
+The sequence-consistency canary on a schedule (off by default; each run is real load on the
+server, at most --canary-budget requests; the token from GPU_LAYERS_CANARY_TOKEN):
+  --canary-openai <url>      the OpenAI-compatible server to check (as \`gpu-layers canary --openai\`)
+  --canary-model <name>      its served model
+  --canary-every <time>      between runs (default 6h, at least 10m; the first a minute after the start)
+  --canary-budget <n>        requests a run may send (default 240)
+`;
+
+export const CANARY_HELP = `gpu-layers canary: is a serving engine's greedy output the same under load as alone?
+
+Usage: gpu-layers canary --openai URL --model NAME [options]
+
+Decodes a dozen fixed prompts greedily (temperature 0, a fixed seed, logprobs where the server
+offers them), first each alone, then again among concurrent requests of varied prompt and output
+lengths, so the scheduler must batch, reorder, chunk and preempt; then compares each run under
+load with the run alone: a checksum per token sequence, the first position where they part, and
+the reference token's logprob margin over the runner-up there. A change at a near-tie (margin
+below --near-tie) is numeric noise: a batch of another shape sums in another order. A change where
+the reference token led by a wide margin, or output that degenerates after it, is a
+scheduler-state-mismatch (the write-up's third case: one sequence's state carried into another).
+Uses /v1/completions, or /v1/chat/completions when the server has no completions API.
+
+Options:
+  --openai <url>             the server (http://host:8000, .../v1, https://...) (required)
+  --model <name>             the served model, as GET /v1/models lists it (required)
+  --concurrency <n>          requests in flight under load, the canary's own included (default 8)
+  --runs <n>                 runs of each prompt under load (default 2)
+  --prompts <n>              how many of the 12 fixed prompts (default 12)
+  --max-tokens <n>           tokens generated per fixed prompt (default 64)
+  --prompt-words <min-max>   the other requests' prompt lengths in words (default 8-1000)
+  --output-tokens <min-max>  the other requests' max_tokens (default 8-256)
+  --duration <time>          the load phase's limit (default 2m)
+  --budget <n>               the most requests sent in all, never exceeded (default 240)
+  --timeout <time>           deadline of each request (default 60s)
+  --logprobs <n>             alternatives asked for per position (default 5; 0: none)
+  --near-tie <nats>          below this margin a change is noise (default 0.5, docs/cli.md says why)
+  --batch-invariant          the server runs with VLLM_BATCH_INVARIANT=1: any change is a bug
+  --ca-file <pem>            trust this CA too (a server certificate signed by your own CA)
+  --max-response-size <size> the largest answer read (default 8MiB)
+  --json                     the result as JSON (prompts, runs, checksums, margins, findings)
+  --fail-on <level>          exit 1 on a finding at or above info, warning or critical (default critical)
+
+The bearer token is read from GPU_LAYERS_CANARY_TOKEN only (never a flag, never printed) and sent
+as Authorization: Bearer. Redirects are never followed.
+Exit codes: 0 no finding at or above --fail-on, 1 a scheduler-state-mismatch at or above it,
+2 usage error, 4 the endpoint cannot be used (unreachable, timeout, TLS, HTML, 4xx/5xx, bad JSON).
 `;

@@ -15,6 +15,7 @@ export const FINDING_IDS = [
   'lazy-init',
   'idle-growth',
   'oom-killed',
+  'scheduler-state-mismatch',
 ] as const;
 export const SEVERITIES = ['info', 'warning', 'critical'] as const;
 

@@ -10,6 +10,7 @@ import type { LayerOptions } from '../layers/read-layers.js';
 import { openMonitor } from '../monitor/monitor.js';
 import { checkSamplingInterval } from '../monitor/sampling-floor.js';
 import type { ProbeOptions } from '../probe/options.js';
+import { CanarySchedule, type CanaryScheduleOptions } from './canary-schedule.js';
 import { Collector } from './collector.js';
 import { createExporterMetrics } from './exporter-metrics.js';
 import { createMetricsServer } from './metrics-server.js';
@@ -28,6 +29,8 @@ export interface ExporterOptions {
   /** The OOM flight recorder each sample goes through; none: no flights. */
   flights?: FlightRecorder | null;
   onFlights?: (result: FlightResult) => void;
+  /** The sequence-consistency canary on a schedule (off without it). */
+  canary?: CanaryScheduleOptions;
 }
 
 export interface Exporter {
@@ -51,7 +54,16 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
     ...(options.flights !== undefined ? { flights: options.flights } : {}),
     ...(options.onFlights !== undefined ? { onFlights: options.onFlights } : {}),
   });
+  // Made before the first collection: a canary URL it would refuse fails the start, not a run.
+  let canary: CanarySchedule | null = null;
+  try {
+    canary = options.canary === undefined ? null : new CanarySchedule(metrics, options.canary);
+  } catch (error) {
+    await monitor.close();
+    throw error;
+  }
   await collector.start();
+  canary?.start();
   const server = createMetricsServer({
     exposition: () => collector.exposition,
     contentType: metrics.registry.contentType,
@@ -77,6 +89,7 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
     close: async () => {
       if (closed) return;
       closed = true;
+      await canary?.stop();
       await collector.stop();
       await new Promise<void>((resolve) => {
         if (!server.listening) return resolve();

@@ -34,6 +34,12 @@ export interface ExporterMetrics {
   processContainerOomKills: Counter<(typeof PROCESS_LABELS)[number]>;
   /** Counted by the collector as events come (never reset by a collection). */
   oomEvents: Counter<'gpu' | 'uuid' | 'kind'>;
+  /** The canary's, set by its schedule (canary-schedule.ts), never by a collection. */
+  canarySuccess: Gauge<'endpoint' | 'model'>;
+  canaryLastRun: Gauge<'endpoint' | 'model'>;
+  canaryDivergences: Gauge<'endpoint' | 'model' | 'kind'>;
+  canaryFinding: Gauge<'endpoint' | 'model' | 'severity'>;
+  canaryRequests: Counter<'endpoint' | 'model'>;
   hostMemory: Gauge<'kind'>;
   finding: Gauge<'pattern' | 'severity' | 'gpu' | 'uuid' | 'pid' | 'command' | 'container' | 'pod_uid'>;
   collectSuccess: Gauge;
@@ -66,6 +72,11 @@ export function createExporterMetrics(): ExporterMetrics {
     processContainerMemory: gauge('gpu_layers_process_container_memory_bytes', "The memory of a GPU process's cgroup: usage, working_set (usage - inactive file, what the kubelet evicts on) and limit (absent when there is none).", [...PROCESS_LABELS, 'kind']),
     processContainerOomKills: counter('gpu_layers_process_container_oom_kills_total', "Processes the OOM killer killed in a GPU process's cgroup (memory.events oom_kill), mirrored.", [...PROCESS_LABELS]),
     oomEvents: counter('gpu_layers_oom_events_total', "Out-of-memory events seen between two collections: kind=oom-kill (a GPU process the kernel's OOM killer ended), cuda-oom (a CUDA out-of-memory in a process's PyTorch allocator). Each writes a flight recording.", ['gpu', 'uuid', 'kind']),
+    canarySuccess: gauge('gpu_layers_canary_success', "1 when the last run of the sequence-consistency canary (serve --canary-openai) completed, 0 when it failed.", ['endpoint', 'model']),
+    canaryLastRun: gauge('gpu_layers_canary_last_run_timestamp_seconds', "When the canary's last run ended (Unix time).", ['endpoint', 'model']),
+    canaryDivergences: gauge('gpu_layers_canary_divergences', "Divergences under batching in the canary's last completed run: noise (a near-tie flipped by the batch shape) or mismatch (the reference token led by a wide margin).", ['endpoint', 'model', 'kind']),
+    canaryFinding: gauge('gpu_layers_canary_finding', "1 while the canary's last completed run found a scheduler-state mismatch, by the finding's severity.", ['endpoint', 'model', 'severity']),
+    canaryRequests: counter('gpu_layers_canary_requests_total', 'Requests the canary sent to the server.', ['endpoint', 'model']),
     hostMemory: gauge('gpu_layers_host_memory_bytes', "The host's memory from /proc/meminfo: total and available.", ['kind']),
     finding: gauge('gpu_layers_finding', "1 while the exporter's diagnosis over its recent samples names a pattern for a process.", ['pattern', 'severity', 'gpu', 'uuid', 'pid', 'command', 'container', 'pod_uid']),
     collectSuccess: gauge('gpu_layers_collect_success', '1 if the last collection read NVML, 0 if it failed (the series then are those of the last good one).'),

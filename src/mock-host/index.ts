@@ -12,6 +12,7 @@ export { formatScenario, writeScenario } from './scenario-text.js';
 export { scenarioSchema, type Scenario, type ScenarioDevice, type ScenarioProcess } from './scenario-schema.js';
 export { FakeHost, type FakeAllocator, type FakeHostOptions, type FakeHostState, type FakeProcess } from './fake-host.js';
 export { vllmMetricsText, type FakeVllmServer } from './fake-vllm-server.js';
+export { startFakeOpenAiServer, NEAR_TIE_EPSILON, type FakeOpenAiEngine, type FakeOpenAiMisbehaviour, type FakeOpenAiServer, type FakeOpenAiServerOptions, type FakeOpenAiRequestRecord } from './fake-openai-server.js';
 export { INCIDENTS, incidentNamed } from './incidents.js';
 export type { Incident, IncidentState } from './incident.js';
 export { recordIncident, type RecordIncidentOptions } from './record-incident.js';

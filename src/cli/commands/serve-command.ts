@@ -9,7 +9,8 @@ import type { CliIo } from '../cli-io.js';
 import { EXIT_OK } from '../exit-codes.js';
 import { LAYER_SOURCE_FLAGS, layerOptionsFromFlags } from '../layer-source-flags.js';
 import { LIBRARY_FLAGS, libraryOptionsFromFlags } from '../library-flags.js';
-import { parseDuration, parseFlags, parseInterval } from '../parse-flags.js';
+import { parseCount, parseDuration, parseFlags, parseInterval } from '../parse-flags.js';
+import { MIN_EVERY_MS, type CanaryScheduleOptions } from '../../exporter/canary-schedule.js';
 import { stopSignal } from '../stop-signal.js';
 import { SERVE_HELP, UsageError } from '../usage.js';
 import { FLIGHT_FLAGS, flightRecorderFromFlags, reportFlights } from '../flight-flags.js';
@@ -18,6 +19,27 @@ function parsePort(value: string): number {
   const port = Number(value);
   if (!/^\d+$/.test(value) || port > 65535) throw new UsageError(`--port expects a port number from 0 (any free port) to 65535, not "${value}"`);
   return port;
+}
+
+const DEFAULT_CANARY_EVERY_MS = 6 * 3_600_000;
+
+/** The canary's schedule from --canary-* (none without --canary-openai; the model is then required). */
+function canaryFromFlags(flags: { 'canary-openai'?: string; 'canary-model'?: string; 'canary-every'?: string; 'canary-budget'?: string }, io: CliIo): CanaryScheduleOptions | null {
+  const url = flags['canary-openai'];
+  if (url === undefined) {
+    for (const name of ['canary-model', 'canary-every', 'canary-budget'] as const) if (flags[name] !== undefined) throw new UsageError(`--${name} needs --canary-openai URL`);
+    return null;
+  }
+  const model = flags['canary-model'];
+  if (model === undefined) throw new UsageError('--canary-openai needs --canary-model NAME (the served model, as /v1/models lists it)');
+  const everyMs = flags['canary-every'] === undefined ? DEFAULT_CANARY_EVERY_MS : parseDuration(flags['canary-every'], '--canary-every', { minMs: MIN_EVERY_MS, maxMs: 30 * 86_400_000 });
+  const budget = flags['canary-budget'] === undefined ? undefined : parseCount(flags['canary-budget'], '--canary-budget');
+  return {
+    canary: { url, model, env: io.env, ...(budget !== undefined ? { requestBudget: budget } : {}) },
+    everyMs,
+    onResult: (result) => io.stderr.write(`gpu-layers serve: canary ${result.verdict}: ${result.counts.same} same, ${result.counts.noise} noise, ${result.counts.mismatch} mismatch (${result.load.requestsSent} requests)\n`),
+    onError: (error) => io.stderr.write(`gpu-layers serve: warning: canary run failed: ${isGpuLayersError(error) ? `${error.message} [${error.code}]` : String(error)}\n`),
+  };
 }
 
 export async function serveCommand(args: string[], io: CliIo): Promise<number> {
@@ -29,6 +51,10 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
     ...LIBRARY_FLAGS,
     ...LAYER_SOURCE_FLAGS,
     ...FLIGHT_FLAGS,
+    'canary-openai': { type: 'string' },
+    'canary-model': { type: 'string' },
+    'canary-every': { type: 'string' },
+    'canary-budget': { type: 'string' },
     'no-host': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -41,6 +67,7 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
   const intervalMs = flags.interval === undefined ? DEFAULT_EXPORTER_INTERVAL_MS : parseInterval(flags.interval, '--interval');
   const windowMs = flags['diagnosis-window'] === undefined ? undefined : parseDuration(flags['diagnosis-window'], '--diagnosis-window', { minMs: 60_000, maxMs: 7 * 86_400_000 });
 
+  const canary = canaryFromFlags(flags, io);
   let lastWarning = '';
   const exporter = await createExporter({
     intervalMs,
@@ -60,6 +87,7 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
     },
     flights: flightRecorderFromFlags(flags, io, intervalMs),
     onFlights: (result) => reportFlights(result, io, 'serve'),
+    ...(canary !== null ? { canary } : {}),
   });
   try {
     const address = await exporter.listen(port, host);
