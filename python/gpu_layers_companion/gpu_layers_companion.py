@@ -25,8 +25,11 @@ otherwise the companion says so once on stderr and writes nothing. A folder it h
 made 0700, its user's alone (readers: that user and root). Files are written through a fresh
 O_EXCL|O_NOFOLLOW temporary with a random name, renamed over <pid>.json inside the folder opened
 once, so no link anyone planted there redirects a write.
-Enable it without touching the workload: put this folder on PYTHONPATH (its sitecustomize.py
-starts it, in spawned workers too), or `import gpu_layers_companion`.
+Enable it without touching the workload: pip install its wheel (gpu-layers companion --wheel
+prints the path of the one shipped in the npm package), whose gpu_layers_companion.pth starts it in
+every Python process where GPU_LAYERS_STATS_DIR is set, spawned workers too; or put this folder on
+PYTHONPATH (its sitecustomize.py starts it); or `import gpu_layers_companion`.
+`python -m gpu_layers_companion --check` says what it sees (exit 0 when it can write, 1 if not).
 
 CUDA out-of-memory: once CUDA is initialised, the companion registers PyTorch's out-of-memory
 observer (a private API, used where torch has it). When the caching allocator is about to raise
@@ -767,6 +770,136 @@ def _after_fork_in_child():
                   directory=None, start_ticks=None, interval=None)
     start()
 
+
+def _check_lines():
+    """(lines, problems) for --check: what this interpreter shows the companion, read without
+    initialising CUDA, starting the companion or creating the stats folder."""
+    import platform
+    import site
+
+    lines, problems = [], []
+
+    def say(label, text, problem=None):
+        lines.append("%-13s %s" % (label + ":", text))
+        if problem:
+            problems.append(problem)
+
+    say("companion", "%s (%s)" % (os.path.abspath(__file__), "gpu-layers-companion format %d" % VERSION))
+    say("python", "%s %s" % (platform.python_implementation(), platform.python_version()),
+        None if sys.version_info >= (3, 8) else "Python older than 3.8")
+    try:
+        libc = os.confstr("CS_GNU_LIBC_VERSION")
+    except (AttributeError, ValueError, OSError):
+        libc = None
+    say("glibc", libc.split(" ", 1)[-1] if libc else "not glibc (musl?): no malloc statistics")
+    try:
+        _, _, unknown = _resolve_malloc()
+    except Exception as error:
+        unknown = "mallinfo2() could not be looked up: %s" % (str(error)[:160],)
+    say("mallinfo2", "available (host malloc figures)" if unknown is None else "unavailable: %s" % unknown)
+
+    try:
+        import torch  # importing torch does not initialise CUDA; nothing below does either
+    except Exception as error:
+        say("torch", "not importable: %s" % (str(error)[:160] or type(error).__name__),
+            "torch is not importable here: the companion has nothing to report")
+    else:
+        try:
+            cuda_state = "initialised" if torch.cuda.is_initialized() else "not initialised"
+        except Exception as error:
+            cuda_state = "unknown (%s)" % (str(error)[:80] or type(error).__name__)
+        cuda_version = getattr(getattr(torch, "version", None), "cuda", None)
+        say("torch", "%s%s, CUDA %s in this process (the check never initialises it)"
+            % (getattr(torch, "__version__", "version unknown"),
+               " (built for CUDA %s)" % cuda_version if cuda_version else "", cuda_state))
+
+    directory = os.environ.get("GPU_LAYERS_STATS_DIR")
+    if not directory:
+        say("stats folder", "GPU_LAYERS_STATS_DIR is not set: the companion does not start",
+            "GPU_LAYERS_STATS_DIR is not set")
+    else:
+        try:
+            folder_stat = os.stat(directory)
+        except FileNotFoundError:
+            folder_stat = None
+        except OSError as error:
+            folder_stat = error
+        if folder_stat is None:
+            say("stats folder", "%s does not exist yet: the companion makes it 0700 (this user's alone)" % directory)
+        elif isinstance(folder_stat, OSError):
+            say("stats folder", "%s: %s" % (directory, folder_stat.strerror), "the stats folder cannot be read")
+        else:
+            refusal = folder_refusal(directory, folder_stat)
+            if refusal is None:
+                say("stats folder", "%s: trusted (owner uid %d, mode %04o)"
+                    % (directory, folder_stat.st_uid, stat_module.S_IMODE(folder_stat.st_mode)))
+            else:
+                say("stats folder", "refused: %s" % refusal, "the stats folder is refused")
+
+    hook = _pth_hook(site)
+    if hook is None:
+        say(".pth hook", "not installed (no gpu_layers_companion.pth in this environment's site-packages)")
+    else:
+        if sys.flags.no_site:
+            state = "inactive: python runs with -S, so site does not read .pth files"
+        elif getattr(sys.modules.get("gpu_layers_companion_hook"), "for_check", False):
+            state = "active: starts the companion in every process where GPU_LAYERS_STATS_DIR is set (not in this check)"
+        elif "gpu_layers_companion_hook" in sys.modules:
+            state = "active: it started the companion in this process"
+        elif directory:
+            state = "installed, but it did not run in this process"
+        else:
+            state = "active: starts the companion in every process once GPU_LAYERS_STATS_DIR is set"
+        say(".pth hook", "%s (%s)" % (state, hook))
+    shadow = sys.modules.get("sitecustomize")
+    here = os.path.dirname(os.path.abspath(__file__))
+    through_path = shadow is not None and os.path.dirname(os.path.abspath(getattr(shadow, "__file__", "") or "")) == here
+    if through_path:
+        say("PYTHONPATH", "the companion's sitecustomize.py runs from %s" % here)
+    if hook is None and not through_path:
+        problems.append("nothing starts the companion automatically: pip install its wheel, "
+                        "or put its folder on PYTHONPATH")
+    return lines, problems
+
+
+def _pth_hook(site):
+    """The installed gpu_layers_companion.pth that site reads at start-up, or None."""
+    folders = []
+    try:
+        folders.extend(site.getsitepackages())
+    except Exception:
+        pass
+    if getattr(site, "ENABLE_USER_SITE", False):
+        try:
+            folders.append(site.getusersitepackages())
+        except Exception:
+            pass
+    for folder in folders:
+        candidate = os.path.join(folder, "gpu_layers_companion.pth")
+        if os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+def main(argv):
+    """python -m gpu_layers_companion --check: exit 0 when the companion can write here, 1 otherwise."""
+    if argv != ["--check"]:
+        sys.stderr.write("usage: python -m gpu_layers_companion --check\n"
+                         "  says what the companion sees in this environment; exit 0 when it can write, 1 if not\n")
+        return 0 if argv in (["-h"], ["--help"]) else 2
+    lines, problems = _check_lines()
+    for line in lines:
+        sys.stdout.write(line + "\n")
+    for problem in problems:
+        sys.stdout.write("problem:      %s\n" % problem)
+    sys.stdout.write("ok\n" if not problems else "not ok: %d problem%s\n" % (len(problems), "" if len(problems) == 1 else "s"))
+    return 0 if not problems else 1
+
+
+if __name__ == "__main__":
+    # `python -m gpu_layers_companion`: this copy of the module only checks and exits before the
+    # lines below, so it never starts a second companion (nor makes the stats folder).
+    sys.exit(main(sys.argv[1:]))
 
 atexit.register(_remove_own_file)
 if hasattr(os, "register_at_fork"):
