@@ -4,7 +4,7 @@
  * same way.
  */
 import type { LayerOptions } from '../layers/read-layers.js';
-import { parseDuration } from './parse-flags.js';
+import { parseDuration, parseHttpUrl } from './parse-flags.js';
 
 export const LAYER_SOURCE_FLAGS = {
   'stats-dir': { type: 'string' },
@@ -30,7 +30,7 @@ export function layerOptionsFromFlags(flags: LayerSourceValues, env: Record<stri
   return {
     env,
     ...(flags['stats-dir'] !== undefined ? { statsDir: flags['stats-dir'] } : {}),
-    ...(flags.vllm !== undefined ? { vllm: flags.vllm } : {}),
+    ...(flags.vllm !== undefined ? { vllm: flags.vllm.map((url) => parseHttpUrl(url, '--vllm')) } : {}),
     ...(flags['vllm-log'] !== undefined ? { vllmLog: flags['vllm-log'] } : {}),
     ...(flags['hf-config'] !== undefined ? { hfConfig: flags['hf-config'] } : {}),
     ...(flags['vllm-timeout'] !== undefined ? { vllmTimeoutMs: parseDuration(flags['vllm-timeout'], '--vllm-timeout') } : {}),

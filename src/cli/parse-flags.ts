@@ -34,11 +34,14 @@ function spanText(ms: number): string {
   return `${ms} ms`;
 }
 
-/** "250", "250ms", "5s", "15m", "2h" or "1d" -> milliseconds, within [minMs, maxMs]. */
-export function parseDuration(value: string, flag: string, bounds: { minMs: number; maxMs: number } = { minMs: 1, maxMs: 3_600_000 }): number {
+/**
+ * "250", "250ms", "5s", "15m", "2h" or "1d" -> milliseconds, within [minMs, maxMs]. A bare number
+ * is in `bareUnit` (milliseconds unless said otherwise: `--interval` says seconds).
+ */
+export function parseDuration(value: string, flag: string, bounds: { minMs: number; maxMs: number } = { minMs: 1, maxMs: 3_600_000 }, bareUnit: 'ms' | 's' = 'ms'): number {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(value.trim());
-  if (match === null) throw new UsageError(`${flag} expects a duration like 500ms, 5s, 15m or 2h (a bare number is milliseconds), not "${value}"`);
-  const ms = Math.round(Number(match[1]) * UNIT_MS[match[2] ?? 'ms']!);
+  if (match === null) throw new UsageError(`${flag} expects a duration like 500ms, 5s, 15m or 2h (a bare number is ${bareUnit === 's' ? 'seconds' : 'milliseconds'}), not "${value}"`);
+  const ms = Math.round(Number(match[1]) * UNIT_MS[match[2] ?? bareUnit]!);
   if (!Number.isFinite(ms) || ms < bounds.minMs || ms > bounds.maxMs) throw new UsageError(`${flag} must be between ${spanText(bounds.minMs)} and ${spanText(bounds.maxMs)}, not "${value}"`);
   return ms;
 }
@@ -61,7 +64,29 @@ export function parseCount(value: string, flag: string): number {
   return Number(value);
 }
 
-/** A sampling interval (`watch`, `record`): at least 250 ms, NVML's process list holds a lock. */
+/**
+ * A sampling interval (`watch`, `record`, `serve`): a bare number is seconds, as `nvidia-smi -l 2`
+ * and `watch -n 2` read it ("2" is 2 s; "500ms", "5s", "1m" as written); at least 250 ms, NVML's
+ * process list holds a lock.
+ */
 export function parseInterval(value: string, flag: string): number {
-  return parseDuration(value, flag, { minMs: MIN_WATCH_INTERVAL_MS, maxMs: 86_400_000 });
+  return parseDuration(value, flag, { minMs: MIN_WATCH_INTERVAL_MS, maxMs: 86_400_000 }, 's');
+}
+
+/**
+ * An http(s) URL (`--vllm`): refused as a usage error before anything is sampled, so a typo is
+ * not a silently empty layer. "127.0.0.1:8000" without its scheme is refused too (the URL parser
+ * would read "127.0.0.1:" as the scheme).
+ */
+export function parseHttpUrl(value: string, flag: string): string {
+  let url: URL | null = null;
+  try {
+    url = new URL(value.trim());
+  } catch {
+    // said below
+  }
+  if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
+    throw new UsageError(`${flag} expects an http(s) URL like http://127.0.0.1:8000, not "${value}"`);
+  }
+  return value.trim();
 }

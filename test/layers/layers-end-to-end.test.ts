@@ -209,7 +209,8 @@ describe('gpu-layers doctor', () => {
 
   it('a hanging vLLM endpoint: the deadline it was given (--vllm-timeout), and the fix', async () => {
     const run = await runCliAsync(['doctor', '--json', '--vllm', `${url}/hang/metrics`, '--vllm-timeout', '300ms'], env());
-    expect(run.status, run.stderr).toBe(0);
+    // Something to fix: exit 1.
+    expect(run.status, run.stderr).toBe(1);
     const vllm = JSON.parse(run.stdout).checks.find((c: any) => c.id === 'vllm');
     expect(vllm).toMatchObject({ ok: false, detail: expect.stringContaining('300 ms'), fix: expect.stringContaining('--vllm-timeout') });
   });

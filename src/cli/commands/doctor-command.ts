@@ -2,7 +2,7 @@
 import { doctorChecks, type Check } from '../../doctor/doctor-checks.js';
 import { gatherFacts } from '../../doctor/gather-facts.js';
 import { useColor, type CliIo } from '../cli-io.js';
-import { EXIT_OK } from '../exit-codes.js';
+import { EXIT_FINDING, EXIT_NVML_UNAVAILABLE, EXIT_OK } from '../exit-codes.js';
 import { LAYER_SOURCE_FLAGS, layerOptionsFromFlags } from '../layer-source-flags.js';
 import { LIBRARY_FLAGS, libraryOptionsFromFlags } from '../library-flags.js';
 import { parseFlags } from '../parse-flags.js';
@@ -22,6 +22,19 @@ function render(checks: Check[], io: CliIo): string {
   return lines.join('\n') + '\n';
 }
 
+/** The checks without which no GPU can be read: the native addon, and NVML itself. */
+const DRIVER_LAYER = new Set(['addon', 'nvml']);
+
+/**
+ * doctor's exit code, for scripts and provisioning: 0 everything in place, 1 something to fix
+ * (a layer source, the calibration, a missing NVML function, ...), 3 the driver layer unusable
+ * (the addon does not load, or NVML cannot be read): as `probe` would exit.
+ */
+export function doctorExitCode(checks: readonly Check[]): number {
+  if (checks.some((c) => c.ok === false && DRIVER_LAYER.has(c.id))) return EXIT_NVML_UNAVAILABLE;
+  return checks.some((c) => c.ok === false) ? EXIT_FINDING : EXIT_OK;
+}
+
 export async function doctorCommand(args: string[], io: CliIo): Promise<number> {
   const flags = parseFlags(args, {
     json: { type: 'boolean' },
@@ -39,5 +52,5 @@ export async function doctorCommand(args: string[], io: CliIo): Promise<number> 
   );
   const checks = doctorChecks(facts);
   io.stdout.write(flags.json === true ? JSON.stringify({ ok: checks.every((c) => c.ok !== false), checks }, null, 2) + '\n' : render(checks, io));
-  return EXIT_OK;
+  return doctorExitCode(checks);
 }

@@ -15,6 +15,7 @@ import { EXIT_OK } from '../exit-codes.js';
 import { LAYER_SOURCE_FLAGS, layerOptionsFromFlags } from '../layer-source-flags.js';
 import { LIBRARY_FLAGS, libraryOptionsFromFlags } from '../library-flags.js';
 import { parseCount, parseDuration, parseFlags, parseInterval, parseSize } from '../parse-flags.js';
+import { checkIdsExist, FILTER_FLAGS, filterSample, sampleFilterFromFlags } from '../sample-filter.js';
 import { stopSignal } from '../stop-signal.js';
 import { RECORD_HELP, UsageError } from '../usage.js';
 import { packageVersion } from '../version.js';
@@ -34,6 +35,7 @@ export async function recordCommand(args: string[], io: CliIo): Promise<number> 
     ...LAYER_SOURCE_FLAGS,
     ...FLIGHT_FLAGS,
     'no-host': { type: 'boolean' },
+    ...FILTER_FLAGS,
     help: { type: 'boolean', short: 'h' },
   });
   if (flags.help === true) {
@@ -46,6 +48,7 @@ export async function recordCommand(args: string[], io: CliIo): Promise<number> 
   const count = flags.count === undefined ? null : parseCount(flags.count, '--count');
   const maxBytes = flags['max-size'] === undefined ? undefined : parseSize(flags['max-size'], '--max-size');
   const keep = flags.keep === undefined ? undefined : parseCount(flags.keep, '--keep');
+  const filter = sampleFilterFromFlags(flags);
   const layerOptions = { ...layerOptionsFromFlags(flags, io.env), host: flags['no-host'] !== true };
 
   checkRecordingTarget(flags.out);
@@ -68,7 +71,9 @@ export async function recordCommand(args: string[], io: CliIo): Promise<number> 
     // Each part's header (the first, and each one a rotation starts) is made from the sample
     // about to open it: its own startedAt, which orders the parts when they are read back.
     let current: LayeredSample | null = null;
-    for await (const sample of watch) {
+    for await (const whole of watch) {
+      if (samples === 0 && writer === null) checkIdsExist(whole, filter);
+      const sample = filterSample(whole, filter);
       current = sample;
       writer ??= new RecordingWriter(
         flags.out,

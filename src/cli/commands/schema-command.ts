@@ -5,6 +5,7 @@ import { layeredSampleSchema } from '../../layers/schema.js';
 import type { CliIo } from '../cli-io.js';
 import { EXIT_OK } from '../exit-codes.js';
 import { parseFlags } from '../parse-flags.js';
+import { SCHEMA_HELP } from '../usage.js';
 
 export function sampleJsonSchema(): Record<string, unknown> {
   return {
@@ -14,7 +15,11 @@ export function sampleJsonSchema(): Record<string, unknown> {
 }
 
 export async function schemaCommand(args: string[], io: CliIo): Promise<number> {
-  parseFlags(args, {});
+  const flags = parseFlags(args, { help: { type: 'boolean', short: 'h' } });
+  if (flags.help === true) {
+    io.stdout.write(SCHEMA_HELP);
+    return EXIT_OK;
+  }
   io.stdout.write(JSON.stringify(sampleJsonSchema(), null, 2) + '\n');
   return EXIT_OK;
 }

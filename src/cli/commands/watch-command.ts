@@ -17,6 +17,8 @@ import { parseCount, parseDuration, parseFlags, parseInterval } from '../parse-f
 import { subjectText } from '../render/findings-text.js';
 import { makeStyle } from '../render/style.js';
 import { renderWatchFrame, renderWatchLine } from '../render/watch-view.js';
+import { listenForQuit } from '../quit-keys.js';
+import { checkIdsExist, FILTER_FLAGS, filterSample, sampleFilterFromFlags } from '../sample-filter.js';
 import { stopSignal } from '../stop-signal.js';
 import { WATCH_HELP } from '../usage.js';
 import { FLIGHT_FLAGS, flightRecorderFromFlags, reportFlights } from '../flight-flags.js';
@@ -46,6 +48,7 @@ export async function watchCommand(args: string[], io: CliIo): Promise<number> {
     ...LAYER_SOURCE_FLAGS,
     ...FLIGHT_FLAGS,
     'no-host': { type: 'boolean' },
+    ...FILTER_FLAGS,
     help: { type: 'boolean', short: 'h' },
   });
   if (flags.help === true) {
@@ -55,6 +58,7 @@ export async function watchCommand(args: string[], io: CliIo): Promise<number> {
   const intervalMs = flags.interval === undefined ? DEFAULT_INTERVAL_MS : parseInterval(flags.interval, '--interval');
   const count = flags.count === undefined ? null : parseCount(flags.count, '--count');
   const windowMs = flags.window === undefined ? DEFAULT_WINDOW_MS : parseDuration(flags.window, '--window', { minMs: 60_000, maxMs: 7 * 86_400_000 });
+  const filter = sampleFilterFromFlags(flags);
   const live = io.stdout.isTTY === true && flags.json !== true;
   const style = makeStyle(useColor(io));
 
@@ -63,6 +67,8 @@ export async function watchCommand(args: string[], io: CliIo): Promise<number> {
     layers: { ...layerOptionsFromFlags(flags, io.env), host: flags['no-host'] !== true },
   });
   const stop = stopSignal(null);
+  // On a terminal, q (or Ctrl-C, which raw mode delivers as a key) ends the watch cleanly.
+  const restoreKeys = io.stdout.isTTY === true ? listenForQuit(io.stdin, (reason) => stop.stop(reason)) : () => {};
   const window = new RollingWindow({ windowMs, maxSamples: MAX_HISTORY });
   const flights = flightRecorderFromFlags(flags, io, intervalMs);
   const reported = new Set<string>();
@@ -79,7 +85,9 @@ export async function watchCommand(args: string[], io: CliIo): Promise<number> {
         if (!live) io.stderr.write(`gpu-layers watch: warning: ${status}\n`);
       },
     });
-    for await (const sample of watch) {
+    for await (const whole of watch) {
+      if (samples === 0) checkIdsExist(whole, filter);
+      const sample = filterSample(whole, filter);
       status = undefined;
       samples++;
       window.push(sample);
@@ -113,6 +121,7 @@ export async function watchCommand(args: string[], io: CliIo): Promise<number> {
       if (count !== null && samples >= count) stop.stop('count');
     }
   } finally {
+    restoreKeys();
     stop.dispose();
     if (live) io.stdout.write(SHOW_CURSOR);
     await monitor.close();
