@@ -28,17 +28,22 @@ Usage:
   gpu-layers canary --openai URL --model NAME
                                  a serving engine's greedy output under load against alone
                                  (the scheduler-state mismatch of stateful models)
-  gpu-layers companion [--path]  how to enable the Python companion (the allocator layer)
+  gpu-layers companion [--path|--wheel]  how to enable the Python companion (the allocator layer)
   gpu-layers schema              print the JSON Schema of \`probe --json\`
 
 Options:
   --json                 print the sample as JSON (its JSON Schema: gpu-layers schema)
+  --format <fmt>         table (default), json (as --json) or csv: one row per GPU process
+                         (device, pid, command, driver, allocator, KV cache, host, container bytes)
   --timeout <ms>         deadline for opening NVML and for the sample (default 5000)
   --nvml-lib <path>      NVML library to load (default: $GPU_LAYERS_NVML_LIB or libnvidia-ml.so.1)
   --cuda-lib <path>      CUDA driver library (default: $GPU_LAYERS_CUDA_LIB or libcuda.so.1)
   --no-cuda              do not load the CUDA driver (no cuda:N column)
+  -i, --id <gpus>        only these GPUs: NVML indices or UUIDs, comma separated (-i 0,2)
+  --pid <pids>           only these processes (and the GPUs that hold them), comma separated
   --stats-dir <dir>      where the companion writes (default $GPU_LAYERS_STATS_DIR): allocator layer
-  --vllm <url>           a vLLM server (repeatable): KV cache use, requests, cache config
+  --vllm <url>           a vLLM server, http(s)://host:port (repeatable): KV cache use, requests,
+                         cache config
   --vllm-log <file>      a vLLM startup log: weights, KV cache, CUDA graph memory
   --hf-config <file>     the served model's config.json: KV bytes per block
   --vllm-timeout <ms>    deadline for each vLLM /metrics request (default 2000)
@@ -48,11 +53,19 @@ Options:
   -h, --help             this help
   -v, --version          the version
 
-Exit codes: 0 ok, 1 a finding at or above --fail-on (diagnose, canary), 2 usage error,
-3 NVML or the driver unavailable, 4 bad input file.
-Each verb has its own --help (watch, record, diagnose, report, doctor, calibrate, canary).
+Exit codes: 0 ok, 1 a finding at or above --fail-on (diagnose, canary) or something for doctor
+to fix, 2 usage error, 3 NVML or the driver unavailable, 4 bad input file.
+Every verb has its own --help (gpu-layers watch --help, ...).
 Environment: GPU_LAYERS_NVML_LIB, GPU_LAYERS_CUDA_LIB, GPU_LAYERS_STATS_DIR, GPU_LAYERS_CACHE_DIR,
 GPU_LAYERS_MOCK_SCENARIO, GPU_LAYERS_CANARY_TOKEN (canary's bearer token), NO_COLOR.
+`;
+
+export const SCHEMA_HELP = `gpu-layers schema: the JSON Schema (draft 2020-12) of \`gpu-layers probe --json\`
+
+Usage: gpu-layers schema > sample.schema.json
+
+The document that \`probe --json\`, \`watch --json\` and each sample line of a recording
+follow; the package publishes the same file as dist/sample.schema.json.
 `;
 
 export const CALIBRATE_HELP = `gpu-layers calibrate: measure what a bare CUDA context costs on each GPU
@@ -81,6 +94,9 @@ the context calibration, the companion file of every GPU process and the vLLM so
 Options: --json, --timeout <ms>, --nvml-lib <path>, --cuda-lib <path>, and the layer sources of
 \`gpu-layers probe\`: --stats-dir <dir>, --vllm <url>, --vllm-log <file>, --hf-config <file>,
 --vllm-timeout <ms>.
+
+Exit codes: 0 everything in place, 1 something to fix (each ✗ line, with its fix), 2 usage error,
+3 the driver layer is unusable (the addon does not load or NVML cannot be read).
 `;
 
 const SOURCES = `Layer sources and libraries, as for \`gpu-layers probe\`: --stats-dir <dir>, --vllm <url>,
@@ -97,14 +113,17 @@ export const WATCH_HELP = `gpu-layers watch: the layers of every GPU process, li
 
 On a terminal the view is redrawn in place: per process the stacked layers and a sparkline of
 each gap (outside the allocator, CUDA graphs, allocator cached, driver). Piped, it prints one line
-per sample. Stop with Ctrl-C.
+per sample. Stop with q (on a terminal) or Ctrl-C.
 
 Options:
-  --interval <time>  between samples (default 2s; at least 250ms: NVML's process list holds a lock)
+  --interval <time>  between samples: a bare number is seconds (2 = 2 s, as nvidia-smi -l 2),
+                     or 500ms, 5s, 1m (default 2s; at least 250ms: NVML's process list holds a lock)
   --count <n>        stop after n samples
   --diagnose         run the diagnosis over the last --window of samples and show the findings
   --window <time>    the live diagnosis window (default 15m)
   --json             one layered sample per line (the document of \`probe --json\`)
+  -i, --id <gpus>    only these GPUs: NVML indices or UUIDs, comma separated (-i 0,2)
+  --pid <pids>       only these processes (and the GPUs that hold them), comma separated
 ${SOURCES}
 
 ${FLIGHTS}
@@ -119,11 +138,14 @@ most the sample being written; recording into an existing recording continues it
 
 Options:
   -o, --out <file>   the recording (required)
-  --interval <time>  between samples (default 5s; at least 250ms)
+  --interval <time>  between samples: a bare number is seconds, or 500ms, 5s, 1m (default 5s;
+                     at least 250ms)
   --duration <time>  stop after this long (e.g. 30m, 8h, 1d); default: until Ctrl-C
   --count <n>        stop after n samples
   --max-size <size>  rotate before FILE passes this size (e.g. 100MB): FILE.1, FILE.2, ...
   --keep <n>         rotated files kept (default 3)
+  -i, --id <gpus>    record only these GPUs: NVML indices or UUIDs, comma separated (-i 0,2)
+  --pid <pids>       record only these processes (and the GPUs that hold them), comma separated
 ${SOURCES}
 
 ${FLIGHTS}
@@ -192,8 +214,11 @@ often Prometheus scrapes) and serves GET /metrics and GET /healthz. Stop with Ct
 Options:
   --host <address>           listen address (default 127.0.0.1; say 0.0.0.0 to expose it)
   --port <n>                 listen port (default 9843; 0: any free port, printed on stderr)
-  --interval <time>          between collections (default 5s; at least 250ms)
+  --interval <time>          between collections: a bare number is seconds, or 500ms, 5s, 1m
+                             (default 5s; at least 250ms)
   --diagnosis-window <time>  how far back gpu_layers_finding looks (default 1h)
+  --command-label            label each process series with its command line (off: command lines
+                             can hold secrets, and the series are then served to anyone who scrapes)
 ${SOURCES}
 
 ${FLIGHTS}

@@ -4,7 +4,8 @@
  * the scrape rate), the diagnosis over the recent window (rate-limited by its own cost), and the
  * metric families refilled. Scrapes only read what the last collection left. A failed collection
  * (a wedged GPU: the probe rejects at its deadline and starts no second native call) keeps the
- * last good series and sets collect_success to 0.
+ * last good series and sets collect_success to 0. A collection that completes with a GPU NVML
+ * cannot open or read (lost, or no longer listed) sets that GPU's device_up to 0, with why.
  */
 import { diagnose } from '../diagnosis/diagnose.js';
 import type { Finding } from '../diagnosis/finding-schema.js';
@@ -15,6 +16,7 @@ import { RollingWindow } from '../monitor/rolling-window.js';
 import { readHostMemory } from '../sources/host-memory.js';
 import type { FlightRecorder, FlightResult } from '../flight-recorder/flight-recorder.js';
 import { OomEventDetector } from '../flight-recorder/oom-events.js';
+import { deviceHealth } from './device-health.js';
 import { fillSampleMetrics, type ExporterMetrics } from './exporter-metrics.js';
 
 export interface CollectorOptions {
@@ -57,6 +59,8 @@ export class Collector {
   #exposition: Buffer = Buffer.alloc(0);
   #findings: Finding[] = [];
   #lastDiagnosis = { at: Number.NEGATIVE_INFINITY, ms: 0 };
+  /** Every GPU seen since the start, by UUID, with its last index: one no longer listed is down. */
+  readonly #knownDevices = new Map<string, number>();
   /** Without a flight recorder, the events are still counted. */
   readonly #events = new OomEventDetector();
 
@@ -109,7 +113,7 @@ export class Collector {
     try {
       const [layered, hostMemory] = await Promise.all([this.#monitor.sample(), readHostMemory(this.#monitor.procRoot)]);
       this.#window.push(layered);
-      fillSampleMetrics(m, layered, this.#diagnose(this.#window.samples), hostMemory);
+      fillSampleMetrics(m, layered, this.#diagnose(this.#window.samples), hostMemory, deviceHealth(layered, this.#knownDevices));
       this.#recordFlights(layered);
       m.collectSuccess.set(1);
       m.lastCollect.set(Date.parse(layered.takenAt) / 1000);
@@ -131,7 +135,11 @@ export class Collector {
    */
   #recordFlights(layered: LayeredSample): void {
     const counter = this.#metrics.oomEvents;
-    for (const device of layered.devices) for (const kind of ['oom-kill', 'cuda-oom']) counter.inc({ gpu: String(device.index), uuid: device.uuid ?? '', kind }, 0);
+    for (const device of layered.devices) {
+      // A GPU NVML cannot open has no identity to count under (gpu_layers_device_up says so).
+      if (device.errors.device !== undefined) continue;
+      for (const kind of ['oom-kill', 'cuda-oom']) counter.inc({ gpu: String(device.index), uuid: device.uuid ?? '', kind }, 0);
+    }
     const flights = this.#options.flights ?? null;
     const result: FlightResult = flights === null ? { events: this.#events.next(layered), flights: [], failures: [] } : flights.observe(layered);
     for (const event of result.events) counter.inc({ gpu: String(event.deviceIndex), uuid: event.uuid ?? '', kind: event.kind });

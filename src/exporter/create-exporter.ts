@@ -1,9 +1,15 @@
 /**
  * createExporter(): the Prometheus exporter as a library. It opens a monitor, collects on its
- * own interval (Collector) and serves the registry over HTTP when asked to listen. `gpu-layers
- * serve` is this plus flags and signals.
+ * own interval (Collector) and serves the registry over HTTP when asked to listen, or through
+ * `handler` mounted in the caller's own server, or registers its families into the caller's
+ * prom-client Registry. `gpu-layers serve` is this plus flags and signals.
  */
+import type { RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
+
+import type { Registry } from 'prom-client';
+
+import { GpuLayersError } from '../errors.js';
 
 import type { FlightRecorder, FlightResult } from '../flight-recorder/flight-recorder.js';
 import type { LayerOptions } from '../layers/read-layers.js';
@@ -13,7 +19,7 @@ import type { ProbeOptions } from '../probe/options.js';
 import { CanarySchedule, type CanaryScheduleOptions } from './canary-schedule.js';
 import { Collector } from './collector.js';
 import { createExporterMetrics } from './exporter-metrics.js';
-import { createMetricsServer } from './metrics-server.js';
+import { createMetricsHandler, createMetricsServer } from './metrics-server.js';
 
 export const DEFAULT_EXPORTER_PORT = 9843;
 export const DEFAULT_EXPORTER_INTERVAL_MS = 5000;
@@ -31,11 +37,38 @@ export interface ExporterOptions {
   onFlights?: (result: FlightResult) => void;
   /** The sequence-consistency canary on a schedule (off without it). */
   canary?: CanaryScheduleOptions;
+  /**
+   * A prom-client Registry of the caller's to register every gpu-layers family into (removed
+   * again by close()): the caller's own /metrics then includes them, values as of the last
+   * collection. A name the registry already has rejects with INVALID_OPTIONS before NVML is
+   * touched.
+   */
+  registry?: Registry;
+  /**
+   * prom-client's default metrics of this process (CPU, resident memory, event loop lag, GC,
+   * open file descriptors), prefixed gpu_layers_exporter_ (default false: an agent embedding
+   * the exporter has its own).
+   */
+  processMetrics?: boolean;
+  /**
+   * The `command` label (each process's command line, cut to 80 characters) on the process
+   * series and gpu_layers_finding (default false: command lines change with every flag, can
+   * hold secrets, and multiply series; serve --command-label).
+   */
+  commandLabel?: boolean;
 }
 
 export interface Exporter {
   /** The exposition text of the last collection (what GET /metrics returns). */
   metrics(): Promise<string>;
+  /**
+   * A node:http request listener serving GET /metrics (gzipped when the client accepts it),
+   * GET /healthz and GET / (a page listing them): mount it in the caller's server, under a
+   * prefix its router strips or on its own port. Needs no listen().
+   */
+  handler: RequestListener;
+  /** The registry the exporter's own families are in (the caller's `registry` has them too). */
+  registry: Registry;
   /** Collects now (a scrape never does). */
   collect(): Promise<void>;
   /** Serves /metrics and /healthz; resolves with the address bound. */
@@ -45,8 +78,14 @@ export interface Exporter {
 
 export async function createExporter(options: ExporterOptions = {}): Promise<Exporter> {
   const intervalMs = checkSamplingInterval(options.intervalMs ?? DEFAULT_EXPORTER_INTERVAL_MS, 'exporter');
+  const metrics = createExporterMetrics({ processMetrics: options.processMetrics === true, commandLabel: options.commandLabel === true });
+  const families = metrics.registry.getMetricsAsArray().map((f) => ({ name: f.name, metric: metrics.registry.getSingleMetric(f.name)! }));
+  const callerRegistry = options.registry ?? null;
+  if (callerRegistry !== null) {
+    const taken = families.map((f) => f.name).filter((name) => callerRegistry.getSingleMetric(name) !== undefined);
+    if (taken.length > 0) throw new GpuLayersError('INVALID_OPTIONS', `the registry already has ${taken.join(', ')}: one gpu-layers exporter per registry`);
+  }
   const monitor = await openMonitor({ probe: options.probe ?? {}, layers: options.layers ?? {} });
-  const metrics = createExporterMetrics();
   const collector = new Collector(monitor, metrics, {
     intervalMs,
     ...(options.diagnosisWindowMs !== undefined ? { windowMs: options.diagnosisWindowMs } : {}),
@@ -64,19 +103,25 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
   }
   await collector.start();
   canary?.start();
-  const server = createMetricsServer({
+  for (const family of callerRegistry === null ? [] : families) callerRegistry!.registerMetric(family.metric);
+  const serving = {
     exposition: () => collector.exposition,
     contentType: metrics.registry.contentType,
+    version: metrics.version,
     health: () => {
       const { lastSuccessAt, lastError } = collector.status;
       const since = lastSuccessAt === null ? 'never' : `${((Date.now() - lastSuccessAt) / 1000).toFixed(1)} s ago`;
       const failing = lastError === null ? '' : `; the last collection failed: ${(lastError as Error).message ?? String(lastError)}`;
       return `ok: serving; last successful collection ${since}${failing}\n`;
     },
-  });
+  };
+  const handler = createMetricsHandler(serving);
+  const server = createMetricsServer(serving);
   let closed = false;
   return {
     metrics: async () => collector.exposition.toString('utf8'),
+    handler,
+    registry: metrics.registry,
     collect: () => collector.collect(),
     listen: (port = DEFAULT_EXPORTER_PORT, host = '127.0.0.1') =>
       new Promise((resolve, reject) => {
@@ -91,6 +136,7 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
       closed = true;
       await canary?.stop();
       await collector.stop();
+      for (const family of callerRegistry === null ? [] : families) if (callerRegistry!.getSingleMetric(family.name) === family.metric) callerRegistry!.removeSingleMetric(family.name);
       await new Promise<void>((resolve) => {
         if (!server.listening) return resolve();
         server.close(() => resolve());

@@ -4,24 +4,54 @@
  * disappear with it. Bytes are integers, unknown values are absent (never 0), units are in the
  * names, and every family has HELP text.
  */
-import { Counter, Gauge, Registry } from 'prom-client';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 
 import type { Finding } from '../diagnosis/finding-schema.js';
 import { processesOf } from '../layers/device-processes.js';
+import { packageRoot } from '../package-root.js';
 import { REQUEST_PHASES, type LayeredProcess, type LayeredSample } from '../layers/schema.js';
+import { deviceHealth, type DeviceHealth } from './device-health.js';
 
 const PROCESS_LABELS = ['gpu', 'uuid', 'pid', 'command', 'container', 'pod_uid'] as const;
 /** Command lines are cut to this many characters: a label, not a log line. */
 const COMMAND_LABEL_CHARS = 80;
 
+/** The prefix of the exporter's own process metrics (prom-client's default metrics), when on. */
+export const PROCESS_METRICS_PREFIX = 'gpu_layers_exporter_';
+
+export interface ExporterMetricsOptions {
+  /** The gpu-layers version in gpu_layers_build_info (default: the package's). */
+  version?: string;
+  /** prom-client's default metrics of this process (CPU, memory, event loop, GC), prefixed gpu_layers_exporter_ (default off). */
+  processMetrics?: boolean;
+  /** The `command` label (the process's command line, cut to 80 characters) on every process series (default off). */
+  commandLabel?: boolean;
+}
+
 export interface ExporterMetrics {
   registry: Registry;
+  /** The gpu-layers version gpu_layers_build_info carries. */
+  version: string;
+  /** Whether process series carry the `command` label. */
+  commandLabel: boolean;
+  buildInfo: Gauge<'version' | 'driver' | 'nvml' | 'cuda'>;
   deviceMemory: Gauge<'gpu' | 'uuid' | 'state'>;
+  deviceMemoryTotal: Gauge<'gpu' | 'uuid'>;
   deviceUnattributed: Gauge<'gpu' | 'uuid'>;
+  deviceUp: Gauge<'gpu' | 'uuid'>;
+  deviceErrorInfo: Gauge<'gpu' | 'uuid' | 'code' | 'reason'>;
   processMemory: Gauge<(typeof PROCESS_LABELS)[number] | 'layer'>;
   processGap: Gauge<(typeof PROCESS_LABELS)[number] | 'gap'>;
   processFragmentation: Gauge<(typeof PROCESS_LABELS)[number]>;
   processHostMemory: Gauge<(typeof PROCESS_LABELS)[number] | 'kind'>;
+  processHostRss: Gauge<(typeof PROCESS_LABELS)[number]>;
+  processHostDriverMapped: Gauge<(typeof PROCESS_LABELS)[number]>;
+  processHostHeap: Gauge<(typeof PROCESS_LABELS)[number]>;
+  processHostAnonMappings: Gauge<(typeof PROCESS_LABELS)[number]>;
+  processHostOutsideMalloc: Gauge<(typeof PROCESS_LABELS)[number]>;
   processRequests: Gauge<(typeof PROCESS_LABELS)[number] | 'state'>;
   processKvCacheUsage: Gauge<(typeof PROCESS_LABELS)[number]>;
   processKvCacheInUse: Gauge<(typeof PROCESS_LABELS)[number]>;
@@ -47,20 +77,44 @@ export interface ExporterMetrics {
   lastCollect: Gauge;
 }
 
-export function createExporterMetrics(): ExporterMetrics {
+/** The package version from its package.json ('unknown' where it cannot be read). */
+export function gpuLayersVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+export function createExporterMetrics(options: ExporterMetricsOptions = {}): ExporterMetrics {
   const registry = new Registry();
+  const version = options.version ?? gpuLayersVersion();
   const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> => new Gauge({ name, help, labelNames, registers: [registry] });
   // A counter that mirrors one read elsewhere (vLLM's, the kernel's): set by reset() and inc() at
   // each collection. It resets when its source restarts, which rate() takes as a counter reset.
   const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> => new Counter({ name, help, labelNames, registers: [registry] });
+  const buildInfo = gauge('gpu_layers_build_info', "Always 1: the gpu-layers version, and the NVIDIA driver, NVML and the CUDA version the driver supports as the last successful collection read them (empty until one has).", ['version', 'driver', 'nvml', 'cuda'] as const);
+  buildInfo.set({ version, driver: '', nvml: '', cuda: '' }, 1);
+  if (options.processMetrics === true) collectDefaultMetrics({ register: registry, prefix: PROCESS_METRICS_PREFIX });
   return {
     registry,
-    deviceMemory: gauge('gpu_layers_device_memory_bytes', 'Device memory by state, as NVML reports it (used excludes reserved on NVML v2).', ['gpu', 'uuid', 'state']),
+    version,
+    commandLabel: options.commandLabel === true,
+    buildInfo,
+    deviceMemory: gauge('gpu_layers_device_memory_bytes', "Device memory by state, as NVML reports it: used, free and reserved add up to gpu_layers_device_memory_total_bytes (reserved is absent with NVML's v1 call, whose used includes it).", ['gpu', 'uuid', 'state']),
+    deviceMemoryTotal: gauge('gpu_layers_device_memory_total_bytes', "The device's memory, as NVML reports it.", ['gpu', 'uuid']),
     deviceUnattributed: gauge('gpu_layers_device_unattributed_bytes', 'Device used memory that no listed process accounts for (negative when the inputs disagree).', ['gpu', 'uuid']),
+    deviceUp: gauge('gpu_layers_device_up', "1 if the last successful collection read this GPU, 0 if NVML could not open it (GPU_IS_LOST, ...), could not read its memory, or no longer lists it (every GPU seen since the exporter started is kept; gpu_layers_device_error_info says why).", ['gpu', 'uuid']),
+    deviceErrorInfo: gauge('gpu_layers_device_error_info', "1 for each GPU that is down (gpu_layers_device_up 0), with why: code (NVML's return code name, e.g. NVML_ERROR_GPU_IS_LOST, or NOT_LISTED) and reason (its message).", ['gpu', 'uuid', 'code', 'reason']),
     processMemory: gauge('gpu_layers_process_memory_bytes', "A GPU process's memory by layer: driver (NVML), context (calibrated bare context), allocator_reserved and allocator_allocated (PyTorch), kv_cache and weights (vLLM).", [...PROCESS_LABELS, 'layer']),
     processGap: gauge('gpu_layers_process_gap_bytes', 'Gaps between the layers: outside_allocator (driver - reserved), cuda_graphs (an estimate), allocator_cached (reserved - allocated - private pools).', [...PROCESS_LABELS, 'gap']),
     processFragmentation: gauge('gpu_layers_process_fragmentation_ratio', "Free memory trapped in split blocks, as a share of the allocator's reserved memory (0..1).", [...PROCESS_LABELS]),
-    processHostMemory: gauge('gpu_layers_process_host_memory_bytes', "A GPU process's resident host memory: rss, its anon, file and shmem parts, and driver_mapped (/dev/nvidia* mappings).", [...PROCESS_LABELS, 'kind']),
+    processHostMemory: gauge('gpu_layers_process_host_memory_bytes', "A GPU process's resident host memory by kind: anon, file and shmem, which add up to gpu_layers_process_host_rss_bytes.", [...PROCESS_LABELS, 'kind']),
+    processHostRss: gauge('gpu_layers_process_host_rss_bytes', "A GPU process's resident host memory (RSS).", [...PROCESS_LABELS]),
+    processHostDriverMapped: gauge('gpu_layers_process_host_driver_mapped_bytes', "Of a GPU process's RSS, what is resident in mappings of /dev/nvidia* (pinned host memory, UVM, driver buffers).", [...PROCESS_LABELS]),
+    processHostHeap: gauge('gpu_layers_process_host_heap_bytes', "Of a GPU process's anonymous RSS, what is in the brk heap (malloc's main arena).", [...PROCESS_LABELS]),
+    processHostAnonMappings: gauge('gpu_layers_process_host_anon_mappings_bytes', "Of a GPU process's anonymous RSS, what is in anonymous mappings outside the heap and the stack (malloc's thread arenas and mmapped chunks, and other mmaps).", [...PROCESS_LABELS]),
+    processHostOutsideMalloc: gauge('gpu_layers_process_host_outside_malloc_bytes', "A GPU process's anonymous RSS less glibc malloc's footprint: anonymous memory malloc does not hold (negative where malloc holds pages that are not resident).", [...PROCESS_LABELS]),
     processRequests: gauge('gpu_layers_process_requests', "Requests of the vLLM server a GPU process belongs to, by state (running, waiting).", [...PROCESS_LABELS, 'state']),
     processKvCacheUsage: gauge('gpu_layers_process_kv_cache_usage_ratio', "Occupancy of the KV cache of the vLLM engine a GPU process serves, 0..1 (vllm:kv_cache_usage_perc).", [...PROCESS_LABELS]),
     processKvCacheInUse: gauge('gpu_layers_process_kv_cache_in_use_bytes', "This process's KV cache bytes holding sequences now: its KV cache x the engine's usage.", [...PROCESS_LABELS]),
@@ -79,7 +133,7 @@ export function createExporterMetrics(): ExporterMetrics {
     canaryRequests: counter('gpu_layers_canary_requests_total', 'Requests the canary sent to the server.', ['endpoint', 'model']),
     hostMemory: gauge('gpu_layers_host_memory_bytes', "The host's memory from /proc/meminfo: total and available.", ['kind']),
     finding: gauge('gpu_layers_finding', "1 while the exporter's diagnosis over its recent samples names a pattern for a process.", ['pattern', 'severity', 'gpu', 'uuid', 'pid', 'command', 'container', 'pod_uid']),
-    collectSuccess: gauge('gpu_layers_collect_success', '1 if the last collection read NVML, 0 if it failed (the series then are those of the last good one).'),
+    collectSuccess: gauge('gpu_layers_collect_success', "1 if the last collection completed: NVML answered within the deadline (a GPU that failed in it is gpu_layers_device_up 0, not a failed collection). 0 if it failed as a whole (NVML wedged past the deadline, the probe unusable, /proc unreadable); every other series is then the last successful collection's, gpu_layers_device_up included."),
     collectDuration: gauge('gpu_layers_collect_duration_seconds', 'How long the last collection took.'),
     lastCollect: gauge('gpu_layers_last_collect_timestamp_seconds', 'When the last successful collection was taken (Unix time).'),
   };
@@ -87,16 +141,18 @@ export function createExporterMetrics(): ExporterMetrics {
 
 type ProcessLabels = Record<(typeof PROCESS_LABELS)[number], string>;
 
-function processLabels(device: { index: number; uuid: string | null }, p: LayeredProcess): ProcessLabels {
-  const command = (p.command ?? '').replace(/\s+/g, ' ').trim();
-  return {
+/** A process's labels; without `commandLabel`, no `command` (prom-client leaves a label not given out). */
+function processLabels(device: { index: number; uuid: string | null }, p: LayeredProcess, commandLabel: boolean): ProcessLabels {
+  const labels = {
     gpu: String(device.index),
     uuid: device.uuid ?? '',
     pid: String(p.pid),
-    command: command.length > COMMAND_LABEL_CHARS ? `${command.slice(0, COMMAND_LABEL_CHARS - 1)}…` : command,
     container: p.host?.containerId?.slice(0, 12) ?? '',
     pod_uid: p.host?.podUid ?? '',
   };
+  if (!commandLabel) return labels as ProcessLabels;
+  const command = (p.command ?? '').replace(/\s+/g, ' ').trim();
+  return { ...labels, command: command.length > COMMAND_LABEL_CHARS ? `${command.slice(0, COMMAND_LABEL_CHARS - 1)}…` : command };
 }
 
 function set<L extends string>(gauge: Gauge<L>, labels: Record<L, string>, value: number | null | undefined): void {
@@ -108,15 +164,30 @@ function mirror<L extends string>(counter: Counter<L>, labels: Record<L, string>
 }
 
 /** Refills every sample-derived family from `sample` (and `findings`, from the diagnosis). */
-export function fillSampleMetrics(metrics: ExporterMetrics, sample: LayeredSample, findings: readonly Finding[], hostMemory: { total: number | null; available: number | null }): void {
+export function fillSampleMetrics(
+  metrics: ExporterMetrics,
+  sample: LayeredSample,
+  findings: readonly Finding[],
+  hostMemory: { total: number | null; available: number | null },
+  /** Each device's health (the collector's, which remembers devices no longer listed); by default, of this sample alone. */
+  health: readonly DeviceHealth[] = deviceHealth(sample, new Map()),
+): void {
   const m = metrics;
   for (const g of [
     m.deviceMemory,
+    m.deviceMemoryTotal,
     m.deviceUnattributed,
+    m.deviceUp,
+    m.deviceErrorInfo,
     m.processMemory,
     m.processGap,
     m.processFragmentation,
     m.processHostMemory,
+    m.processHostRss,
+    m.processHostDriverMapped,
+    m.processHostHeap,
+    m.processHostAnonMappings,
+    m.processHostOutsideMalloc,
     m.processRequests,
     m.processKvCacheUsage,
     m.processKvCacheInUse,
@@ -132,19 +203,27 @@ export function fillSampleMetrics(metrics: ExporterMetrics, sample: LayeredSampl
   ]) {
     g.reset();
   }
+  const { driver } = sample;
+  const cuda = driver.cudaDriverVersion === null ? '' : `${Math.floor(driver.cudaDriverVersion / 1000)}.${Math.floor((driver.cudaDriverVersion % 1000) / 10)}`;
+  m.buildInfo.reset();
+  m.buildInfo.set({ version: m.version, driver: driver.version ?? '', nvml: driver.nvmlVersion ?? '', cuda }, 1);
   set(m.hostMemory, { kind: 'total' }, hostMemory.total);
   set(m.hostMemory, { kind: 'available' }, hostMemory.available);
+  for (const h of health) {
+    m.deviceUp.set({ gpu: h.gpu, uuid: h.uuid }, h.up ? 1 : 0);
+    if (h.error !== null) m.deviceErrorInfo.set({ gpu: h.gpu, uuid: h.uuid, code: h.error.code, reason: h.error.reason }, 1);
+  }
   const labelsByProcess = new Map<string, ProcessLabels>();
   for (const device of sample.devices) {
     const d = { gpu: String(device.index), uuid: device.uuid ?? '' };
     const mem = device.memory;
-    set(m.deviceMemory, { ...d, state: 'total' }, mem.totalBytes);
+    set(m.deviceMemoryTotal, d, mem.totalBytes);
     set(m.deviceMemory, { ...d, state: 'used' }, mem.usedBytes);
     set(m.deviceMemory, { ...d, state: 'free' }, mem.freeBytes);
     set(m.deviceMemory, { ...d, state: 'reserved' }, mem.reservedBytes);
     set(m.deviceUnattributed, d, device.unattributedBytes);
     for (const p of processesOf(device)) {
-      const labels = processLabels(device, p);
+      const labels = processLabels(device, p, m.commandLabel);
       labelsByProcess.set(`${device.index}/${p.pid}`, labels);
       const { layers, gaps, host } = p;
       set(m.processMemory, { ...labels, layer: 'driver' }, layers.driverBytes);
@@ -157,16 +236,16 @@ export function fillSampleMetrics(metrics: ExporterMetrics, sample: LayeredSampl
       set(m.processGap, { ...labels, gap: 'cuda_graphs' }, gaps.cudaGraphs.totalEstimateBytes);
       set(m.processGap, { ...labels, gap: 'allocator_cached' }, gaps.allocatorCachedBytes);
       set(m.processFragmentation, labels, gaps.fragmentationRatio);
-      set(m.processHostMemory, { ...labels, kind: 'rss' }, host?.rssBytes);
+      set(m.processHostRss, labels, host?.rssBytes);
       set(m.processHostMemory, { ...labels, kind: 'anon' }, host?.anonBytes);
       set(m.processHostMemory, { ...labels, kind: 'file' }, host?.fileBytes);
       set(m.processHostMemory, { ...labels, kind: 'shmem' }, host?.shmemBytes);
-      set(m.processHostMemory, { ...labels, kind: 'driver_mapped' }, host?.driverMappedBytes);
+      set(m.processHostDriverMapped, labels, host?.driverMappedBytes);
       set(m.processRequests, { ...labels, state: 'running' }, layers.framework?.requestsRunning);
       set(m.processRequests, { ...labels, state: 'waiting' }, layers.framework?.requestsWaiting);
-      set(m.processHostMemory, { ...labels, kind: 'heap' }, host?.heapBytes);
-      set(m.processHostMemory, { ...labels, kind: 'anon_mappings' }, host?.anonMappingsBytes);
-      set(m.processHostMemory, { ...labels, kind: 'outside_malloc' }, host?.outsideMallocBytes);
+      set(m.processHostHeap, labels, host?.heapBytes);
+      set(m.processHostAnonMappings, labels, host?.anonMappingsBytes);
+      set(m.processHostOutsideMalloc, labels, host?.outsideMallocBytes);
       set(m.processMalloc, { ...labels, state: 'in_use' }, host?.malloc?.inUseBytes);
       set(m.processMalloc, { ...labels, state: 'free' }, host?.malloc?.freeBytes);
       set(m.processContainerMemory, { ...labels, kind: 'usage' }, host?.container?.usageBytes);

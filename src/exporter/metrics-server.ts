@@ -1,11 +1,17 @@
 /**
- * The exporter's HTTP server: GET /metrics (the text the last collection rendered; a scrape
- * never touches NVML) and GET /healthz; any other path is 404 and any other method 405. Slow or
- * half-open clients cannot hold it: headers must arrive within 5 s, a request within 10 s, an
- * idle connection is closed after 15 s, and headers over 16 KiB are refused (431).
+ * The exporter's HTTP surface: a request listener (createMetricsHandler) that a caller can mount
+ * in its own server, and the server `listen()` and `gpu-layers serve` run it in. GET /metrics
+ * (the text the last collection rendered, gzipped when the client accepts it; a scrape never
+ * touches NVML), GET /healthz, and GET / (a small page listing both); any other path is 404 and
+ * any other method 405. The server's slow or half-open clients cannot hold it: headers must
+ * arrive within 5 s, a request within 10 s, an idle connection is closed after 15 s, and headers
+ * over 16 KiB are refused (431).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { promisify } from 'node:util';
+import { gzip as gzipCallback } from 'node:zlib';
 
+const gzip = promisify(gzipCallback);
 
 export interface MetricsServerOptions {
   /** The exposition to serve (rendered by the collector after each collection). */
@@ -13,6 +19,8 @@ export interface MetricsServerOptions {
   contentType: string;
   /** The /healthz body: the process serves; what the last collection did. */
   health: () => string;
+  /** Shown on the landing page. */
+  version?: string;
 }
 
 const HEADERS_TIMEOUT_MS = 5000;
@@ -25,14 +33,61 @@ function reply(response: ServerResponse, status: number, body: string | Buffer, 
   response.end(body);
 }
 
-export function createMetricsServer(options: MetricsServerOptions): Server {
-  const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS }, (request: IncomingMessage, response: ServerResponse) => {
+/** Whether an Accept-Encoding header accepts gzip (an explicit gzip entry wins over `*`; q=0 refuses). */
+export function acceptsGzip(header: string | string[] | undefined): boolean {
+  const value = Array.isArray(header) ? header.join(',') : (header ?? '');
+  let star: boolean | null = null;
+  for (const part of value.split(',')) {
+    const [name = '', ...params] = part.trim().toLowerCase().split(';');
+    const q = params.map((p) => /^\s*q\s*=\s*([\d.]+)\s*$/.exec(p)?.[1]).find((v) => v !== undefined);
+    const accepted = q === undefined || Number(q) > 0;
+    if (name.trim() === 'gzip' || name.trim() === 'x-gzip') return accepted;
+    if (name.trim() === '*') star = accepted;
+  }
+  return star === true;
+}
+
+function landingPage(version: string | undefined): string {
+  const title = `gpu-layers exporter${version === undefined ? '' : ` ${version}`}`;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${title}</title></head>
+<body>
+<h1>${title}</h1>
+<p>GPU memory by owner: the driver (NVML), the CUDA context, PyTorch's allocator, vLLM's KV cache and weights, and the host.</p>
+<ul>
+<li><a href="metrics">/metrics</a>: the Prometheus exposition of the last collection (gzip when asked)</li>
+<li><a href="healthz">/healthz</a>: whether the exporter serves, and what its last collection did</li>
+</ul>
+</body></html>
+`;
+}
+
+/**
+ * The request listener: mount it where the caller's server routes (the paths it sees are the
+ * ones above, after any prefix the caller's router strips; the landing page links relatively).
+ */
+export function createMetricsHandler(options: MetricsServerOptions): RequestListener {
+  // The gzipped exposition, made once per collection however many scrapers ask for it.
+  let gzipped: { source: Buffer; body: Promise<Buffer> } | null = null;
+  const page = landingPage(options.version);
+  return (request: IncomingMessage, response: ServerResponse) => {
     const path = (request.url ?? '/').split('?')[0];
-    if (path !== '/metrics' && path !== '/healthz') return reply(response, 404, 'not found: gpu-layers serves /metrics and /healthz\n');
+    if (path !== '/metrics' && path !== '/healthz' && path !== '/') return reply(response, 404, 'not found: gpu-layers serves /metrics, /healthz and /\n');
     if (request.method !== 'GET') return reply(response, 405, `method ${request.method ?? ''} not allowed: GET only\n`, { allow: 'GET' });
     if (path === '/healthz') return reply(response, 200, options.health());
-    reply(response, 200, options.exposition(), { 'content-type': options.contentType });
-  });
+    if (path === '/') return reply(response, 200, page, { 'content-type': 'text/html; charset=utf-8' });
+    const exposition = options.exposition();
+    if (!acceptsGzip(request.headers['accept-encoding'])) return reply(response, 200, exposition, { 'content-type': options.contentType, vary: 'Accept-Encoding' });
+    if (gzipped?.source !== exposition) gzipped = { source: exposition, body: gzip(exposition) };
+    gzipped.body.then(
+      (body) => reply(response, 200, body, { 'content-type': options.contentType, 'content-encoding': 'gzip', vary: 'Accept-Encoding' }),
+      () => reply(response, 200, exposition, { 'content-type': options.contentType, vary: 'Accept-Encoding' }),
+    );
+  };
+}
+
+export function createMetricsServer(options: MetricsServerOptions): Server {
+  const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS }, createMetricsHandler(options));
   server.keepAliveTimeout = 5000;
   server.setTimeout(IDLE_SOCKET_MS, (socket) => socket.destroy());
   // A client that sends garbage gets a 400 (431 for headers over the limit) and its socket

@@ -58,7 +58,7 @@ describe('the families of vLLM load, malloc and the container', () => {
     expect(valueOf(text, 'gpu_layers_process_malloc_bytes', 'state="in_use"')).toBe(2300);
     expect(valueOf(text, 'gpu_layers_process_malloc_bytes', 'state="free"')).toBe(200);
     // host10's anonymous RSS less malloc's arenas and mmapped chunks.
-    expect(valueOf(text, 'gpu_layers_process_host_memory_bytes', 'kind="outside_malloc"')).toBe(host10.anonBytes! - 1800 - 700);
+    expect(valueOf(text, 'gpu_layers_process_host_outside_malloc_bytes')).toBe(host10.anonBytes! - 1800 - 700);
     expect(valueOf(text, 'gpu_layers_process_container_memory_bytes', 'kind="usage"')).toBe(9000);
     expect(valueOf(text, 'gpu_layers_process_container_memory_bytes', 'kind="working_set"')).toBe(7000);
     // No limit: no series, not a zero.
@@ -104,5 +104,52 @@ describe('gpu_layers_oom_events_total', () => {
     expect(count()).toBe(0);
     for (let i = 0; i < 5; i++) await collector.collect();
     expect(count()).toBe(1);
+  });
+});
+
+describe('metric hygiene: a sum over any label means something', () => {
+  const series = (text: string, family: string) =>
+    text
+      .split('\n')
+      .filter((l) => l.startsWith(`${family}{`) || l.startsWith(`${family} `))
+      .map((l) => ({ line: l, value: Number(l.slice(l.lastIndexOf(' ') + 1)) }));
+  const fill = async (options: Parameters<typeof createExporterMetrics>[0] = {}) => {
+    const metrics = createExporterMetrics(options);
+    fillSampleMetrics(metrics, joinLayers(sample(), inputs()), [], { total: 64e9, available: 32e9 });
+    return metrics.registry.metrics();
+  };
+
+  it('device memory: used + free + reserved is the total, which is a family of its own', async () => {
+    const text = await fill();
+    expect(text).not.toContain('state="total"');
+    const layered = joinLayers(sample(), inputs());
+    for (const device of layered.devices) {
+      const parts = series(text, 'gpu_layers_device_memory_bytes').filter((s) => s.line.includes(`gpu="${device.index}"`));
+      expect(parts.map((s) => /state="(\w+)"/.exec(s.line)![1]).sort()).toEqual(['free', 'reserved', 'used']);
+      const total = series(text, 'gpu_layers_device_memory_total_bytes').find((s) => s.line.includes(`gpu="${device.index}"`))!.value;
+      expect(total).toBe(device.memory.totalBytes);
+      expect(parts.reduce((a, s) => a + s.value, 0)).toBe(total);
+    }
+  });
+
+  it('host memory: anon + file + shmem is the RSS, a family of its own; the overlapping figures are families of their own', async () => {
+    const text = await fill();
+    const kinds = series(text, 'gpu_layers_process_host_memory_bytes').filter((s) => s.line.includes('pid="10"'));
+    expect(kinds.map((s) => /kind="(\w+)"/.exec(s.line)![1]).sort()).toEqual(['anon', 'file', 'shmem']);
+    expect(kinds.reduce((a, s) => a + s.value, 0)).toBe(host10.rssBytes);
+    expect(valueOf(text, 'gpu_layers_process_host_rss_bytes')).toBe(host10.rssBytes);
+    expect(valueOf(text, 'gpu_layers_process_host_driver_mapped_bytes')).toBe(host10.driverMappedBytes);
+    expect(valueOf(text, 'gpu_layers_process_host_heap_bytes')).toBe(host10.heapBytes);
+    expect(valueOf(text, 'gpu_layers_process_host_anon_mappings_bytes')).toBe(host10.anonMappingsBytes);
+  });
+
+  it('the command label only when asked for', async () => {
+    const off = await fill();
+    expect(off).not.toContain('command=');
+    expect(series(off, 'gpu_layers_process_memory_bytes').length).toBeGreaterThan(0);
+    const on = await fill({ commandLabel: true });
+    for (const s of series(on, 'gpu_layers_process_memory_bytes')) expect(s.line).toMatch(/command="[^"]*"/);
+    // Without it, the series are the same ones less the label.
+    expect(series(on, 'gpu_layers_process_memory_bytes').map((s) => s.line.replace(/,?command="[^"]*"/, ''))).toEqual(series(off, 'gpu_layers_process_memory_bytes').map((s) => s.line));
   });
 });

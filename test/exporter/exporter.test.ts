@@ -63,7 +63,7 @@ describe('exporter', () => {
     const text = (await get(port, '/metrics')).body;
     const scenario = host(2, 2);
     for (const [d, device] of scenario.devices.entries()) {
-      expect(valueOf(text, 'gpu_layers_device_memory_bytes', { gpu: String(d), state: 'total' })).toBe(device.memory!.total);
+      expect(valueOf(text, 'gpu_layers_device_memory_total_bytes', { gpu: String(d) })).toBe(device.memory!.total);
       expect(valueOf(text, 'gpu_layers_device_memory_bytes', { gpu: String(d), state: 'used' })).toBe(device.memory!.used);
       for (const p of device.processes!) {
         expect(valueOf(text, 'gpu_layers_process_memory_bytes', { gpu: String(d), pid: String(p.pid), layer: 'driver' })).toBe(p.usedBytes);
@@ -122,9 +122,10 @@ describe('exporter', () => {
     expect((await get(port, '/metrics')).body).toMatch(/^gpu_layers_collect_success 1$/m);
   });
 
-  it('only GET /metrics and /healthz; 404, 405 with Allow, 431 for huge headers', async () => {
+  it('only GET /metrics, /healthz and the landing page; 404, 405 with Allow, 431 for huge headers', async () => {
     expect((await get(port, '/healthz')).status).toBe(200);
-    expect((await get(port, '/')).status).toBe(404);
+    expect((await get(port, '/')).status).toBe(200);
+    expect((await get(port, '/index.html')).status).toBe(404);
     expect((await get(port, '/metrics/x')).status).toBe(404);
     const post = await get(port, '/metrics', 'POST');
     expect(post.status).toBe(405);

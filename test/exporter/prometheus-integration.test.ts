@@ -91,7 +91,7 @@ afterAll(() => {
 it('Prometheus scrapes the layers, and the collection alert goes pending when the GPU wedges', { timeout: 90_000 }, async () => {
   const scenario = host(2, 2);
   const total = await until('device memory in Prometheus', async () => {
-    const result = (await api('query?query=gpu_layers_device_memory_bytes{state="total",gpu="1"}')).data?.result;
+    const result = (await api('query?query=gpu_layers_device_memory_total_bytes{gpu="1"}')).data?.result;
     return result?.length === 1 ? Number(result[0].value[1]) : undefined;
   });
   expect(total).toBe(scenario.devices[1]!.memory!.total);

@@ -3,7 +3,7 @@
  * and, for the labels with a fixed set of values, those values. The deploy tests check every
  * query in the rules and the dashboard against this list.
  */
-/** pod_uid (the pod of a process in Kubernetes) is set where the exporter can read it. */
+/** pod_uid (the pod of a process in Kubernetes) is set where the exporter can read it; command only with serve --command-label. */
 const PROCESS = ['gpu', 'uuid', 'pid', 'command', 'container', 'pod_uid'] as const;
 /** The sequence-consistency canary's subject: the API base it calls (no credentials) and the model. */
 const CANARY = ['endpoint', 'model'] as const;
@@ -14,18 +14,27 @@ export interface MetricFamily {
 }
 
 export const METRICS: Readonly<Record<string, MetricFamily>> = {
-  gpu_layers_device_memory_bytes: { labels: ['gpu', 'uuid', 'state'], values: { state: ['total', 'used', 'free', 'reserved'] } },
+  /** used, free and reserved add up to the total (reserved absent with NVML's v1 call, whose used includes it). */
+  gpu_layers_device_memory_bytes: { labels: ['gpu', 'uuid', 'state'], values: { state: ['used', 'free', 'reserved'] } },
+  gpu_layers_device_memory_total_bytes: { labels: ['gpu', 'uuid'] },
   gpu_layers_device_unattributed_bytes: { labels: ['gpu', 'uuid'] },
+  /** 0 for a GPU NVML cannot open or read, or no longer lists (every GPU seen since the start). */
+  gpu_layers_device_up: { labels: ['gpu', 'uuid'] },
+  /** 1 for each GPU that is down; code is NVML's return code name (or NOT_LISTED), reason its message. */
+  gpu_layers_device_error_info: { labels: ['gpu', 'uuid', 'code', 'reason'] },
   gpu_layers_process_memory_bytes: {
     labels: [...PROCESS, 'layer'],
     values: { layer: ['driver', 'context', 'allocator_reserved', 'allocator_allocated', 'kv_cache', 'weights'] },
   },
   gpu_layers_process_gap_bytes: { labels: [...PROCESS, 'gap'], values: { gap: ['outside_allocator', 'cuda_graphs', 'allocator_cached'] } },
   gpu_layers_process_fragmentation_ratio: { labels: PROCESS },
-  gpu_layers_process_host_memory_bytes: {
-    labels: [...PROCESS, 'kind'],
-    values: { kind: ['rss', 'anon', 'file', 'shmem', 'driver_mapped', 'heap', 'anon_mappings', 'outside_malloc'] },
-  },
+  /** The parts of RSS: they add up to gpu_layers_process_host_rss_bytes. */
+  gpu_layers_process_host_memory_bytes: { labels: [...PROCESS, 'kind'], values: { kind: ['anon', 'file', 'shmem'] } },
+  gpu_layers_process_host_rss_bytes: { labels: PROCESS },
+  gpu_layers_process_host_driver_mapped_bytes: { labels: PROCESS },
+  gpu_layers_process_host_heap_bytes: { labels: PROCESS },
+  gpu_layers_process_host_anon_mappings_bytes: { labels: PROCESS },
+  gpu_layers_process_host_outside_malloc_bytes: { labels: PROCESS },
   gpu_layers_process_requests: { labels: [...PROCESS, 'state'], values: { state: ['running', 'waiting'] } },
   gpu_layers_process_kv_cache_usage_ratio: { labels: PROCESS },
   gpu_layers_process_kv_cache_in_use_bytes: { labels: PROCESS },
@@ -52,6 +61,8 @@ export const METRICS: Readonly<Record<string, MetricFamily>> = {
   gpu_layers_canary_divergences: { labels: [...CANARY, 'kind'], values: { kind: ['noise', 'mismatch'] } },
   gpu_layers_canary_finding: { labels: [...CANARY, 'severity'], values: { severity: ['warning', 'critical'] } },
   gpu_layers_canary_requests_total: { labels: CANARY },
+  /** Always 1; driver, nvml and cuda are empty until a collection has read them. */
+  gpu_layers_build_info: { labels: ['version', 'driver', 'nvml', 'cuda'] },
   gpu_layers_collect_success: { labels: [] },
   gpu_layers_collect_duration_seconds: { labels: [] },
   gpu_layers_last_collect_timestamp_seconds: { labels: [] },

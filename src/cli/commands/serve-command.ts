@@ -56,6 +56,7 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
     'canary-every': { type: 'string' },
     'canary-budget': { type: 'string' },
     'no-host': { type: 'boolean' },
+    'command-label': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
   if (flags.help === true) {
@@ -85,6 +86,7 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
       if (kind !== lastWarning) io.stderr.write(`gpu-layers serve: warning: collection failed: ${line}\n`);
       lastWarning = kind;
     },
+    commandLabel: flags['command-label'] === true,
     flights: flightRecorderFromFlags(flags, io, intervalMs),
     onFlights: (result) => reportFlights(result, io, 'serve'),
     ...(canary !== null ? { canary } : {}),
