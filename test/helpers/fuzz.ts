@@ -75,6 +75,16 @@ export function slowestOnPumpedInputs(
   return slowest;
 }
 
+/**
+ * What becomes of one file in a mutated tree on disk: missing (null), empty, or (mostly) the
+ * mutated bytes the test supplies (undefined).
+ */
+export const treeFileCase: fc.Arbitrary<null | Buffer | undefined> = fc.oneof(
+  { weight: 1, arbitrary: fc.constant(null) },
+  { weight: 1, arbitrary: fc.constant(Buffer.alloc(0)) },
+  { weight: 6, arbitrary: fc.constant(undefined) },
+);
+
 export async function timedAsync<T>(call: () => Promise<T>): Promise<{ value: T; cpuMs: number }> {
   const start = process.cpuUsage();
   const value = await call();
