@@ -108,6 +108,7 @@ function grewBefore(lines: readonly string[], deviceIndex: number, pid: number):
     return a !== undefined && b !== undefined && b - a >= FLOOR_BYTES ? [{ series, what, first: a, last: b }] : [];
   }).sort((x, y) => y.last - y.first - (x.last - x.first));
 }
+
 const FLIGHT_FILE = /^flight-\d{8}T\d{6}Z-gpu\d+-pid\d+-(?:oom-kill|cuda-oom)(?:-\d+)?\.(?:jsonl|diagnosis\.json)$/;
 
 /** "2026-12-07T03:15:00.123Z" -> "20261207T031500Z": sorts in time order, no characters a shell minds. */
