@@ -9,14 +9,16 @@ export const EXIT_USAGE = 2;
 export const EXIT_NVML_UNAVAILABLE = 3;
 /** An input file is unreadable or invalid. */
 export const EXIT_BAD_INPUT = 4;
+/** An error gpu-layers did not foresee (a bug): reported with a line asking to report it. */
+export const EXIT_INTERNAL = 5;
 
 /**
- * The exit code of each kind of failure. An error gpu-layers did not foresee (a bug) exits as
- * the GPUs unreadable would: whatever ran, it did not give the user the reading they asked for.
+ * The exit code of each kind of failure. An error gpu-layers did not foresee (a bug) has its own:
+ * it says nothing of the GPUs, so it must not read as "NVML unavailable" to a script or an alert.
  */
 export const EXIT_CODE_OF: Record<ErrorCategory | 'internal', number> = {
   usage: EXIT_USAGE,
   gpu: EXIT_NVML_UNAVAILABLE,
   input: EXIT_BAD_INPUT,
-  internal: EXIT_NVML_UNAVAILABLE,
+  internal: EXIT_INTERNAL,
 };

@@ -9,9 +9,36 @@ import { UsageError } from './usage.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
+/**
+ * "--timeout -5" as "--timeout=-5": parseArgs takes a value that starts with a dash for a flag
+ * ("argument is ambiguous"); joined, the value reaches the flag's own parser, which says what
+ * the flag expects.
+ */
+function joinNegativeValues(args: readonly string[], options: Options): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') {
+      joined.push(...args.slice(i));
+      break;
+    }
+    const next = args[i + 1];
+    let name: string | undefined;
+    if (/^--[^=]+$/.test(arg)) name = arg.slice(2);
+    else if (/^-[^-]$/.test(arg)) name = Object.keys(options).find((key) => options[key]!.short === arg.slice(1));
+    if (name !== undefined && Object.hasOwn(options, name) && options[name]!.type === 'string' && next !== undefined && /^-\.?\d/.test(next)) {
+      joined.push(`--${name}=${next}`);
+      i++;
+    } else {
+      joined.push(arg);
+    }
+  }
+  return joined;
+}
+
 export function parseFlags<T extends Options>(args: string[], options: T) {
   try {
-    return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
+    return parseArgs({ args: joinNegativeValues(args, options), options, strict: true, allowPositionals: false }).values;
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
@@ -20,7 +47,7 @@ export function parseFlags<T extends Options>(args: string[], options: T) {
 /** The same, for verbs that take files as positional arguments. */
 export function parseFlagsAndFiles<T extends Options>(args: string[], options: T) {
   try {
-    const parsed = parseArgs({ args, options, strict: true, allowPositionals: true });
+    const parsed = parseArgs({ args: joinNegativeValues(args, options), options, strict: true, allowPositionals: true });
     return { flags: parsed.values, files: parsed.positionals };
   } catch (error) {
     throw new UsageError((error as Error).message);

@@ -90,8 +90,21 @@ const LIBRARY_HINTS = [
   'or name the library with GPU_LAYERS_NVML_LIB=/path/to/libnvidia-ml.so.1',
 ];
 
+/**
+ * dlerror's words when the file exists but is no shared library (a text file, a truncated or
+ * foreign binary): glibc says "invalid ELF header", "file too short", "wrong ELF class"...
+ */
+const NOT_A_LIBRARY = /invalid ELF header|file too short|wrong ELF class|ELF file|only ET_DYN and ET_EXEC|not a dynamic executable|cannot dynamically load/i;
+
 function openFailure(raw: RawOpen, cuda: CudaStatus): GpuLayersError | null {
   const library = raw.nvml.loadedPath ?? raw.nvml.requested;
+  if (!raw.nvml.loaded && NOT_A_LIBRARY.test(raw.nvml.loadError ?? '')) {
+    return new GpuLayersError(
+      'NVML_LIBRARY_INVALID',
+      `${raw.nvml.requested} is not a loadable shared library: ${raw.nvml.loadError}`,
+      { library: raw.nvml.requested, hints: ['name the NVML library itself: GPU_LAYERS_NVML_LIB (or --nvml-lib) = /path/to/libnvidia-ml.so.1', LIBRARY_HINTS[0]!], cuda },
+    );
+  }
   if (!raw.nvml.loaded) {
     return new GpuLayersError(
       'NVML_LIBRARY_NOT_FOUND',

@@ -156,7 +156,11 @@ export class PickleReader {
     const u64 = (at: number): number => buf.readUInt32LE(at) + buf.readUInt32LE(at + 4) * TWO_32;
 
     try {
-    if (this.protocol === null && end > 0 && buf[0] !== 0x80) fail('not a pickle of protocol 2 to 5: it starts with {op}, not PROTO');
+    if (this.protocol === null && end > 0 && buf[0] !== 0x80) {
+      // torch.save writes a zip archive ("PK\x03\x04"); its first byte would read as PERSID.
+      if (buf[0] === 0x50 && (end < 2 || buf[1] === 0x4b)) fail('a zip archive: torch.save output, not a memory snapshot (torch.cuda.memory._dump_snapshot writes a pickle)');
+      fail('not a pickle of protocol 2 to 5: it starts with {op}, not PROTO');
+    }
     while (pos < end) {
       const op = buf[pos]!;
       switch (op) {

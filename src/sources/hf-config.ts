@@ -124,7 +124,7 @@ export type HfConfigReading = { ok: true; geometry: KvGeometryOf } | { ok: false
 export async function readHfConfig(file: string): Promise<HfConfigReading> {
   let text: string;
   try {
-    text = await readTextFile(file, MAX_HF_CONFIG_BYTES);
+    text = await readTextFile(file, MAX_HF_CONFIG_BYTES, { regularOnly: true });
   } catch (error) {
     if (error instanceof FileRefusedError) return { ok: false, error: sourceError('HF_CONFIG_INVALID', `${error.message}: not a model config.json`) };
     return { ok: false, error: sourceError('HF_CONFIG_UNREADABLE', `${file}: ${(error as Error).message}`) };

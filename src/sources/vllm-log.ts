@@ -26,7 +26,10 @@
  * local time without a year: a line's time is the latest such moment not after `now` (when the
  * line was read).
  */
+import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
+
+import { FileRefusedError } from './read-text-file.js';
 
 export interface VllmLogFigures {
   weightsBytes: number | null;
@@ -367,9 +370,13 @@ export class VllmLogFollower {
   }
 
   async #read(now: number): Promise<VllmLog> {
-    const handle = await open(this.file, 'r');
+    // Non-blocking: a FIFO with no writer would block open(2) and read(2) forever; anything but a
+    // regular file (a FIFO, /dev/zero, a socket) is refused before a byte is read.
+    const handle = await open(this.file, constants.O_RDONLY | constants.O_NONBLOCK);
     try {
-      const { dev, ino, size } = await handle.stat();
+      const stat = await handle.stat();
+      if (!stat.isFile()) throw new FileRefusedError('NOT_A_REGULAR_FILE', `${this.file} is not a regular file (a FIFO, socket or device)`);
+      const { dev, ino, size } = stat;
       if (!(await this.#continues(handle, dev, ino, size))) this.#restart();
       const chunk = Buffer.allocUnsafe(this.#chunkBytes);
       let offset = this.#at?.offset ?? 0;

@@ -22,6 +22,15 @@ describe('interpretOpen', () => {
     });
   });
 
+  it('a file that is not a shared library (--nvml-lib /etc/passwd) is NVML_LIBRARY_INVALID, not NOT_FOUND', () => {
+    const raw = rawOpen({ nvml: { requested: '/etc/passwd', loaded: false, loadError: '/etc/passwd: invalid ELF header', loadedPath: null, symbols: {} }, initRc: -1 });
+    expect(interpretOpen(raw, {}).failure).toMatchObject({
+      code: 'NVML_LIBRARY_INVALID',
+      library: '/etc/passwd',
+      message: '/etc/passwd is not a loadable shared library: /etc/passwd: invalid ELF header',
+    });
+  });
+
   it('a library without nvmlInit is NVML_LIBRARY_INVALID', () => {
     const raw = rawOpen({ nvml: { requested: '/lib/x.so', loaded: true, loadError: null, loadedPath: '/lib/x.so', symbols: { init: null } }, initRc: 13 });
     expect(interpretOpen(raw, {}).failure?.code).toBe('NVML_LIBRARY_INVALID');

@@ -30,6 +30,8 @@ beforeAll(() => {
   });
   if (run.status !== 0) throw new Error(`generate_snapshot.py --hostile failed: ${run.stderr}`);
   writeFileSync(hostile('empty.pickle'), '');
+  // What torch.save writes: a zip archive (local file header "PK\x03\x04", then archive/data.pkl).
+  writeFileSync(hostile('torch-save.pt'), Buffer.concat([Buffer.from([0x50, 0x4b, 0x03, 0x04]), Buffer.alloc(26), Buffer.from('archive/data.pkl')]));
   mkdirSync(hostile('a-folder.pickle'));
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -42,6 +44,7 @@ const cases: [string, RegExp][] = [
   ['deep.pickle', /(containers nested deeper than 1000|more than 100000 items on the pickle stack) at offset \d+/],
   ['huge-frame.pickle', /FRAME announces \d+ bytes but only \d+ remain in the file \(truncated\?\) at offset 2/],
   ['huge-string.pickle', /(BINUNICODE8 \(0x8d\) announces \d+ bytes but only \d+ remain in the file|a string or bytes of \d+ bytes \(limit)/],
+  ['torch-save.pt', /a zip archive: torch\.save output, not a memory snapshot/],
   ['protocol-9.pickle', /pickle protocol 9 is not supported \(snapshots are protocol 2 to 5\) at offset 0/],
   ['protocol-0.pickle', /not a pickle of protocol 2 to 5: it starts with .*, not PROTO at offset 0/],
   // Protocol 4 announces each frame's length, so a cut shows at the frame that runs past the end.
