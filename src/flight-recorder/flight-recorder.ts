@@ -84,12 +84,11 @@ const WATCHED: [string, string, (p: Json) => unknown][] = [
   ['host.container.workingSetBytes', "its container's working set", (p) => ((p.host as Json | null | undefined)?.container as Json | null | undefined)?.workingSetBytes],
 ];
 
-/** The first and last reading of each watched figure of `pid` on `deviceIndex` in the window's lines. */
-function grewBefore(lines: readonly string[], deviceIndex: number, pid: number): GrewBefore[] {
+/** The first and last reading of each watched figure of `pid` on `deviceIndex` in the window's samples. */
+function grewBefore(samples: readonly Json[], deviceIndex: number, pid: number): GrewBefore[] {
   const first = new Map<string, number>();
   const last = new Map<string, number>();
-  for (const line of lines) {
-    const sample = JSON.parse(line) as Json;
+  for (const sample of samples) {
     const devices = Array.isArray(sample.devices) ? sample.devices : [];
     const device = devices.find((d): d is Json => isObject(d) && d.index === deviceIndex);
     const processes = device === undefined ? [] : [...(Array.isArray(device.processes) ? device.processes : []), ...(isObject(device.mig) && Array.isArray(device.mig.devices) ? device.mig.devices.flatMap((m) => (isObject(m) && Array.isArray(m.processes) ? m.processes : [])) : [])];
@@ -145,10 +144,12 @@ export class FlightRecorder {
     const events = this.#detector.next(sample);
     const result: FlightResult = { events, flights: [], failures: [] };
     if (events.length === 0) return result;
+    // The window as recorded, parsed once for the diagnosis and for what grew.
+    const window = this.#lines.map(({ line }) => JSON.parse(line) as Json);
     let findings: Finding[];
     try {
       const builder = new HistoryBuilder();
-      for (const { line } of this.#lines) builder.add(JSON.parse(line));
+      for (const sample of window) builder.add(sample);
       findings = diagnoseHistories(builder.histories());
     } catch (error) {
       findings = [];
@@ -156,7 +157,7 @@ export class FlightRecorder {
     }
     for (const event of events) {
       try {
-        result.flights.push(this.#write(event, findings));
+        result.flights.push(this.#write(event, findings, grewBefore(window, event.deviceIndex, event.pid)));
       } catch (error) {
         result.failures.push(`no flight recording of ${event.kind} of pid ${event.pid} on GPU ${event.deviceIndex}: ${(error as Error).message}`);
       }
@@ -192,7 +193,7 @@ export class FlightRecorder {
     this.#folderChecked = true;
   }
 
-  #write(event: OomEvent, findings: Finding[]): Flight {
+  #write(event: OomEvent, findings: Finding[], grew: GrewBefore[]): Flight {
     this.#folder();
     const stem = `flight-${compactTime(event.noticedAt)}-gpu${event.deviceIndex}-pid${event.pid}-${event.kind}`;
     // Two events of one kind for one process in one second: the second gets a suffix.
@@ -204,11 +205,6 @@ export class FlightRecorder {
     const header = recordingHeaderFor(first.sample, { host: this.#options.host, intervalMs: this.#options.intervalMs, startedAt: first.sample.takenAt, gpuLayersVersion: this.#options.gpuLayersVersion });
     writeFileAtomic(recording, `${JSON.stringify(header)}\n${this.#lines.map((l) => l.line).join('\n')}\n`);
     const own = findings.filter((f) => f.subject.deviceIndex === event.deviceIndex && (f.subject.pid === null || f.subject.pid === event.pid));
-    const grew = grewBefore(
-      this.#lines.map((l) => l.line),
-      event.deviceIndex,
-      event.pid,
-    );
     writeFileAtomic(
       diagnosis,
       `${JSON.stringify({ format: 'gpu-layers-flight', event, grewBefore: grew, recording: path.basename(recording), window: { from: first.sample.takenAt, to: event.noticedAt, samples: this.#lines.length }, findings, findingsOfTheProcess: own.map((f) => f.id) }, null, 2)}\n`,

@@ -220,21 +220,27 @@ async function readFileOrError(file: string, maxBytes: number, membership: Cgrou
  * in the text (NO_MEMORY_CGROUP), or a cgroup whose folder is not under the root
  * (CGROUP_NOT_VISIBLE: the process is in another cgroup namespace than the reader).
  */
+/** The folder of `membership`'s memory cgroup under `cgroupRoot`, and the base it must be under. */
+export function cgroupFolder(membership: CgroupMembership, cgroupRoot: string): { dir: string; base: string; escapes: boolean } {
+  const root = cgroupRoot.replace(/\/+$/, '');
+  const base = membership.version === 2 ? root : `${root}/memory`;
+  const dir = membership.path === '/' ? base : `${base}${membership.path.replace(/\/+$/, '')}`;
+  // The kernel writes a cgroup outside the reader's namespace as a path with "..": never follow one out of the root.
+  return { dir, base, escapes: membership.path.split('/').includes('..') || membership.path.includes('\0') };
+}
+
 export async function readCgroupMemory(procCgroupText: string, cgroupRoot = '/sys/fs/cgroup'): Promise<CgroupMemoryReading | FieldError> {
   const membership = parseCgroupMembership(procCgroupText);
   if (membership === null) {
     return sourceError('NO_MEMORY_CGROUP', '/proc/PID/cgroup names neither a cgroup v2 hierarchy ("0::/path") nor a v1 memory controller');
   }
-  const root = cgroupRoot.replace(/\/+$/, '');
-  const base = membership.version === 2 ? root : `${root}/memory`;
-  const dir = membership.path === '/' ? base : `${base}${membership.path.replace(/\/+$/, '')}`;
+  const { dir, base, escapes } = cgroupFolder(membership, cgroupRoot);
   const notVisible = () =>
     sourceError(
       'CGROUP_NOT_VISIBLE',
       `the cgroup of that process (${membership.path}) is not under ${base} (another cgroup namespace: run on the host or mount the host's /sys/fs/cgroup)`,
     );
-  // The kernel writes a cgroup outside the reader's namespace as a path with "..": never follow one out of the root.
-  if (membership.path.split('/').includes('..') || membership.path.includes('\0')) return notVisible();
+  if (escapes) return notVisible();
   try {
     if (!(await stat(dir)).isDirectory()) return notVisible();
   } catch (error) {

@@ -7,7 +7,7 @@
  */
 import { sourceError } from '../sample/field-errors.js';
 import type { FieldError } from '../sample/schema.js';
-import { parseMemoryEvents } from './cgroup-memory.js';
+import { cgroupFolder, parseMemoryEvents } from './cgroup-memory.js';
 import { readTextFile } from './read-text-file.js';
 
 const MAX_BYTES = 64 * 1024;
@@ -16,13 +16,6 @@ export interface OomKillCount {
   count: number;
   /** The cgroup path the count was read from. */
   path: string;
-}
-
-function folderOf(version: 1 | 2, path: string, cgroupRoot: string): string | null {
-  if (path.split('/').includes('..') || path.includes('\0')) return null;
-  const root = cgroupRoot.replace(/\/+$/, '');
-  const base = version === 2 ? root : `${root}/memory`;
-  return path === '/' ? base : `${base}${path.replace(/\/+$/, '')}`;
 }
 
 /** The cgroup above `path` ("/a/b" → "/a"; "/" has none). */
@@ -35,8 +28,8 @@ export function parentCgroup(path: string): string | null {
 
 /** The oom_kill count of exactly this cgroup, or why not. */
 export async function readOomKills(version: 1 | 2, path: string, cgroupRoot = '/sys/fs/cgroup'): Promise<OomKillCount | FieldError> {
-  const folder = folderOf(version, path, cgroupRoot);
-  if (folder === null) return sourceError('CGROUP_NOT_VISIBLE', `${path} is not under ${cgroupRoot}`);
+  const { dir: folder, escapes } = cgroupFolder({ version, path }, cgroupRoot);
+  if (escapes) return sourceError('CGROUP_NOT_VISIBLE', `${path} is not under ${cgroupRoot}`);
   const file = `${folder}/${version === 2 ? 'memory.events' : 'memory.oom_control'}`;
   let text: string;
   try {
