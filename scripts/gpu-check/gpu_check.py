@@ -409,11 +409,11 @@ class Checker:
             text = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % match.group(1), timeout=10).read().decode()
             self.results["exporter"] = {"exposition": [l for l in text.splitlines() if l.startswith("gpu_layers_") and 'pid="%d"' % pid in l or l.startswith("gpu_layers_collect")]}
 
-            def series(name, label):
-                found = re.search(r'^%s\{[^}]*pid="%d"[^}]*%s[^}]*\} (\S+)$' % (name, pid, label), text, re.M)
+            def series(name):
+                found = re.search(r'^%s\{[^}]*pid="%d"[^}]*\} (\S+)$' % (name, pid), text, re.M)
                 return None if found is None else float(found.group(1))
-            driver = series("gpu_layers_process_memory_bytes", 'layer="driver"')
-            reserved = series("gpu_layers_process_memory_bytes", 'layer="allocator_reserved"')
+            driver = series("gpu_layers_process_driver_memory_bytes")
+            reserved = series("gpu_layers_process_allocator_reserved_bytes")
             self.check("exporter: the workload's driver series = the probe's driver layer", driver == probed["layers"]["driverBytes"], probed["layers"]["driverBytes"], driver)
             if probed["layers"]["allocator"] is not None:
                 self.check("exporter: the workload's allocator_reserved series = the probe's", reserved == probed["layers"]["allocator"]["reservedBytes"],

@@ -42,6 +42,12 @@ function valueOf(text: string, family: string, extra = ''): number | undefined {
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
 
+/** The value of the series of `family` for the cgroup at `path`. */
+function cgroupValue(text: string, family: string, path: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${family}{`) && l.includes(`cgroup="${path}"`));
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
 describe('the families of vLLM load, malloc and the container', () => {
   it('exports each figure under its name, counters as counters', async () => {
     const text = await exposition({ ...vllmLayer, counters, load }, { ...host10, container });
@@ -59,18 +65,19 @@ describe('the families of vLLM load, malloc and the container', () => {
     expect(valueOf(text, 'gpu_layers_process_malloc_bytes', 'state="free"')).toBe(200);
     // host10's anonymous RSS less malloc's arenas and mmapped chunks.
     expect(valueOf(text, 'gpu_layers_process_host_outside_malloc_bytes')).toBe(host10.anonBytes! - 1800 - 700);
-    expect(valueOf(text, 'gpu_layers_process_container_memory_bytes', 'kind="usage"')).toBe(9000);
-    expect(valueOf(text, 'gpu_layers_process_container_memory_bytes', 'kind="working_set"')).toBe(7000);
+    expect(cgroupValue(text, 'gpu_layers_container_memory_usage_bytes', container.path)).toBe(9000);
+    expect(cgroupValue(text, 'gpu_layers_container_memory_working_set_bytes', container.path)).toBe(7000);
     // No limit: no series, not a zero.
-    expect(valueOf(text, 'gpu_layers_process_container_memory_bytes', 'kind="limit"')).toBeUndefined();
-    expect(valueOf(text, 'gpu_layers_process_container_oom_kills_total')).toBe(1);
+    expect(cgroupValue(text, 'gpu_layers_container_memory_limit_bytes', container.path)).toBeUndefined();
+    expect(cgroupValue(text, 'gpu_layers_container_oom_kills_total', container.path)).toBe(1);
   });
 
   it('unknown counters, load and container leave their families without a series for the process', async () => {
     const text = await exposition(vllmLayer, host10);
-    for (const family of ['gpu_layers_process_requests_finished_total', 'gpu_layers_process_tokens_total', 'gpu_layers_process_request_phase', 'gpu_layers_process_seconds_since_last_prefill', 'gpu_layers_process_container_memory_bytes']) {
+    for (const family of ['gpu_layers_process_requests_finished_total', 'gpu_layers_process_tokens_total', 'gpu_layers_process_request_phase', 'gpu_layers_process_seconds_since_last_prefill']) {
       expect(valueOf(text, family)).toBeUndefined();
     }
+    expect(text.split('\n').filter((l) => l.startsWith('gpu_layers_container_memory_usage_bytes{'))).toEqual([]);
   });
 
   it('a mirrored counter follows its source down when vLLM restarts', async () => {
@@ -146,10 +153,50 @@ describe('metric hygiene: a sum over any label means something', () => {
   it('the command label only when asked for', async () => {
     const off = await fill();
     expect(off).not.toContain('command=');
-    expect(series(off, 'gpu_layers_process_memory_bytes').length).toBeGreaterThan(0);
+    expect(series(off, 'gpu_layers_process_driver_memory_bytes').length).toBeGreaterThan(0);
     const on = await fill({ commandLabel: true });
-    for (const s of series(on, 'gpu_layers_process_memory_bytes')) expect(s.line).toMatch(/command="[^"]*"/);
+    for (const s of series(on, 'gpu_layers_process_driver_memory_bytes')) expect(s.line).toMatch(/command="[^"]*"/);
     // Without it, the series are the same ones less the label.
-    expect(series(on, 'gpu_layers_process_memory_bytes').map((s) => s.line.replace(/,?command="[^"]*"/, ''))).toEqual(series(off, 'gpu_layers_process_memory_bytes').map((s) => s.line));
+    expect(series(on, 'gpu_layers_process_driver_memory_bytes').map((s) => s.line.replace(/,?command="[^"]*"/, ''))).toEqual(series(off, 'gpu_layers_process_driver_memory_bytes').map((s) => s.line));
+  });
+
+  it('process layers: each nested figure is a family of its own, and the framework kinds add up within allocated', async () => {
+    const metrics = createExporterMetrics();
+    const layered = joinLayers(sample(), { ...inputs(), framework: new Map([[10, { layer: vllmLayer, errors: {} }]]) });
+    fillSampleMetrics(metrics, layered, [], { total: null, available: null });
+    const text = await metrics.registry.metrics();
+    // No family carries a label whose values nest (a layer inside another, a gap inside another).
+    expect(text).not.toMatch(/\b(layer|gap)="/);
+    const process10 = layered.devices[0]!.processes!.find((p) => p.pid === 10)!;
+    expect(valueOf(text, 'gpu_layers_process_driver_memory_bytes')).toBe(process10.layers.driverBytes);
+    expect(valueOf(text, 'gpu_layers_process_allocator_reserved_bytes')).toBe(process10.layers.allocator!.reservedBytes);
+    expect(valueOf(text, 'gpu_layers_process_allocator_allocated_bytes')).toBe(process10.layers.allocator!.allocatedBytes);
+    expect(valueOf(text, 'gpu_layers_process_outside_allocator_bytes')).toBe(process10.gaps.outsideAllocatorBytes);
+    expect(valueOf(text, 'gpu_layers_process_allocator_cached_bytes')).toBe(process10.gaps.allocatorCachedBytes);
+    const kinds = series(text, 'gpu_layers_process_framework_memory_bytes').filter((s) => s.line.includes('pid="10"'));
+    expect(kinds.map((s) => /kind="(\w+)"/.exec(s.line)![1]).sort()).toEqual(['kv_cache', 'weights']);
+    expect(kinds.reduce((a, s) => a + s.value, 0)).toBe(vllmLayer.weightsBytes! + vllmLayer.kvCacheBytes!);
+  });
+
+  it('host memory: total and available are families of their own', async () => {
+    const text = await fill();
+    expect(series(text, 'gpu_layers_host_memory_total_bytes').map((s) => s.value)).toEqual([64e9]);
+    expect(series(text, 'gpu_layers_host_memory_available_bytes').map((s) => s.value)).toEqual([32e9]);
+  });
+
+  it('a cgroup that holds several GPU processes has one series per figure, so a sum over cgroups counts it once', async () => {
+    const metrics = createExporterMetrics();
+    const shared = { ...container, path: '/kubepods/pod1/tp-engine' };
+    // pid 10 on GPU 0 and pid 11 on GPU 1: two tensor-parallel workers of one container.
+    const host = new Map([
+      [10, { ...host10, container: shared }],
+      [11, { ...host10, nspid: [11], container: shared }],
+    ]);
+    fillSampleMetrics(metrics, joinLayers(sample(), { ...inputs(), host }), [], { total: null, available: null });
+    const text = await metrics.registry.metrics();
+    const usage = series(text, 'gpu_layers_container_memory_usage_bytes');
+    expect(usage.map((s) => s.value)).toEqual([9000]);
+    expect(usage[0]!.line).toContain(`cgroup="${shared.path}"`);
+    expect(usage[0]!.line).not.toMatch(/\b(pid|gpu)="/);
   });
 });

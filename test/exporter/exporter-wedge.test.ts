@@ -67,7 +67,7 @@ const gauge = (body: string, name: string): number | undefined => {
   return match === null ? undefined : Number(match[1]);
 };
 const driverBytes = (body: string, pid: number): number | undefined => {
-  const line = body.split('\n').find((l) => l.startsWith('gpu_layers_process_memory_bytes{') && l.includes(`pid="${pid}"`) && l.includes('layer="driver"'));
+  const line = body.split('\n').find((l) => l.startsWith('gpu_layers_process_driver_memory_bytes{') && l.includes(`pid="${pid}"`));
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
 };
 

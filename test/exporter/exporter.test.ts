@@ -66,14 +66,14 @@ describe('exporter', () => {
       expect(valueOf(text, 'gpu_layers_device_memory_total_bytes', { gpu: String(d) })).toBe(device.memory!.total);
       expect(valueOf(text, 'gpu_layers_device_memory_bytes', { gpu: String(d), state: 'used' })).toBe(device.memory!.used);
       for (const p of device.processes!) {
-        expect(valueOf(text, 'gpu_layers_process_memory_bytes', { gpu: String(d), pid: String(p.pid), layer: 'driver' })).toBe(p.usedBytes);
+        expect(valueOf(text, 'gpu_layers_process_driver_memory_bytes', { gpu: String(d), pid: String(p.pid) })).toBe(p.usedBytes);
       }
     }
     expect(valueOf(text, 'gpu_layers_collect_success', {}) ?? Number(/^gpu_layers_collect_success (\d)/m.exec(text)?.[1])).toBe(1);
     const families = [...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]);
     const helped = [...text.matchAll(/^# HELP (\S+) \S/gm)].map((m) => m[1]);
     expect(helped).toEqual(families);
-    expect(families).toEqual(expect.arrayContaining(['gpu_layers_process_gap_bytes', 'gpu_layers_finding', 'gpu_layers_last_collect_timestamp_seconds']));
+    expect(families).toEqual(expect.arrayContaining(['gpu_layers_process_outside_allocator_bytes', 'gpu_layers_finding', 'gpu_layers_last_collect_timestamp_seconds']));
   });
 
   it('promtool check metrics finds no problem in the exposition', async () => {
@@ -100,7 +100,7 @@ describe('exporter', () => {
     mock.write(scenario);
     await exporter.collect();
     const text = (await get(port, '/metrics')).body;
-    expect(valueOf(text, 'gpu_layers_process_memory_bytes', { pid: '10000', layer: 'driver' })).toBe(64 * MiB);
+    expect(valueOf(text, 'gpu_layers_process_driver_memory_bytes', { pid: '10000' })).toBe(64 * MiB);
     expect(text).not.toMatch(/pid="10001"/);
     mock.write(host(2, 2));
     await exporter.collect();
@@ -113,7 +113,7 @@ describe('exporter', () => {
     const wedged = await get(port, '/metrics');
     expect(performance.now() - started).toBeLessThan(1000);
     expect(wedged.body).toMatch(/^gpu_layers_collect_success 0$/m);
-    expect(valueOf(wedged.body, 'gpu_layers_process_memory_bytes', { pid: '10001', layer: 'driver' })).toBe(128 * MiB);
+    expect(valueOf(wedged.body, 'gpu_layers_process_driver_memory_bytes', { pid: '10001' })).toBe(128 * MiB);
     expect((await get(port, '/healthz')).body).toMatch(/the last collection failed: .*did not return within 300 ms/);
     mock.write(host(2, 2));
     // The stuck call returns after its delay; until then collections fail at once.
@@ -161,8 +161,8 @@ describe('exporter labels from /proc', () => {
     const exporter = await createExporter({ intervalMs: 3_600_000, probe, layers: { statsDir: null, procRoot: path.join(repoRoot, 'test/fixtures/proc') } });
     try {
       const text = await exporter.metrics();
-      const line = text.split('\n').find((l) => l.startsWith('gpu_layers_process_memory_bytes{') && l.includes('pid="4242"'))!;
-      expect(line).toContain('container="5b1e9f3c7a2d"');
+      const line = text.split('\n').find((l) => l.startsWith('gpu_layers_process_driver_memory_bytes{') && l.includes('pid="4242"'))!;
+      expect(line).toContain('container_id="5b1e9f3c7a2d"');
       expect(line).toContain('pod_uid="3f2b9c1e-8d4a-4f7e-9b2c-1a5d6e7f8a9b"');
       expect(valueOf(text, 'gpu_layers_process_host_memory_bytes', { pid: '4242', kind: 'anon' })).toBe(6291456 * 1024);
     } finally {

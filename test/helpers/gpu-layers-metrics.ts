@@ -3,8 +3,14 @@
  * and, for the labels with a fixed set of values, those values. The deploy tests check every
  * query in the rules and the dashboard against this list.
  */
-/** pod_uid (the pod of a process in Kubernetes) is set where the exporter can read it; command only with serve --command-label. */
-const PROCESS = ['gpu', 'uuid', 'pid', 'command', 'container', 'pod_uid'] as const;
+/**
+ * container_id and pod_uid (from the cgroup path) and namespace, pod and container (Kubernetes'
+ * names, from the kubelet) are set where the exporter can read them; command only with serve
+ * --command-label.
+ */
+const PROCESS = ['gpu', 'uuid', 'pid', 'command', 'container_id', 'pod_uid', 'namespace', 'pod', 'container'] as const;
+/** A cgroup that holds GPU processes: its path and the identity of its container. */
+const CGROUP = ['cgroup', 'container_id', 'pod_uid', 'namespace', 'pod', 'container'] as const;
 /** The sequence-consistency canary's subject: the API base it calls (no credentials) and the model. */
 const CANARY = ['endpoint', 'model'] as const;
 
@@ -22,11 +28,15 @@ export const METRICS: Readonly<Record<string, MetricFamily>> = {
   gpu_layers_device_up: { labels: ['gpu', 'uuid'] },
   /** 1 for each GPU that is down; code is NVML's return code name (or NOT_LISTED), reason its message. */
   gpu_layers_device_error_info: { labels: ['gpu', 'uuid', 'code', 'reason'] },
-  gpu_layers_process_memory_bytes: {
-    labels: [...PROCESS, 'layer'],
-    values: { layer: ['driver', 'context', 'allocator_reserved', 'allocator_allocated', 'kv_cache', 'weights'] },
-  },
-  gpu_layers_process_gap_bytes: { labels: [...PROCESS, 'gap'], values: { gap: ['outside_allocator', 'cuda_graphs', 'allocator_cached'] } },
+  gpu_layers_process_driver_memory_bytes: { labels: PROCESS },
+  gpu_layers_process_context_bytes: { labels: PROCESS },
+  gpu_layers_process_allocator_reserved_bytes: { labels: PROCESS },
+  gpu_layers_process_allocator_allocated_bytes: { labels: PROCESS },
+  /** Parts of the allocated bytes that do not overlap. */
+  gpu_layers_process_framework_memory_bytes: { labels: [...PROCESS, 'kind'], values: { kind: ['weights', 'kv_cache'] } },
+  gpu_layers_process_outside_allocator_bytes: { labels: PROCESS },
+  gpu_layers_process_cuda_graphs_estimate_bytes: { labels: PROCESS },
+  gpu_layers_process_allocator_cached_bytes: { labels: PROCESS },
   gpu_layers_process_fragmentation_ratio: { labels: PROCESS },
   /** The parts of RSS: they add up to gpu_layers_process_host_rss_bytes. */
   gpu_layers_process_host_memory_bytes: { labels: [...PROCESS, 'kind'], values: { kind: ['anon', 'file', 'shmem'] } },
@@ -43,11 +53,14 @@ export const METRICS: Readonly<Record<string, MetricFamily>> = {
   gpu_layers_process_request_phase: { labels: [...PROCESS, 'phase'], values: { phase: ['prefill-heavy', 'decode', 'idle'] } },
   gpu_layers_process_seconds_since_last_prefill: { labels: PROCESS },
   gpu_layers_process_malloc_bytes: { labels: [...PROCESS, 'state'], values: { state: ['in_use', 'free'] } },
-  gpu_layers_process_container_memory_bytes: { labels: [...PROCESS, 'kind'], values: { kind: ['usage', 'working_set', 'limit'] } },
-  gpu_layers_process_container_oom_kills_total: { labels: PROCESS },
+  gpu_layers_container_memory_usage_bytes: { labels: CGROUP },
+  gpu_layers_container_memory_working_set_bytes: { labels: CGROUP },
+  gpu_layers_container_memory_limit_bytes: { labels: CGROUP },
+  gpu_layers_container_oom_kills_total: { labels: CGROUP },
   /** One per flight recording written for an out-of-memory event (none with --no-flights). */
   gpu_layers_oom_events_total: { labels: ['gpu', 'uuid', 'kind'], values: { kind: ['oom-kill', 'cuda-oom'] } },
-  gpu_layers_host_memory_bytes: { labels: ['kind'], values: { kind: ['total', 'available'] } },
+  gpu_layers_host_memory_total_bytes: { labels: [] },
+  gpu_layers_host_memory_available_bytes: { labels: [] },
   gpu_layers_finding: {
     labels: ['pattern', 'severity', ...PROCESS],
     values: {
