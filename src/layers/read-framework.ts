@@ -84,9 +84,27 @@ export async function readFramework(pids: readonly number[], options: FrameworkS
   const endpoints = options.vllm ?? [];
   const local = localAddresses();
   const follower = options.vllmLog === undefined ? null : followerOf(options.vllmLog, readers);
-  const [parents, readEndpoints, logRead, hfRead] = await Promise.all([
-    readParents(procRoot),
-    Promise.all(endpoints.map((e) => readVllmEndpoint(e, options.vllmTimeoutMs ?? 2000, procRoot, local))),
+  const commandCache = new Map<number, Promise<string | null>>();
+  const command = (pid: number) => {
+    let value = commandCache.get(pid);
+    if (value === undefined) commandCache.set(pid, (value = readCommandLine(pid, procRoot)));
+    return value;
+  };
+  const parentsRead = readParents(procRoot);
+  const processesRead = parentsRead.then((parents) =>
+    Promise.all(
+      pids.map(async (pid): Promise<GpuProcessInfo> => {
+        const chain = ancestry(pid, parents);
+        return { pid, ancestry: chain, commands: await Promise.all(chain.map(command)) };
+      }),
+    ),
+  );
+  const [processes, readEndpoints, logRead, hfRead] = await Promise.all([
+    processesRead,
+    // A local server's port is pinned to these processes before its page is read.
+    Promise.all([parentsRead, processesRead]).then(([parents, gpu]) =>
+      Promise.all(endpoints.map((e) => readVllmEndpoint(e, options.vllmTimeoutMs ?? 2000, procRoot, local, { processes: gpu, parents }))),
+    ),
     // The log streams through in bounded memory; config.json is read whole, up to a limit.
     follower === null ? null : follower.read(now).then((parsed) => ({ parsed }), (error: Error) => ({ error })),
     options.hfConfig === undefined ? null : readHfConfig(options.hfConfig),
@@ -112,18 +130,6 @@ export async function readFramework(pids: readonly number[], options: FrameworkS
   const geometry = hfRead !== null && hfRead.ok ? hfRead.geometry : null;
   const hfStatus = options.hfConfig === undefined || hfRead === null ? null : sourceStatus(options.hfConfig, hfRead.ok ? null : hfRead.error);
 
-  const commandCache = new Map<number, Promise<string | null>>();
-  const command = (pid: number) => {
-    let value = commandCache.get(pid);
-    if (value === undefined) commandCache.set(pid, (value = readCommandLine(pid, procRoot)));
-    return value;
-  };
-  const processes: GpuProcessInfo[] = await Promise.all(
-    pids.map(async (pid) => {
-      const chain = ancestry(pid, parents);
-      return { pid, ancestry: chain, commands: await Promise.all(chain.map(command)) };
-    }),
-  );
   const results = attributeFramework(processes, { endpoints: readEndpoints, log, geometry, loads: endpointLoads(readEndpoints, readers, now), logLoad: log === null ? null : logLoad(log.parsed, log.path, now) });
   const metrics = readEndpoints.map((e) => sourceStatus(e.metrics.url, e.metrics.ok ? null : e.metrics.error));
   return { results, metrics, log: logStatus, hf: hfStatus };

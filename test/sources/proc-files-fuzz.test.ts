@@ -16,7 +16,8 @@ import { hostLayerOf } from '../../src/layers/host-layer.js';
 import { readProcessHost } from '../../src/sources/process-host.js';
 import { parseMeminfo } from '../../src/sources/host-memory.js';
 import { parseCgroupContainerId, parseCgroupPodUid, parseSmapsDriverRss, parseSmapsSplit, parseStatStartTime, parseStatus } from '../../src/sources/proc-files.js';
-import { parseListeningSockets, parseParentPid } from '../../src/sources/process-tree.js';
+import { parsePortSockets } from '../../src/sources/port-listener.js';
+import { parseParentPid } from '../../src/sources/process-tree.js';
 import { repoRoot } from '../helpers/paths.js';
 import { CALL_BOUND_MS, FUZZ_TIMEOUT_MS, fuzzParams, LONG_RUN, mutatedOrRandom, slowestOnPumpedInputs, treeFileCase, timed, timedAsync } from '../helpers/fuzz.js';
 
@@ -59,7 +60,7 @@ function parseAll(text: string): void {
   for (const value of [parseStatStartTime(text), parseParentPid(text)]) expect(value === null || Number.isSafeInteger(value)).toBe(true);
   const meminfo = parseMeminfo(text);
   expect(isBytes(meminfo.total) && isBytes(meminfo.available)).toBe(true);
-  for (const socket of parseListeningSockets(text)) expect(Number.isInteger(socket.port) && Number.isInteger(socket.inode)).toBe(true);
+  for (const socket of parsePortSockets(text, 8000)) expect(Number.isSafeInteger(socket.uid) && Number.isSafeInteger(socket.inode)).toBe(true);
 }
 
 describe('round trips: kernel-format text back to its figures', () => {
@@ -212,8 +213,11 @@ describe('round trips: kernel-format text back to its figures', () => {
           (s, i) =>
             `${String(i).padStart(4)}: 0100007F:${s.port.toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 ${s.state} 00000000:00000000 00:00000000 00000000  1000        0 ${s.inode} 1 0000000000000000 100 0 0 10 0`,
         );
-        const listening = sockets.filter((s) => s.state === '0A').map(({ port, inode }) => ({ port, inode }));
-        expect(parseListeningSockets(['  sl  local_address rem_address   st', ...tcp, ''].join('\n'))).toEqual(listening);
+        const text = ['  sl  local_address rem_address   st', ...tcp, ''].join('\n');
+        for (const port of new Set(sockets.map((s) => s.port))) {
+          const listening = sockets.filter((s) => s.state === '0A' && s.port === port).map(({ inode }) => ({ inode, uid: 1000 }));
+          expect(parsePortSockets(text, port)).toEqual(listening);
+        }
       }),
       fuzzParams(200),
     );
