@@ -1,9 +1,10 @@
 /**
  * The flags that name where the layers come from (companion folder, vLLM servers and log, model
- * config, the /proc and cgroup filesystem to read), shared by every verb that samples, so all read the same sources the
- * same way.
+ * config, the /proc and cgroup filesystem to read, the kubelet's pod-resources socket), shared by
+ * every verb that samples, so all read the same sources the same way.
  */
 import type { LayerOptions } from '../layers/read-layers.js';
+import { GpuLayersError } from '../errors.js';
 import { parseDuration, parseHttpUrl } from './parse-flags.js';
 
 export const LAYER_SOURCE_FLAGS = {
@@ -14,6 +15,7 @@ export const LAYER_SOURCE_FLAGS = {
   'vllm-timeout': { type: 'string' },
   'proc-root': { type: 'string' },
   'cgroup-root': { type: 'string' },
+  'pod-resources-socket': { type: 'string' },
 } as const;
 
 interface LayerSourceValues {
@@ -24,6 +26,13 @@ interface LayerSourceValues {
   'vllm-timeout'?: string;
   'proc-root'?: string;
   'cgroup-root'?: string;
+  'pod-resources-socket'?: string;
+}
+
+/** Without the flag the kubelet's default socket is read where it exists (read-layers.ts). */
+function podResourcesSocket(value: string): string {
+  if (value === '') throw new GpuLayersError('INVALID_OPTIONS', '--pod-resources-socket needs a path (the kubelet\'s is /var/lib/kubelet/pod-resources/kubelet.sock)');
+  return value;
 }
 
 export function layerOptionsFromFlags(flags: LayerSourceValues, env: Record<string, string | undefined>): LayerOptions {
@@ -36,5 +45,6 @@ export function layerOptionsFromFlags(flags: LayerSourceValues, env: Record<stri
     ...(flags['vllm-timeout'] !== undefined ? { vllmTimeoutMs: parseDuration(flags['vllm-timeout'], '--vllm-timeout') } : {}),
     ...(flags['proc-root'] !== undefined ? { procRoot: flags['proc-root'] } : {}),
     ...(flags['cgroup-root'] !== undefined ? { cgroupRoot: flags['cgroup-root'] } : {}),
+    ...(flags['pod-resources-socket'] !== undefined ? { podResourcesSocket: podResourcesSocket(flags['pod-resources-socket']) } : {}),
   };
 }

@@ -46,10 +46,16 @@ Options:
                          cache config
   --vllm-log <file>      a vLLM startup log: weights, KV cache, CUDA graph memory
   --hf-config <file>     the served model's config.json: KV bytes per block
-  --vllm-timeout <ms>    deadline for each vLLM /metrics request (default 2000)
+  --vllm-timeout <ms>    deadline for each vLLM /metrics read: answer, download and parse
+                         (default 2000); a URL on this host is read only when its port's
+                         listener is the GPU processes' vLLM
   --no-host              do not read /proc for the host memory split
   --proc-root <dir>      the host's /proc mounted elsewhere (in a container: /host/proc)
   --cgroup-root <dir>    the host's cgroup filesystem mounted elsewhere (default /sys/fs/cgroup)
+  --pod-resources-socket <path>
+                         the kubelet's pod-resources socket: namespace/pod/container of each
+                         process (default /var/lib/kubelet/pod-resources/kubelet.sock where it
+                         exists)
   -h, --help             this help
   -v, --version          the version
 
@@ -101,7 +107,8 @@ Exit codes: 0 everything in place, 1 something to fix (each ✗ line, with its f
 
 const SOURCES = `Layer sources and libraries, as for \`gpu-layers probe\`: --stats-dir <dir>, --vllm <url>,
 --vllm-log <file>, --hf-config <file>, --vllm-timeout <ms>, --proc-root <dir>,
---cgroup-root <dir>, --no-host, --timeout <ms>, --nvml-lib <path>, --cuda-lib <path>.`;
+--cgroup-root <dir>, --pod-resources-socket <path>, --no-host, --timeout <ms>, --nvml-lib <path>,
+--cuda-lib <path>.`;
 
 const FLIGHTS = `When a GPU process is OOM-killed (its cgroup counted a kill as it vanished) or hits a CUDA
 out-of-memory (the companion saw it), the last 30 minutes of samples are written as a flight

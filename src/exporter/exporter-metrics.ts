@@ -185,8 +185,9 @@ function processLabels(device: { index: number; uuid: string | null }, p: Layere
 }
 
 /** The Kubernetes identity of a process (from the kubelet's pod-resources API): empty where unknown. */
-function kubernetesLabels(_p: LayeredProcess): Record<'namespace' | 'pod' | 'container', string> {
-  return { namespace: '', pod: '', container: '' };
+function kubernetesLabels(p: LayeredProcess): Record<'namespace' | 'pod' | 'container', string> {
+  const k = p.kubernetes;
+  return k === null ? { namespace: '', pod: '', container: '' } : { namespace: k.namespace, pod: k.pod, container: k.container };
 }
 
 /** A cgroup's labels: the path, and the container identity of a process in it. */

@@ -12,6 +12,7 @@ import { allocatorLayerOf } from './allocator-layer.js';
 import { computeGaps } from './gaps.js';
 import { withProcessAllocators } from './host-layer.js';
 import type { AllocatorLayer, HostLayer, LayeredDevice, LayeredMigDevice, LayeredProcess, LayeredSample } from './schema.js';
+import type { KubernetesIdentityResult } from './kubernetes-identity.js';
 import type { FrameworkResult } from './vllm-attribution.js';
 
 export interface LayerInputs {
@@ -21,7 +22,9 @@ export interface LayerInputs {
   companion: ReadonlyMap<number, CompanionResult> | null;
   framework: ReadonlyMap<number, FrameworkResult>;
   calibration: { entries: readonly CalibrationEntry[]; moduleLoading: string; error: FieldError | null };
-  sources: LayeredSample['sources'];
+  /** Each process's pod and container by pid; absent where pod-resources was not read. */
+  kubernetes?: ReadonlyMap<number, KubernetesIdentityResult>;
+  sources: Omit<LayeredSample['sources'], 'podResources'> & { podResources?: LayeredSample['sources']['podResources'] };
 }
 
 const NO_COMPANION = sourceError('NOT_REQUESTED', 'no stats folder: enable the companion in the workload and set GPU_LAYERS_STATS_DIR (see `gpu-layers companion`)');
@@ -83,9 +86,12 @@ function layeredProcess(process: GpuProcess, uuid: string | null, contextBytes: 
   }
   if (inputs.host !== null && host === null) errors.host = sourceError('PROCESS_NOT_VISIBLE', 'no host reading for this pid');
   const gaps = computeGaps(layers, errors);
+  const kubernetes = inputs.kubernetes?.get(process.pid);
+  if (kubernetes?.error) errors.kubernetes = kubernetes.error;
   // A fresh object rather than `delete`, which would leave it in V8's slow dictionary mode.
   const { errors: _driverErrors, ...driver } = process;
-  return Object.keys(errors).length > 0 ? { ...driver, errors, layers, gaps, host } : { ...driver, layers, gaps, host };
+  const identity = kubernetes?.identity ?? null;
+  return Object.keys(errors).length > 0 ? { ...driver, errors, layers, gaps, host, kubernetes: identity } : { ...driver, layers, gaps, host, kubernetes: identity };
 }
 
 function layeredProcesses(processes: GpuProcess[] | null, uuid: string | null, sample: Sample, inputs: LayerInputs, deviceErrors: FieldErrors, contextKey: string) {
@@ -129,5 +135,5 @@ function layeredDevice(device: Device, sample: Sample, inputs: LayerInputs): Lay
 
 export function joinLayers(sample: Sample, inputs: LayerInputs): LayeredSample {
   // Which processes left since the last sample is the monitor's to say (it has that sample).
-  return { ...sample, devices: sample.devices.map((device) => layeredDevice(device, sample, inputs)), sources: inputs.sources, exits: null };
+  return { ...sample, devices: sample.devices.map((device) => layeredDevice(device, sample, inputs)), sources: { ...inputs.sources, podResources: inputs.sources.podResources ?? null }, exits: null };
 }

@@ -1,23 +1,26 @@
 /**
  * Reads every outside source for the processes of one driver sample, in parallel, each on its
  * own (a failing source leaves the others and says why), then joins them: the companion files,
- * /proc, the calibration cache and, through read-framework.ts, the vLLM sources. The I/O half of
- * the layers; join.ts is the pure half.
+ * /proc, the calibration cache, the kubelet's pod-resources socket and, through
+ * read-framework.ts, the vLLM sources. The I/O half of the layers; join.ts is the pure half.
  */
 import { readdir, stat } from 'node:fs/promises';
 
+import { GpuLayersError } from '../errors.js';
 import { calibrationCacheFile, moduleLoadingOf, readCalibrationCache } from '../sources/calibration-cache.js';
 import { sourceError } from '../sample/field-errors.js';
 import type { Sample } from '../sample/schema.js';
 import { missingCompanion, readCompanion, type CompanionResult } from '../sources/companion.js';
+import { DEFAULT_POD_RESOURCES_SOCKET, isSocket, PodResourcesReader, type PodResources } from '../sources/kubelet-pod-resources.js';
 import { invisibleProcessHost, readProcessHost, type CgroupReadings, type ProcessHostReading } from '../sources/process-host.js';
 import { readProcessIdentity, type ProcessIdentity } from '../sources/process-identity.js';
 import type { VllmLogFollower } from '../sources/vllm-log.js';
 import type { LoadState } from './request-load.js';
 import { hostLayerOf } from './host-layer.js';
 import { joinLayers } from './join.js';
+import { kubernetesIdentities, type KubernetesIdentityResult } from './kubernetes-identity.js';
 import type { FrameworkReading } from './read-framework.js';
-import type { LayeredSample } from './schema.js';
+import type { LayeredSample, SourceStatus } from './schema.js';
 import { sourceStatus } from './source-status.js';
 
 export interface LayerOptions {
@@ -36,6 +39,12 @@ export interface LayerOptions {
   procRoot?: string;
   /** Where the cgroup filesystem is mounted (default /sys/fs/cgroup). */
   cgroupRoot?: string;
+  /**
+   * The kubelet's pod-resources socket, for each process's namespace, pod and container.
+   * Default: /var/lib/kubelet/pod-resources/kubelet.sock where a socket is there (a Kubernetes
+   * node, or its folder mounted at the same path), else none; null: not read.
+   */
+  podResourcesSocket?: string | null;
   env?: Record<string, string | undefined>;
   now?: () => number;
 }
@@ -99,6 +108,27 @@ export interface LayerReaders {
   vllmLog?: VllmLogFollower;
   /** Each vLLM server's counters at the last sample, by /metrics URL: rates are taken between samples. */
   requestLoads?: Map<string, LoadState>;
+  /** The kubelet's pod list, listed again only after a few seconds. */
+  podResources?: PodResourcesReader;
+}
+
+/**
+ * The kubelet's pods, where its socket is asked for or (the default) present. Used by default
+ * where the socket exists because it is root's, on a path only root can write (a Kubernetes node's
+ * own), and its List is read-only: naming the pods costs nothing to set up where they exist. A
+ * socket asked for by name that is missing is an error; the default one missing is not.
+ */
+async function readPodResources(options: LayerOptions, readers: LayerReaders): Promise<{ status: SourceStatus; pods: PodResources[] | null }> {
+  if (options.podResourcesSocket === null) return { status: sourceStatus(null, sourceError('NOT_REQUESTED', 'the kubelet\'s pod-resources socket is not read (turned off)')), pods: null };
+  const socket = options.podResourcesSocket ?? DEFAULT_POD_RESOURCES_SOCKET;
+  // net.connect() would take a number for a TCP port: only a path is a socket here.
+  if (typeof socket !== 'string' || socket === '') throw new GpuLayersError('INVALID_OPTIONS', `podResourcesSocket must be a socket's path or null, not ${JSON.stringify(socket)}`);
+  if (options.podResourcesSocket === undefined && !(await isSocket(socket))) {
+    return { status: sourceStatus(null, sourceError('NOT_REQUESTED', `no kubelet pod-resources socket at ${socket}: not a Kubernetes node, or its folder is not mounted here (--pod-resources-socket PATH)`)), pods: null };
+  }
+  if (readers.podResources?.socket !== socket) readers.podResources = new PodResourcesReader(socket);
+  const result = await readers.podResources.read();
+  return result.ok ? { status: sourceStatus(socket, null), pods: result.pods } : { status: sourceStatus(socket, result.error), pods: null };
 }
 
 export async function readLayers(sample: Sample, options: LayerOptions = {}, readers: LayerReaders = {}): Promise<LayeredSample> {
@@ -118,7 +148,7 @@ export async function readLayers(sample: Sample, options: LayerOptions = {}, rea
             pids.map(async (pid) => [pid, visible.has(String(pid)) ? await readProcessHost(pid, procRoot, options.cgroupRoot, cgroups) : invisibleProcessHost(pid)] as const),
           ),
         ).then((entries) => new Map(entries));
-  const [host, framework, statsDirError] = await Promise.all([
+  const [host, framework, statsDirError, podResources] = await Promise.all([
     hostPromise,
     readFrameworkSources(pids, options, procRoot, readers),
     statsDir === null
@@ -127,6 +157,7 @@ export async function readLayers(sample: Sample, options: LayerOptions = {}, rea
           (s) => (s.isDirectory() ? null : sourceError('COMPANION_DIR_INVALID', `${statsDir} is not a folder`)),
           () => sourceError('COMPANION_DIR_MISSING', `no folder ${statsDir}: no companion has written there yet (see \`gpu-layers companion\`)`),
         ),
+    readPodResources(options, readers),
   ]);
   const companion = statsDir === null ? null : await readCompanions(statsDir, pids, host, procRoot, now);
 
@@ -134,10 +165,19 @@ export async function readLayers(sample: Sample, options: LayerOptions = {}, rea
   const cache = await readCalibrationCache(cacheFile);
   const calibrationError = cache.ok ? null : sourceError(cache.missing ? 'NOT_CALIBRATED' : 'CALIBRATION_CACHE_INVALID', cache.message);
 
+  const hostLayers = host === null ? null : new Map([...host].map(([pid, reading]) => [pid, hostLayerOf(reading)]));
+  let kubernetes: Map<number, KubernetesIdentityResult> | undefined;
+  if (podResources.pods !== null) kubernetes = kubernetesIdentities(sample, hostLayers, podResources.pods);
+  else if (podResources.status.location !== null && podResources.status.error !== null) {
+    const error = podResources.status.error;
+    kubernetes = new Map(pids.map((pid) => [pid, { identity: null, error }]));
+  }
+
   return joinLayers(sample, {
-    host: host === null ? null : new Map([...host].map(([pid, reading]) => [pid, hostLayerOf(reading)])),
+    host: hostLayers,
     companion,
     framework: framework.results,
+    ...(kubernetes === undefined ? {} : { kubernetes }),
     calibration: { entries: cache.ok ? cache.entries : [], moduleLoading: moduleLoadingOf(env), error: calibrationError },
     sources: {
       companion: sourceStatus(statsDir, statsDir === null ? sourceError('NOT_REQUESTED', 'no stats folder (GPU_LAYERS_STATS_DIR or --stats-dir)') : statsDirError),
@@ -145,6 +185,7 @@ export async function readLayers(sample: Sample, options: LayerOptions = {}, rea
       vllmLog: framework.log,
       hfConfig: framework.hf,
       calibration: sourceStatus(cacheFile, calibrationError),
+      podResources: podResources.status,
     },
   });
 }

@@ -254,10 +254,31 @@ export const gapsSchema = z.object({
   fragmentationRatio: z.nullable(z.number()),
 });
 
+/**
+ * The Kubernetes container a GPU process runs in, by the names a person queries, from the
+ * kubelet's device assignments (its pod-resources API) and the process's cgroup pod UID
+ * (layers/kubernetes-identity.ts).
+ */
+export const kubernetesIdentitySchema = z.object({
+  namespace: z.string(),
+  pod: z.string(),
+  container: z.string(),
+  /** The device ids the kubelet assigned that container on this process's GPU ("GPU-<uuid>",
+   * "MIG-<uuid>", "GPU-<uuid>::3" for a time-sliced or MPS replica). */
+  deviceIds: z.array(z.string()),
+  /** sole-assignee: the GPU is assigned to that container alone; pod-uid: several containers
+   * share it, and the process's cgroup pod UID, learned for a pod on a GPU of its own, tells
+   * which. */
+  matchedBy: z.enum(['sole-assignee', 'pod-uid']),
+});
+
 const layeredFields = {
   layers: layersSchema,
   gaps: gapsSchema,
   host: z.nullable(hostLayerSchema),
+  /** Its pod and container; null with the reason under errors.kubernetes where pod-resources was
+   * read, and null alone where it was not (sources.podResources says why). */
+  kubernetes: added(z.nullable(kubernetesIdentitySchema)),
 };
 
 export const layeredProcessSchema = z.extend(processSchema, layeredFields);
@@ -322,23 +343,27 @@ export const layeredSampleSchema = z.extend(sampleSchema, {
     vllmLog: z.nullable(sourceStatus),
     hfConfig: z.nullable(sourceStatus),
     calibration: sourceStatus,
+    /** The kubelet's pod-resources socket (the processes' Kubernetes identity); null in a
+     * recording made before it. */
+    podResources: added(z.nullable(sourceStatus)),
   }),
 });
 
-export type HostLayer = z.infer<typeof hostLayerSchema>;
+export interface HostLayer extends z.infer<typeof hostLayerSchema> {}
 export type MallocLayer = z.infer<typeof mallocLayerSchema>;
 export type PythonLayer = z.infer<typeof pythonLayerSchema>;
-export type ContainerMemory = z.infer<typeof containerMemorySchema>;
+export interface ContainerMemory extends z.infer<typeof containerMemorySchema> {}
 export type VllmCountersLayer = z.infer<typeof vllmCountersSchema>;
 export type RequestLoad = z.infer<typeof requestLoadSchema>;
 export type RequestPhase = (typeof REQUEST_PHASES)[number];
-export type AllocatorLayer = z.infer<typeof allocatorLayerSchema>;
-export type FrameworkLayer = z.infer<typeof frameworkLayerSchema>;
-export type Layers = z.infer<typeof layersSchema>;
-export type Gaps = z.infer<typeof gapsSchema>;
-export type LayeredProcess = z.infer<typeof layeredProcessSchema>;
-export type LayeredMigDevice = z.infer<typeof layeredMigDeviceSchema>;
-export type LayeredDevice = z.infer<typeof layeredDeviceSchema>;
-export type LayeredSample = z.infer<typeof layeredSampleSchema>;
+export interface AllocatorLayer extends z.infer<typeof allocatorLayerSchema> {}
+export interface FrameworkLayer extends z.infer<typeof frameworkLayerSchema> {}
+export interface Layers extends z.infer<typeof layersSchema> {}
+export interface Gaps extends z.infer<typeof gapsSchema> {}
+export interface LayeredProcess extends z.infer<typeof layeredProcessSchema> {}
+export interface LayeredMigDevice extends z.infer<typeof layeredMigDeviceSchema> {}
+export interface LayeredDevice extends z.infer<typeof layeredDeviceSchema> {}
+export interface LayeredSample extends z.infer<typeof layeredSampleSchema> {}
 export type SourceStatus = z.infer<typeof sourceStatus>;
 export type ProcessExit = z.infer<typeof processExitSchema>;
+export interface KubernetesIdentity extends z.infer<typeof kubernetesIdentitySchema> {}

@@ -13,6 +13,8 @@ import path from 'node:path';
 
 import type { MonitorOptions } from '../monitor/monitor.js';
 import { calibrationCacheFile } from '../sources/calibration-cache.js';
+import type { PodResources } from '../sources/kubelet-pod-resources.js';
+import { startFakePodResourcesServer, type FakePodResourcesServer } from './fake-kubelet-pod-resources.js';
 import { serveMetrics, vllmMetricsText, type FakeVllmServer, type MetricsServer } from './fake-vllm-server.js';
 import { writeCalibrationFor, writeCgroupStandIn, writeCompanionFiles, writeProcStandIn } from './host-files.js';
 import { mockLibraries } from './mock-libraries.js';
@@ -89,6 +91,8 @@ export interface FakeProcessHost {
   driverMappedMiB: number;
   /** The 64-hex container id its cgroup path names; null outside a container. */
   container: string | null;
+  /** The Kubernetes pod UID its cgroup path names (only with a container). */
+  podUid?: string;
   /**
    * Of anonMiB, the brk heap ([heap] in smaps: malloc's main arena). Default: malloc's arenas
    * where malloc is given (half of them with more than one arena: the threads' are mappings),
@@ -135,6 +139,8 @@ export interface FakeHostState {
   servers?: readonly FakeVllmServer[];
   /** A vLLM startup log's text. */
   vllmLog?: string;
+  /** The kubelet's device assignments, served on `podResourcesSocket` (from the first set() that gives them). */
+  pods?: readonly PodResources[];
   /** The moment this state stands for (default now): companion files are written just before it. */
   nowMs?: number;
 }
@@ -157,10 +163,13 @@ export class FakeHost {
   readonly cgroupRoot: string;
   readonly statsDir: string;
   readonly vllmLogFile: string;
+  /** The fake kubelet's pod-resources socket (served once a state gives `pods`). */
+  readonly podResourcesSocket: string;
   /** The environment gpu-layers reads on this host (its calibration cache's folder). */
   readonly env: Record<string, string>;
   readonly #saved = new Map<string, string | undefined>();
   readonly #servers: MetricsServer[] = [];
+  #kubelet: FakePodResourcesServer | null = null;
   #nowMs: number | null = null;
   #hasLog = false;
   #closed = false;
@@ -174,6 +183,7 @@ export class FakeHost {
     this.cgroupRoot = path.join(this.dir, 'cgroup');
     this.statsDir = path.join(this.dir, 'stats');
     this.vllmLogFile = path.join(this.dir, 'vllm.log');
+    this.podResourcesSocket = path.join(this.dir, 'pod-resources', 'kubelet.sock');
     this.env = { GPU_LAYERS_CACHE_DIR: path.join(this.dir, 'cache'), CUDA_MODULE_LOADING: options.moduleLoading ?? 'LAZY' };
     for (const name of NAMES) this.#saved.set(name, process.env[name]);
     // The mock libraries read these with getenv(), so they live in the real environment.
@@ -192,6 +202,10 @@ export class FakeHost {
     while (this.#servers.length < servers.length) this.#servers.push(await serveMetrics(''));
     while (this.#servers.length > servers.length) await this.#servers.pop()!.close();
     servers.forEach((server, i) => this.#servers[i]!.set(vllmMetricsText(server)));
+    if (state.pods !== undefined) {
+      this.#kubelet ??= await startFakePodResourcesServer(this.podResourcesSocket);
+      this.#kubelet.set(state.pods);
+    }
     this.#nowMs = state.nowMs ?? null;
     const processes = state.processes ?? [];
     writeProcStandIn(this.procRoot, processes, new Map(servers.map((s, i) => [s.listenerPid, this.#servers[i]!.port])));
@@ -220,6 +234,8 @@ export class FakeHost {
         statsDir: this.statsDir,
         vllm: this.vllmUrls,
         ...(this.#hasLog ? { vllmLog: this.vllmLogFile } : {}),
+        // Its own kubelet, or none: never the machine's.
+        podResourcesSocket: this.#kubelet === null ? null : this.podResourcesSocket,
         now: () => this.#nowMs ?? Date.now(),
       },
     };
@@ -246,6 +262,7 @@ export class FakeHost {
     }
     rmSync(this.dir, { recursive: true, force: true });
     await Promise.all(this.#servers.splice(0).map((s) => s.close()));
+    await this.#kubelet?.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -99,11 +99,14 @@ function smaps(p: FakeProcess): string {
   return entries.join('\n') + '\n';
 }
 
-/** The cgroup path /proc/<pid>/cgroup names (v2): a pod's container, else a login session. */
+/**
+ * The cgroup path /proc/<pid>/cgroup names (v2): a pod's container (in its pod's slice, as the
+ * kubelet's systemd driver names it, where the pod UID is given), else a login session.
+ */
 function cgroupPathOf(p: FakeProcess): string {
-  return p.host.container === null
-    ? '/user.slice/user-1000.slice/session-4.scope'
-    : `/kubepods.slice/kubepods-burstable.slice/cri-containerd-${p.host.container}.scope`;
+  if (p.host.container === null) return '/user.slice/user-1000.slice/session-4.scope';
+  const pod = p.host.podUid === undefined ? '' : `kubepods-burstable-pod${p.host.podUid.replace(/-/g, '_')}.slice/`;
+  return `/kubepods.slice/kubepods-burstable.slice/${pod}cri-containerd-${p.host.container}.scope`;
 }
 
 function cgroup(p: FakeProcess): string {

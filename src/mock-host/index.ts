@@ -1,9 +1,10 @@
 /**
  * `gpu-layers/mock`: test a Node agent built on gpu-layers without a GPU. The mock NVML and CUDA
  * libraries read a scenario (rewrite it to move time forward); a FakeHost lays out a whole host
- * around them (companion files, /proc, vLLM servers, a startup log, the calibration) for a
- * monitor to read; the incident library plays the postmortems' failure patterns through the real
- * pipeline, to check an agent's own alerts against them; the host model draws realistic
+ * around them (companion files, /proc, vLLM servers, a startup log, the calibration, the
+ * kubelet's pod-resources socket) for a monitor to read; the incident library plays the
+ * postmortems' failure patterns through the real pipeline, to check an agent's own alerts
+ * against them; the host model draws realistic
  * recordings of a vLLM host (load curves, start-ups, restarts, gaps), and the evaluation set is
  * the diagnosis's labelled cases drawn from it.
  */
@@ -12,6 +13,8 @@ export { formatScenario, writeScenario } from './scenario-text.js';
 export { scenarioSchema, type Scenario, type ScenarioDevice, type ScenarioProcess } from './scenario-schema.js';
 export { FakeHost, type FakeAllocator, type FakeHostOptions, type FakeHostState, type FakeProcess } from './fake-host.js';
 export { vllmMetricsText, type FakeVllmServer } from './fake-vllm-server.js';
+export { startFakePodResourcesServer, encodeListPodResourcesResponse, type FakePodResourcesServer } from './fake-kubelet-pod-resources.js';
+export type { PodResources } from '../sources/kubelet-pod-resources.js';
 export { startFakeOpenAiServer, NEAR_TIE_EPSILON, type FakeOpenAiEngine, type FakeOpenAiMisbehaviour, type FakeOpenAiServer, type FakeOpenAiServerOptions, type FakeOpenAiRequestRecord } from './fake-openai-server.js';
 export { INCIDENTS, incidentNamed } from './incidents.js';
 export type { Incident, IncidentState } from './incident.js';

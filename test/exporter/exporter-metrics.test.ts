@@ -199,4 +199,18 @@ describe('metric hygiene: a sum over any label means something', () => {
     expect(usage[0]!.line).toContain(`cgroup="${shared.path}"`);
     expect(usage[0]!.line).not.toMatch(/\b(pid|gpu)="/);
   });
+
+  it('a process in a Kubernetes pod carries its namespace, pod and container, on its own series and on its cgroup\'s', async () => {
+    const metrics = createExporterMetrics();
+    const layered = joinLayers(sample(), { ...inputs(), host: new Map([[10, { ...host10, container }]]) });
+    const process10 = layered.devices[0]!.processes!.find((p) => p.pid === 10)!;
+    process10.kubernetes = { namespace: 'serving', pod: 'llama-0', container: 'vllm', deviceIds: ['GPU-0'], matchedBy: 'sole-assignee' };
+    fillSampleMetrics(metrics, layered, [], { total: null, available: null });
+    const text = await metrics.registry.metrics();
+    const identity = 'namespace="serving",pod="llama-0",container="vllm"';
+    expect(series(text, 'gpu_layers_process_driver_memory_bytes').find((s) => s.line.includes('pid="10"'))!.line).toContain(identity);
+    expect(series(text, 'gpu_layers_container_memory_usage_bytes')[0]!.line).toContain(identity);
+    // A process outside any pod has the labels empty (absent in the exposition's meaning).
+    expect(series(text, 'gpu_layers_process_driver_memory_bytes').find((s) => s.line.includes('pid="20"'))!.line).toContain('namespace="",pod="",container=""');
+  });
 });

@@ -115,7 +115,7 @@ export function layeredProcess(r: ProcessReading): LayeredProcess {
       errors: {},
     };
   }
-  return { pid: r.pid, usedBytes: r.driverBytes, types: ['compute'], gpuInstanceId: null, computeInstanceId: null, command: r.command, errors, layers, gaps, host };
+  return { pid: r.pid, usedBytes: r.driverBytes, types: ['compute'], gpuInstanceId: null, computeInstanceId: null, command: r.command, errors, layers, gaps, host, kubernetes: null };
 }
 
 export function layeredDevice(index: number, uuid: string, processes: LayeredProcess[], unaccountedBytes: number): LayeredDevice {
@@ -159,6 +159,7 @@ export function layeredSample(takenAtMs: number, devices: LayeredDevice[]): Laye
       vllmLog: null,
       hfConfig: null,
       calibration: { location: '/root/.cache/gpu-layers/context-calibration.json', ok: true, error: null },
+      podResources: null,
     },
     exits: null,
   };

@@ -101,7 +101,7 @@ describe('joinLayers', () => {
     expect(p10.errors!.host).toMatchObject({ code: 'NOT_REQUESTED' });
     expect(p10.errors!['layers.allocator']).toMatchObject({ code: 'NOT_REQUESTED', message: expect.stringContaining('GPU_LAYERS_STATS_DIR') });
     expect(p10.errors!['layers.contextBytes']).toEqual({ code: 'NOT_CALIBRATED', nvmlReturn: null, message: 'run calibrate' });
-    expect(layered.sources).toEqual(inputs().sources);
+    expect(layered.sources).toEqual({ ...inputs().sources, podResources: null });
   });
 
   it('validates against the published layered schema and leaves its input untouched', () => {

@@ -7,6 +7,7 @@ import type { LayeredProcess, LayeredSample, SourceStatus } from '../../layers/s
 import type { Device, DeviceMemory, FieldErrors, GpuProcess, MigDevice, Sample } from '../../sample/schema.js';
 import { formatBytes } from '../../format-bytes.js';
 import { layerLines } from './layer-lines.js';
+import { podLabel } from './pod-label.js';
 import type { Style } from './style.js';
 
 export interface TableOptions {
@@ -50,7 +51,8 @@ function processLines(processes: GpuProcess[] | null, indent: string, options: T
   const lines = [options.style.dim(`${indent}${'PID'.padStart(8)}  TYPE  ${'GPU MEMORY'.padStart(10)}  COMMAND`)];
   const sorted = [...processes].sort((a, b) => (b.usedBytes ?? -1) - (a.usedBytes ?? -1) || a.pid - b.pid);
   for (const p of sorted) {
-    const head = `${indent}${String(p.pid).padStart(8)}  ${processType(p).padEnd(4)}  ${formatBytes(p.usedBytes).padStart(10)}  `;
+    const pod = 'layers' in p ? podLabel(p as LayeredProcess) : null;
+    const head = `${indent}${String(p.pid).padStart(8)}  ${processType(p).padEnd(4)}  ${formatBytes(p.usedBytes).padStart(10)}  ${pod === null ? '' : `${pod}  `}`;
     let command = p.command ?? (p.errors?.command !== undefined ? options.style.dim('(not visible here)') : '');
     const room = options.width - head.length;
     if (p.command !== undefined && p.command !== null && command.length > room && room > 8) {
@@ -131,6 +133,7 @@ function sourceLines(sources: LayeredSample['sources'], style: Style): string[] 
     ...sources.vllmMetrics.flatMap((m) => line('vLLM metrics', m)),
     ...line('vLLM log', sources.vllmLog),
     ...line('model config', sources.hfConfig),
+    ...line('kubelet pod-resources', sources.podResources ?? null),
     ...(sources.calibration.ok ? [] : [style.dim('context size unknown: run `gpu-layers calibrate` once per driver')]),
   ];
 }

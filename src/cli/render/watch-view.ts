@@ -8,6 +8,7 @@ import type { LayeredDevice, LayeredProcess, LayeredSample } from '../../layers/
 import { formatBytes, formatChange, formatSignedBytes } from '../../format-bytes.js';
 import { subjectText } from './findings-text.js';
 import { layerLines, loadText } from './layer-lines.js';
+import { podLabel } from './pod-label.js';
 import { sparkline } from './sparkline.js';
 import type { Style } from './style.js';
 
@@ -207,7 +208,7 @@ function processLines(placed: Placed, shown: readonly Map<string, LayeredProcess
   const { process } = placed;
   const command = process.command === undefined || process.command === null ? style.dim('(command not visible)') : clean(process.command);
   return [
-    `${PROCESS_INDENT}${style.bold(`pid ${process.pid}`)}  ${formatBytes(process.usedBytes)}  ${command}`,
+    `${PROCESS_INDENT}${style.bold(`pid ${process.pid}`)}  ${formatBytes(process.usedBytes)}  ${podLabel(process)?.concat('  ') ?? ''}${command}`,
     // The first of the probe's lines under a process is its stacked bar (or why there is none).
     layerLines(process, DETAIL_INDENT, style)[0]!,
     ...loadLines(process, style),
