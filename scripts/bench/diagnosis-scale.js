@@ -22,7 +22,7 @@ import { emitResults, flagValue, machineFacts, root } from './machine.js';
 const longHours = Number(flagValue('--hours-long', 72));
 const shortHours = Number(flagValue('--hours-short', 24));
 const { modelRecording } = await import(path.join(root, 'dist/mock.js'));
-const { streamRecording, HistoryBuilder, diagnoseHistories, readRecordings } = await import(path.join(root, 'dist/index.js'));
+const { streamRecording, HistoryBuilder, diagnoseHistories, readRecordings } = await import(path.join(root, 'dist/analysis.js'));
 const cli = path.join(root, 'dist/cli/gpu-layers.cjs');
 const work = mkdtempSync(path.join(os.tmpdir(), 'gpu-layers-bench-scale-'));
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 
 import { emitResults, machineFacts, root } from './machine.js';
 
-const { diagnose } = await import(path.join(root, 'dist/index.js'));
+const { diagnose } = await import(path.join(root, 'dist/analysis.js'));
 const { EVALUATION_SET, evaluationRecording, resampled, scoreFindings, scoresById } = await import(path.join(root, 'dist/mock.js'));
 
 const cases = [];

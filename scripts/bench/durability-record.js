@@ -3,7 +3,7 @@
 // `node scripts/bench/durability-record.js [--kills 200] [--seed N] [--json FILE]`.
 // Runs the built CLI's `record` on the mock NVML again and again into one recording, at the
 // shortest interval (250 ms), killing each run with SIGKILL, and after every kill reads every file
-// of the recording back with the package's reader (readRecording, dist/index.js).
+// of the recording back with the package's reader (readRecording, dist/analysis.js).
 //
 // What a kill may cost, precisely: a sample is *taken* when NVML has answered its device count
 // (the mock's trace, one file per run, records nvmlDeviceGetCount_v2 when it returns; gpu-layers
@@ -57,7 +57,7 @@ import path from 'node:path';
 import { seededRandom } from '../hardening/seeded-random.js';
 import { machineFacts, root } from './machine.js';
 
-const { readRecording } = await import(path.join(root, 'dist/index.js'));
+const { readRecording } = await import(path.join(root, 'dist/analysis.js'));
 const { mockLibraries, writeScenario } = await import(path.join(root, 'dist/mock.js'));
 // --cli: another build of the CLI (a deliberately broken writer shows that the checks fail).
 const cliFlag = process.argv.indexOf('--cli');

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
-export const PARTS = ['probe', 'companion', 'snapshot', 'exporter', 'soak-probe', 'soak-exporter', 'durability', 'diagnosis', 'diagnosis-scale'];
+export const PARTS = ['probe', 'cold-load', 'companion', 'snapshot', 'exporter', 'soak-probe', 'soak-exporter', 'durability', 'diagnosis', 'diagnosis-scale'];
 
 const MiB = 2 ** 20;
 const micros = (us) => `${us.toFixed(0)} µs`;
@@ -83,6 +83,12 @@ function summaryRows(r) {
       speedRatio(p.sampleMicros.median, p.pynvmlMicros.median), '< 200 µs and 5x faster', p.sampleMicros.median < 200 && p.pynvmlMicros.median / p.sampleMicros.median >= 5);
     add('probe', '`gpu-layers probe --json`, whole process', millis(p.cliProcessMs), `pynvml script: ${millis(p.pynvmlProcessMs)}`,
       speedRatio(p.cliProcessMs, p.pynvmlProcessMs), 'no slower than the pynvml script', p.cliProcessMs <= p.pynvmlProcessMs);
+  }
+  if (r['cold-load']) {
+    const c = r['cold-load'];
+    for (const [what, ms] of [['`require(\'gpu-layers\')`', c.requireEntryMs], ['`import { openProbe } from \'gpu-layers\'`', c.importEntryMs]]) {
+      add('cold-load', `${what}, in a fresh process`, millis(ms), `\`import pynvml\`: ${millis(c.importPynvmlMs)}`, speedRatio(ms, c.importPynvmlMs), `< ${c.targetMs} ms`, ms < c.targetMs);
+    }
   }
   if (r.companion) {
     for (const f of r.companion.folders) {
@@ -170,6 +176,24 @@ build time (src/cli/launcher.ts); the second row runs the bundle without it. Pro
 without NODE_EXTRA_CA_CERTS, which makes Node.js 20 load a certificate bundle before any script
 runs; where the environment sets it, a row shows the CLI with it. The whole-process target was
 set for the driver layer alone; with all the layers, the row says by how much it is met or missed.`,
+
+  'cold-load': (c) => `## Cold load: the library in a fresh process (mock NVML)
+
+${c.machine.date}, ${machineLine(c.machine)}. \`scripts/bench/cold-load.js\`: each figure is measured inside a new
+process (the runtime's own start not counted), median of ${c.runs} runs taken round robin, from a project that
+depends on gpu-layers. The main entry loads the errors and a few constants; zod, prom-client and the
+addon load with the first \`openProbe()\`, \`openMonitor()\` or \`createExporter()\` that needs them.
+
+| what | gpu-layers | compared with | ratio |
+| --- | ---: | ---: | ---: |
+| \`require('gpu-layers')\` | ${millis(c.requireEntryMs)} | \`import pynvml\` (CPython): ${millis(c.importPynvmlMs)} | ${speedRatio(c.requireEntryMs, c.importPynvmlMs)} |
+| \`import { openProbe } from 'gpu-layers'\` | ${millis(c.importEntryMs)} | the same | ${speedRatio(c.importEntryMs, c.importPynvmlMs)} |
+| what the entry used to load at once: zod / prom-client alone | ${millis(c.requireZodMs)} / ${millis(c.requirePromClientMs)} | | |
+| the whole library (\`gpu-layers\`, \`/analysis\`, \`/schemas\`, prom-client) | ${millis(c.requireWholeLibraryMs)} | | |
+| load, \`openProbe()\` and the first \`sample()\`, 2 GPUs (require / import) | ${millis(c.requireFirstSampleMs)} / ${millis(c.importFirstSampleMs)} | pynvml: import, \`nvmlInit()\` and the same calls: ${millis(c.pynvmlFirstSampleMs)} | ${speedRatio(c.requireFirstSampleMs, c.pynvmlFirstSampleMs)} |
+
+The first sample includes loading zod (the addon's output is validated) and the addon, starting the
+probe's worker thread and NVML's initialisation on it; pynvml's includes its import and nvmlInit().`,
 
   companion: (c) => `## Companion: one write of the allocator file, ${c.devices} devices
 

@@ -17,6 +17,7 @@ const quick = process.argv.includes('--quick');
 // Each part: its script, the node flags it needs, and the arguments of a full and a quick run.
 const commands = {
   probe: { script: 'probe.js' },
+  'cold-load': { script: 'cold-load.js' },
   companion: { script: 'companion.js' },
   snapshot: { script: 'snapshot.js', quick: ['--mb', '50'] },
   exporter: { script: 'exporter.js', node: ['--expose-gc'], quick: ['--seconds', '10'] },

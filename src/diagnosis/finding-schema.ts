@@ -59,5 +59,6 @@ export const findingSchema = z.object({
 
 export type FindingId = (typeof FINDING_IDS)[number];
 export type Severity = (typeof SEVERITIES)[number];
-export type Evidence = z.infer<typeof evidenceSchema>;
-export type Finding = z.infer<typeof findingSchema>;
+// Interfaces, not aliases, so that editors and compiler errors name them (see sample/schema.ts).
+export interface Evidence extends z.infer<typeof evidenceSchema> {}
+export interface Finding extends z.infer<typeof findingSchema> {}

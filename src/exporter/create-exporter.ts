@@ -20,9 +20,9 @@ import { CanarySchedule, type CanaryScheduleOptions } from './canary-schedule.js
 import { Collector } from './collector.js';
 import { createExporterMetrics } from './exporter-metrics.js';
 import { createMetricsHandler, createMetricsServer } from './metrics-server.js';
+import { DEFAULT_EXPORTER_INTERVAL_MS, DEFAULT_EXPORTER_PORT } from './exporter-defaults.js';
 
-export const DEFAULT_EXPORTER_PORT = 9843;
-export const DEFAULT_EXPORTER_INTERVAL_MS = 5000;
+export { DEFAULT_EXPORTER_INTERVAL_MS, DEFAULT_EXPORTER_PORT };
 
 export interface ExporterOptions {
   /** Between collections (default 5000, at least 250). */

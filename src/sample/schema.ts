@@ -145,12 +145,14 @@ export const sampleSchema = z.object({
   errors: errorsSchema,
 });
 
-export type FieldError = z.infer<typeof fieldErrorSchema>;
+// Interfaces that extend the inferred types, not aliases of them: editors and compiler errors
+// then say `Sample` instead of spelling out the whole object type zod infers.
+export interface FieldError extends z.infer<typeof fieldErrorSchema> {}
 export type FieldErrors = z.infer<typeof errorsSchema>;
 export type ProcessType = z.infer<typeof processTypeSchema>;
-export type GpuProcess = z.infer<typeof processSchema>;
-export type DeviceMemory = z.infer<typeof deviceMemorySchema>;
-export type MigDevice = z.infer<typeof migDeviceSchema>;
-export type Device = z.infer<typeof deviceSchema>;
-export type LibraryInfo = z.infer<typeof librarySchema>;
-export type Sample = z.infer<typeof sampleSchema>;
+export interface GpuProcess extends z.infer<typeof processSchema> {}
+export interface DeviceMemory extends z.infer<typeof deviceMemorySchema> {}
+export interface MigDevice extends z.infer<typeof migDeviceSchema> {}
+export interface Device extends z.infer<typeof deviceSchema> {}
+export interface LibraryInfo extends z.infer<typeof librarySchema> {}
+export interface Sample extends z.infer<typeof sampleSchema> {}

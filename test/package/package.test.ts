@@ -20,18 +20,20 @@ function node(args: string[], cwd = consumer): { status: number | null; stdout: 
 
 const PUBLIC_EXPORTS = [
   'GpuLayersError',
-  'Probe',
   'describeNvmlReturn',
   'isGpuLayersError',
   'openProbe',
-  'sampleSchema',
+  'openMonitor',
+  'createExporter',
   'readLayers',
-  'joinLayers',
   'computeGaps',
-  'layeredSampleSchema',
   'calibrateContexts',
   'companionDirectory',
 ];
+// The synchronous work over samples, and the zod schemas: entries of their own, so that the main
+// one loads neither zod nor prom-client (lazy-entry.test.ts).
+const ANALYSIS_EXPORTS = ['joinLayers', 'diagnose', 'parseRecording', 'RecordingWriter', 'FlightRecorder', 'renderReportHtml'];
+const SCHEMA_EXPORTS = ['sampleSchema', 'layeredSampleSchema', 'findingSchema', 'FINDING_IDS'];
 
 beforeAll(() => {
   requireFile(path.join(repoRoot, 'dist/index.js'), 'build the package (npm ci)');
@@ -63,6 +65,18 @@ describe('exports', () => {
     const run = node(['-e', `const api = require('gpu-layers'); console.log(JSON.stringify(Object.keys(api)))`]);
     expect(run.status, run.stderr).toBe(0);
     expect(JSON.parse(run.stdout)).toEqual(expect.arrayContaining(PUBLIC_EXPORTS));
+  });
+
+  it('gpu-layers/analysis and gpu-layers/schemas, from both builds', () => {
+    const script = (load: string): string => `${load}; console.log(JSON.stringify([Object.keys(analysis), Object.keys(schemas)]))`;
+    const esm = node(['--input-type=module', '-e', script(`const analysis = await import('gpu-layers/analysis'); const schemas = await import('gpu-layers/schemas')`)]);
+    const cjs = node(['-e', script(`const analysis = require('gpu-layers/analysis'); const schemas = require('gpu-layers/schemas')`)]);
+    for (const run of [esm, cjs]) {
+      expect(run.status, run.stderr).toBe(0);
+      const [analysis, schemas] = JSON.parse(run.stdout);
+      expect(analysis).toEqual(expect.arrayContaining(ANALYSIS_EXPORTS));
+      expect(schemas).toEqual(expect.arrayContaining(SCHEMA_EXPORTS));
+    }
   });
 
   it('gpu-layers/mock gives the built mock libraries and the scenario writer', () => {
