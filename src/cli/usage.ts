@@ -226,6 +226,8 @@ Options:
   --diagnosis-window <time>  how far back gpu_layers_finding looks (default 1h)
   --command-label            label each process series with its command line (off: command lines
                              can hold secrets, and the series are then served to anyone who scrapes)
+  -i, --id <gpus>            export only these GPUs: NVML indices or UUIDs, comma separated
+  --pid <pids>               export only these processes (and the GPUs that hold them)
 ${SOURCES}
 
 ${FLIGHTS}

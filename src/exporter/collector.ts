@@ -29,6 +29,8 @@ export interface CollectorOptions {
   windowMs?: number;
   /** Told of each failed collection (the CLI prints it). */
   onError?: (error: unknown) => void;
+  /** Narrows each sample to the GPUs and processes exported (default: all). */
+  select?: (sample: LayeredSample) => LayeredSample;
 }
 
 /**
@@ -111,7 +113,8 @@ export class Collector {
     const started = performance.now();
     const m = this.#metrics;
     try {
-      const [layered, hostMemory] = await Promise.all([this.#monitor.sample(), readHostMemory(this.#monitor.procRoot)]);
+      const [whole, hostMemory] = await Promise.all([this.#monitor.sample(), readHostMemory(this.#monitor.procRoot)]);
+      const layered = this.#options.select?.(whole) ?? whole;
       this.#window.push(layered);
       fillSampleMetrics(m, layered, this.#diagnose(this.#window.samples), hostMemory, deviceHealth(layered, this.#knownDevices));
       this.#recordFlights(layered);

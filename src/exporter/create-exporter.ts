@@ -13,6 +13,7 @@ import { GpuLayersError } from '../errors.js';
 
 import type { FlightRecorder, FlightResult } from '../flight-recorder/flight-recorder.js';
 import type { LayerOptions } from '../layers/read-layers.js';
+import type { LayeredSample } from '../layers/schema.js';
 import { openMonitor } from '../monitor/monitor.js';
 import { checkSamplingInterval } from '../monitor/sampling-floor.js';
 import type { ProbeOptions } from '../probe/options.js';
@@ -32,6 +33,11 @@ export interface ExporterOptions {
   probe?: ProbeOptions;
   layers?: LayerOptions;
   onCollectError?: (error: unknown) => void;
+  /**
+   * Which GPUs and processes to export (serve's -i and --pid): each sample as narrowed, before the
+   * diagnosis, the metrics and the flight recorder see it (default: everything NVML lists).
+   */
+  select?: (sample: LayeredSample) => LayeredSample;
   /** The OOM flight recorder each sample goes through; none: no flights. */
   flights?: FlightRecorder | null;
   onFlights?: (result: FlightResult) => void;
@@ -92,6 +98,7 @@ export async function createExporter(options: ExporterOptions = {}): Promise<Exp
     ...(options.onCollectError !== undefined ? { onError: options.onCollectError } : {}),
     ...(options.flights !== undefined ? { flights: options.flights } : {}),
     ...(options.onFlights !== undefined ? { onFlights: options.onFlights } : {}),
+    ...(options.select !== undefined ? { select: options.select } : {}),
   });
   // Made before the first collection: a canary URL it would refuse fails the start, not a run.
   let canary: CanarySchedule | null = null;

@@ -5,7 +5,7 @@
  * is not a URL refused before anything is sampled; `q` quits `watch` on a terminal; `-i/--id`
  * and `--pid` narrow what probe, watch and record show; `probe --format csv`.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,7 +15,7 @@ import { doctorExitCode } from '../../src/cli/commands/doctor-command.js';
 import { parseInterval } from '../../src/cli/parse-flags.js';
 import { MAIN_HELP } from '../../src/cli/usage.js';
 import type { Check } from '../../src/doctor/doctor-checks.js';
-import { probeJson, runCli } from '../helpers/cli.js';
+import { probeJson, runCli, runCliAsync } from '../helpers/cli.js';
 import { createMockHost, type MockHost } from '../helpers/mock-host.js';
 import { cliPath, nodeGypBuild, repoRoot } from '../helpers/paths.js';
 import { quitKey } from '../../src/cli/quit-keys.js';
@@ -208,6 +208,37 @@ describe('-i/--id and --pid', () => {
     expect(record.status, record.stderr).toBe(0);
     const samples = readFileSync(out, 'utf8').trim().split('\n').slice(1).map((line) => JSON.parse(line));
     expect(samples.map(shape)).toEqual([[[0, [10001]]], [[0, [10001]]]]);
+  });
+});
+
+describe('-i/--id and --pid on serve', () => {
+  it('exports only the GPUs and processes asked for, and refuses an -i that names no GPU', { timeout: 30_000 }, async () => {
+    const serve = spawn(process.execPath, [cliPath, 'serve', '--port', '0', '--interval', '1', '--no-host', '--no-flights', '-i', '1', '--pid', '11000'], {
+      env: { ...process.env, ...mockEnv() },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    serve.stderr!.on('data', (chunk) => (stderr += chunk));
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`serve did not start: ${stderr}`)), 20_000);
+        const check = setInterval(() => {
+          const match = /:(\d+)\/metrics/.exec(stderr);
+          if (match === null) return;
+          clearInterval(check);
+          clearTimeout(timer);
+          resolve(Number(match[1]));
+        }, 20);
+      });
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const driver = text.split('\n').filter((l) => l.startsWith('gpu_layers_process_driver_memory_bytes{'));
+      expect(driver.map((l) => [/gpu="(\d+)"/.exec(l)![1], /pid="(\d+)"/.exec(l)![1]])).toEqual([['1', '11000']]);
+      expect(text.split('\n').filter((l) => l.startsWith('gpu_layers_device_up{')).map((l) => /gpu="(\d+)"/.exec(l)![1])).toEqual(['1']);
+    } finally {
+      serve.kill('SIGTERM');
+    }
+    const missing = await runCliAsync(['serve', '--port', '0', '--no-host', '--no-flights', '-i', '7'], mockEnv());
+    expect(missing).toMatchObject({ status: 2, stderr: expect.stringMatching(/--id 7: no such GPU here/) });
   });
 });
 

@@ -14,6 +14,8 @@ import { MIN_EVERY_MS, type CanaryScheduleOptions } from '../../exporter/canary-
 import { stopSignal } from '../stop-signal.js';
 import { SERVE_HELP, UsageError } from '../usage.js';
 import { FLIGHT_FLAGS, flightRecorderFromFlags, reportFlights } from '../flight-flags.js';
+import { checkIdsExist, FILTER_FLAGS, filterSample, sampleFilterFromFlags } from '../sample-filter.js';
+import type { LayeredSample } from '../../layers/schema.js';
 
 function parsePort(value: string): number {
   const port = Number(value);
@@ -57,6 +59,7 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
     'canary-budget': { type: 'string' },
     'no-host': { type: 'boolean' },
     'command-label': { type: 'boolean' },
+    ...FILTER_FLAGS,
     help: { type: 'boolean', short: 'h' },
   });
   if (flags.help === true) {
@@ -69,6 +72,9 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
   const windowMs = flags['diagnosis-window'] === undefined ? undefined : parseDuration(flags['diagnosis-window'], '--diagnosis-window', { minMs: 60_000, maxMs: 7 * 86_400_000 });
 
   const canary = canaryFromFlags(flags, io);
+  const filter = sampleFilterFromFlags(flags);
+  // The first sample taken, to check that each -i names a GPU of this host once it is known.
+  let first: LayeredSample | null = null;
   let lastWarning = '';
   const exporter = await createExporter({
     intervalMs,
@@ -90,7 +96,21 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
     flights: flightRecorderFromFlags(flags, io, intervalMs),
     onFlights: (result) => reportFlights(result, io, 'serve'),
     ...(canary !== null ? { canary } : {}),
+    ...(filter !== null
+      ? {
+          select: (sample: LayeredSample) => {
+            first ??= sample;
+            return filterSample(sample, filter);
+          },
+        }
+      : {}),
   });
+  try {
+    if (first !== null) checkIdsExist(first, filter);
+  } catch (error) {
+    await exporter.close();
+    throw error;
+  }
   try {
     const address = await exporter.listen(port, host);
     io.stderr.write(`gpu-layers serve: http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}/metrics, sampling every ${intervalMs / 1000} s\n`);
