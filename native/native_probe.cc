@@ -7,6 +7,12 @@
  *
  * At most one open or sample is in flight; a second is rejected with code PROBE_BUSY (the
  * TypeScript layer never sends one). close() is always accepted and queues behind a stuck call.
+ *
+ * The handle is ref'd while a job is pending, so a process waits for its own open, sample or
+ * close. unref() says the caller gave up on the jobs pending now (a deadline passed): from then
+ * until every one of them has returned, no job keeps the process alive, including a close()
+ * posted afterwards: it queues behind the stuck call, so waiting for it would mean waiting for
+ * the driver, possibly forever.
  */
 #include "native_probe.h"
 
@@ -69,6 +75,7 @@ class NativeProbe : public Napi::ObjectWrap<NativeProbe> {
   bool busy_ = false;     // an open or sample is in flight
   bool closing_ = false;  // close() was called
   bool detached_ = false;
+  bool abandoned_ = false;  // unref() while jobs were pending: nothing refs the handle until they return
   napi_async_cleanup_hook_handle cleanup_hook_ = nullptr;
 };
 
@@ -140,7 +147,10 @@ Napi::Value NativeProbe::Close(const Napi::CallbackInfo& info) {
 
 // The caller gave up waiting (deadline): let the process exit even if the call never returns.
 Napi::Value NativeProbe::Unref(const Napi::CallbackInfo& info) {
-  if (!detached_) uv_unref(AsUvHandle(mailbox_->async));
+  if (!detached_) {
+    uv_unref(AsUvHandle(mailbox_->async));
+    if (!pending_.empty()) abandoned_ = true;
+  }
   return info.Env().Undefined();
 }
 
@@ -161,7 +171,7 @@ Napi::Value NativeProbe::Post(Napi::Env env, std::unique_ptr<ProbeJob> job) {
   }
   if (!is_close) busy_ = true;
   pending_.push_back(deferred);
-  uv_ref(AsUvHandle(mailbox_->async));
+  if (!abandoned_) uv_ref(AsUvHandle(mailbox_->async));
   worker_->Post(std::move(job));
   return deferred.Promise();
 }
@@ -197,7 +207,10 @@ void NativeProbe::Deliver() {
     }
     if (job->kind != ProbeJob::Kind::kClose) busy_ = false;
   }
-  if (pending_.empty() && !detached_) uv_unref(AsUvHandle(mailbox_->async));
+  if (pending_.empty()) {
+    abandoned_ = false;
+    if (!detached_) uv_unref(AsUvHandle(mailbox_->async));
+  }
   if (closed) Detach();
 }
 

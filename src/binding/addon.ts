@@ -20,7 +20,10 @@ export interface NativeProbeHandle {
   open(config: NativeOpenConfig): Promise<unknown>;
   sample(): Promise<unknown>;
   close(): Promise<void>;
-  /** Stop a stuck native call from keeping the process alive. */
+  /**
+   * The caller gave up on the calls in flight: until they return, neither they nor a call queued
+   * behind them (a close()) keeps the process alive.
+   */
   unref(): void;
 }
 

@@ -87,19 +87,14 @@ export class Probe {
   }
 
   /**
-   * Shuts NVML down for this probe. Resolves at the deadline even if a stuck call holds the
-   * worker: the shutdown then runs when that call returns.
+   * Shuts NVML down for this probe. Resolves at once while an earlier call is stuck (the shutdown
+   * then runs when that call returns), and at the deadline if the shutdown itself is stuck; in
+   * neither case does the shutdown keep the process alive.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    try {
-      await withDeadline(this.#native.close(), this.#options.timeoutMs, () =>
-        new GpuLayersError('NVML_TIMEOUT', 'close: NVML shutdown is waiting for a stuck call'),
-      );
-    } catch {
-      this.#native.unref();
-    }
+    await shutDown(this.#native, this.#stuck !== null, this.#options.timeoutMs);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -153,6 +148,25 @@ function callWithDeadline(
 }
 
 /**
+ * Queues NVML's shutdown on the probe's worker and waits for it at most `timeoutMs`; past that,
+ * the shutdown goes on without keeping the process alive. Behind a stuck call it does not wait at
+ * all: on the probe's one worker thread the shutdown cannot start before that call returns, so
+ * waiting would be waiting on the driver (and the addon keeps an abandoned probe unref'd).
+ */
+async function shutDown(native: NativeProbeHandle, stuck: boolean, timeoutMs: number): Promise<void> {
+  const closing = native.close();
+  if (stuck) {
+    void closing.catch(() => {});
+    return;
+  }
+  try {
+    await withDeadline(closing, timeoutMs, () => new GpuLayersError('NVML_TIMEOUT', `close: NVML shutdown did not return within ${timeoutMs} ms`));
+  } catch {
+    native.unref();
+  }
+}
+
+/**
  * Loads NVML (and the CUDA driver, context-free) and initialises it once. Throws a
  * GpuLayersError whose code says why when NVML cannot be used: NVML_LIBRARY_NOT_FOUND,
  * NVML_DRIVER_NOT_LOADED, NVML_NO_PERMISSION, NVML_LIB_RM_VERSION_MISMATCH, NVML_TIMEOUT, ...
@@ -164,15 +178,18 @@ export async function openProbe(options?: ProbeOptions): Promise<Probe> {
   const native = new addon.NativeProbe();
   const config = resolved.cudaLibrary === null ? { nvmlLibrary: resolved.nvmlLibrary } : { nvmlLibrary: resolved.nvmlLibrary, cudaLibrary: resolved.cudaLibrary };
   let outcome;
+  let stuck = false;
   try {
-    const raw = await callWithDeadline(native, () => native.open(config), 'open', resolved.timeoutMs, () => {});
+    const raw = await callWithDeadline(native, () => native.open(config), 'open', resolved.timeoutMs, (call) => {
+      stuck = call !== null;
+    });
     outcome = interpretOpen(parseNative(rawOpenSchema, raw, 'open'), addon.nvmlSymbols);
   } catch (error) {
-    void native.close().catch(() => {});
+    await shutDown(native, stuck, resolved.timeoutMs);
     throw error;
   }
   if (outcome.failure !== null) {
-    await native.close();
+    await shutDown(native, false, resolved.timeoutMs);
     throw outcome.failure;
   }
   return new Probe(native, outcome.info, outcome.context, layout, resolved);

@@ -80,6 +80,35 @@ describe('deadline', () => {
     expect(performance.now() - started).toBeLessThan(1000);
   });
 
+  it('close() behind a stuck sample resolves at once, not at the deadline', async () => {
+    mock.write(host(1, 0));
+    const probe = await openProbe({ ...libraries, timeoutMs: 1000 });
+    mock.write(host(1, 0, { delay: [{ symbol: 'nvmlDeviceGetCount_v2', ms: 3000 }] }));
+    await expect(probe.sample()).rejects.toMatchObject({ code: 'NVML_TIMEOUT' });
+    const started = performance.now();
+    await probe.close();
+    // The shutdown queues behind the stuck call: waiting for it would be waiting on the driver.
+    expect(performance.now() - started).toBeLessThan(250);
+  });
+
+  // The native side of a stuck open (the probe given up, its close queued behind the call, the
+  // process leaving while the worker still sleeps in the driver), also under ASan: see
+  // test/cli/hung-driver.test.ts for every entry point.
+  it('a CLI run whose open never returns exits 3 at the deadline, not when the call returns', () => {
+    requireFile(cliPath, 'build the package (npm ci)');
+    mock.write(host(1, 0, { delay: [{ symbol: 'nvmlInit_v2', ms: 3_600_000 }] }));
+    const started = performance.now();
+    const run = spawnSync(process.execPath, [cliPath, 'probe', '--timeout', '300', '--nvml-lib', nodeGypBuild.mockNvml, '--no-cuda'], {
+      env: { ...process.env, GPU_LAYERS_MOCK_TRACE: '' },
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
+    expect(run.signal, 'killed by the 10 s timeout: the process outlived its deadline').toBeNull();
+    expect(run.status).toBe(3);
+    expect(run.stderr).toMatch(/open did not return within 300 ms \[NVML_TIMEOUT\]/);
+    expect(performance.now() - started).toBeLessThan(5000);
+  });
+
   it('a CLI run against a wedged GPU exits 3 promptly instead of hanging', () => {
     requireFile(cliPath, 'build the package (npm ci)');
     mock.write(host(1, 0, { delay: [{ symbol: 'nvmlDeviceGetCount_v2', ms: 3_600_000 }] }));
