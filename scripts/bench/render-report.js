@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
-export const PARTS = ['probe', 'cold-load', 'companion', 'snapshot', 'exporter', 'soak-probe', 'soak-exporter', 'durability', 'diagnosis', 'diagnosis-scale'];
+export const PARTS = ['probe', 'cold-load', 'companion', 'snapshot', 'exporter', 'exporter-abuse', 'soak-probe', 'soak-exporter', 'durability', 'diagnosis', 'diagnosis-scale'];
 
 const MiB = 2 ** 20;
 const micros = (us) => `${us.toFixed(0)} µs`;
@@ -107,6 +107,12 @@ function summaryRows(r) {
     const e = r.exporter;
     add('exporter', `\`gpu-layers serve\`, ${e.scrapers} scrapers, p99 latency`, millis(e.exporter.latencyMs.p99), `bare node:http, same bytes: ${millis(e.floor.latencyMs.p99)}`,
       `${(e.exporter.latencyMs.p99 / e.floor.latencyMs.p99).toFixed(2)}x the floor`, '< 25 ms', e.exporter.latencyMs.p99 < 25);
+  }
+  if (r['exporter-abuse']) {
+    const a = r['exporter-abuse'];
+    add('exporter-abuse', `\`gpu-layers serve\` under ${a.abusers} clients pipelining ${a.pipelined.toLocaleString('en')} GETs and never reading: peak RSS`, mib(a.abused.rssBytes.peak),
+      `clean run, same server: ${mib(a.clean.rssBytes.peak)}`, `${(a.abused.rssBytes.peak / a.clean.rssBytes.peak).toFixed(2)}x`, `< ${mib(a.daemonSetLimitBytes)} (the DaemonSet's limit), no failed scrape`,
+      a.abused.rssBytes.peak < a.daemonSetLimitBytes && a.abused.failedScrapes === 0);
   }
   if (r['soak-probe']) {
     const s = r['soak-probe'];
@@ -265,6 +271,29 @@ after it (V8 sizing its heap for ${e.scrapers} sockets at once); ${
       ? 'the heap after a full GC was not measured (run with node --expose-gc).'
       : `in-process, the heap after a full GC was ${mib(e.heapAfterGcBytes.before)} before and ${mib(e.heapAfterGcBytes.after)} after ${e.heapAfterGcBytes.scrapes.toLocaleString('en')} scrapes.`
   } The exporter soak below is the long-run memory figure.`,
+
+  'exporter-abuse': (a) => `## Exporter under abusive clients: \`gpu-layers serve\`
+
+${a.machine.date}, ${machineLine(a.machine)}. \`scripts/bench/exporter-abuse.js\`: \`gpu-layers serve --interval ${a.intervalMs / 1000}s\` on the mock NVML
+(${a.devices} GPUs x ${a.processesPerDevice} processes), ${a.scrapers} scrapers each every ${a.scrapeGapMs} ms, ${a.seconds} s alone, then ${a.seconds} s more while ${a.abusers} connections
+pipeline ${a.pipelined.toLocaleString('en')} GETs each at once and never read, and ${a.abused.slowHeaderClients.clients} clients send their headers a byte a second.
+One server, both phases in one run. The limits are \`src/exporter/client-limits.ts\`'s.
+
+| | clean | under attack | ratio |
+| --- | ---: | ---: | ---: |
+| scrape p50 | ${millis(a.clean.latencyMs.p50)} | ${millis(a.abused.latencyMs.p50)} | ${(a.abused.latencyMs.p50 / a.clean.latencyMs.p50).toFixed(2)}x |
+| scrape p99 | ${millis(a.clean.latencyMs.p99)} | ${millis(a.abused.latencyMs.p99)} | ${(a.abused.latencyMs.p99 / a.clean.latencyMs.p99).toFixed(2)}x |
+| scrape max | ${millis(a.clean.latencyMs.max)} | ${millis(a.abused.latencyMs.max)} | |
+| failed scrapes | ${a.clean.failedScrapes} of ${a.clean.scrapes} | ${a.abused.failedScrapes} of ${a.abused.scrapes} | |
+| RSS at the start, at the peak | ${mib(a.clean.rssBytes.before)}, ${mib(a.clean.rssBytes.peak)} | ${mib(a.abused.rssBytes.before)}, ${mib(a.abused.rssBytes.peak)} | ${(a.abused.rssBytes.peak / a.clean.rssBytes.peak).toFixed(2)}x |
+
+The scrape sent just after the flood took ${millis(a.abused.scrapeAfterFlood.ms)}: node's HTTP parser turns each connection's first
+read (64 KiB, ~1,900 pipelined GETs) into requests before the cut takes effect, and node accepts one
+connection per turn of its event loop, so a scrape queued behind the flood waits for it; the ones
+after were answered as before. ${a.abused.slowHeaderClients.cut} of ${a.abused.slowHeaderClients.clients} slow-header clients were cut, the last ${
+    a.abused.slowHeaderClients.maxCutAfterMs === null ? '(none)' : `${(a.abused.slowHeaderClients.maxCutAfterMs / 1000).toFixed(1)} s`
+  } after it connected (its 5 s header deadline starts when it is accepted, behind the flood). Before the limits (issue 19, finding 6)
+the same flood took +1.1 GB of RSS and an 11 s scrape.`,
 
   'soak-probe': (s) => `## Soak: ${s.samples.toLocaleString('en')} samples through the addon (mock NVML)
 

@@ -21,6 +21,7 @@ const commands = {
   companion: { script: 'companion.js' },
   snapshot: { script: 'snapshot.js', quick: ['--mb', '50'] },
   exporter: { script: 'exporter.js', node: ['--expose-gc'], quick: ['--seconds', '10'] },
+  'exporter-abuse': { script: 'exporter-abuse.js', quick: ['--seconds', '8'] },
   'soak-probe': { script: 'soak-probe.js', quick: ['--samples', '20000', '--warmup', '5000'] },
   'soak-exporter': { script: 'soak-exporter.js', quick: ['--duration', '150s', '--warmup', '1m'] },
   durability: { script: 'durability-record.js', quick: ['--kills', '20'] },

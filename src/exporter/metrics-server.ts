@@ -3,13 +3,14 @@
  * in its own server, and the server `listen()` and `gpu-layers serve` run it in. GET /metrics
  * (the text the last collection rendered, gzipped when the client accepts it; a scrape never
  * touches NVML), GET /healthz, and GET / (a small page listing both); any other path is 404 and
- * any other method 405. The server's slow or half-open clients cannot hold it: headers must
- * arrive within 5 s, a request within 10 s, an idle connection is closed after 15 s, and headers
- * over 16 KiB are refused (431).
+ * any other method 405. The server holds its clients to client-limits.ts: capped connections and
+ * pipelining, headers within 5 s (cut within 6), no body read, headers over 16 KiB refused (431).
  */
-import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
+
+import { createLimitedServer } from './client-limits.js';
 
 const gzip = promisify(gzipCallback);
 
@@ -22,11 +23,6 @@ export interface MetricsServerOptions {
   /** Shown on the landing page. */
   version?: string;
 }
-
-const HEADERS_TIMEOUT_MS = 5000;
-const REQUEST_TIMEOUT_MS = 10_000;
-const IDLE_SOCKET_MS = 15_000;
-const MAX_HEADER_BYTES = 16 * 1024;
 
 function reply(response: ServerResponse, status: number, body: string | Buffer, headers: Record<string, string> = {}): void {
   response.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), ...headers });
@@ -87,15 +83,5 @@ export function createMetricsHandler(options: MetricsServerOptions): RequestList
 }
 
 export function createMetricsServer(options: MetricsServerOptions): Server {
-  const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS }, createMetricsHandler(options));
-  server.keepAliveTimeout = 5000;
-  server.setTimeout(IDLE_SOCKET_MS, (socket) => socket.destroy());
-  // A client that sends garbage gets a 400 (431 for headers over the limit) and its socket
-  // closed, not an exception.
-  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
-    const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\n\r\n`);
-    else socket.destroy();
-  });
-  return server;
+  return createLimitedServer(createMetricsHandler(options));
 }

@@ -111,17 +111,20 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
     await exporter.close();
     throw error;
   }
+  // Handled before the address is printed: a supervisor that sends SIGTERM as soon as it reads the
+  // line gets a clean close, not Node's default exit.
+  const stop = stopSignal(null);
   try {
     const address = await exporter.listen(port, host);
     io.stderr.write(`gpu-layers serve: http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}/metrics, sampling every ${intervalMs / 1000} s\n`);
   } catch (error) {
+    stop.dispose();
     await exporter.close();
     const code = (error as NodeJS.ErrnoException).code;
     const why = code === 'EADDRINUSE' ? 'the port is in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'no such address on this host' : (error as Error).message;
     throw new UsageError(`cannot listen on ${host}:${port}: ${why}`);
   }
-  const stop = stopSignal(null);
-  await new Promise((resolve) => stop.signal.addEventListener('abort', resolve, { once: true }));
+  if (!stop.signal.aborted) await new Promise((resolve) => stop.signal.addEventListener('abort', resolve, { once: true }));
   stop.dispose();
   await exporter.close();
   return EXIT_OK;
