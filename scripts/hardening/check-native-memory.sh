@@ -11,7 +11,8 @@
 #   scripts/hardening/check-native-memory.sh [asan|valgrind]...   (default: both)
 #
 # Environment: GPU_LAYERS_MEMCHECK_OUT (reports; default test-artifacts/native-memory),
-# GPU_LAYERS_MEMCHECK_SAMPLES (default 1000). Needs g++, cmake, valgrind, and a built checkout
+# GPU_LAYERS_MEMCHECK_SAMPLES (default 1000). Needs g++, cmake, Debian's valgrind as
+# `npm run fixtures` fetches it into .cache/debian-tools (no install, no root), and a built checkout
 # (npm ci: build/Release and dist/). Exits non-zero on any finding.
 set -uo pipefail
 
@@ -136,8 +137,11 @@ run_asan() {
 run_valgrind() {
   local started
   started=$(date +%s%N)
-  if ! command -v valgrind >/dev/null; then
-    fail "valgrind: not installed (apt-get install valgrind)"
+  # The fetched copy's launcher, not the system's valgrind: every run, root or not, checks with the
+  # same one (scripts/fixtures/fetch-test-tools.sh).
+  local valgrind=$root/.cache/debian-tools/bin/valgrind
+  if [ ! -x "$valgrind" ]; then
+    fail "valgrind: missing $valgrind (npm run fixtures fetches it; npm test does it first)"
     return
   fi
   local addon=$root/build/Release/gpu_layers.node
@@ -154,7 +158,7 @@ run_valgrind() {
   # (all samples taken) comes through valgrind.
   local rc=0
   env -u LD_PRELOAD -u NODE_OPTIONS -u GPU_LAYERS_ADDON -u GPU_LAYERS_NVML_LIB -u GPU_LAYERS_CUDA_LIB \
-    valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite,indirect,possible \
+    "$valgrind" --tool=memcheck --leak-check=full --show-leak-kinds=definite,indirect,possible \
     --num-callers=40 --error-limit=no --suppressions="$root/scripts/hardening/valgrind-node.supp" \
     --xml=yes --xml-file="$xml" --log-file="$out/memcheck.log" \
     node --jitless scripts/hardening/valgrind-samples.js --samples "$samples" >"$counts" 2>"$out/valgrind-samples.stderr" || rc=$?

@@ -14,6 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { repoRoot } from '../helpers/paths.js';
 import { ALL_LABELS, METRICS, TARGET_LABELS } from '../helpers/gpu-layers-metrics.js';
 import { promqlNames } from '../helpers/promql-names.js';
+import { testTool } from '../helpers/test-tools.js';
 
 const file = path.join(repoRoot, 'deploy/grafana/gpu-layers.dashboard.json');
 
@@ -174,10 +175,7 @@ describe('the Grafana dashboard', () => {
     try {
       const rulesFile = path.join(dir, 'dashboard.rules.json');
       writeFileSync(rulesFile, JSON.stringify({ groups: [{ name: 'dashboard', rules }] }));
-      const r = spawnSync('promtool', ['check', 'rules', rulesFile], { encoding: 'utf8', timeout: 60_000 });
-      if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
-        throw new Error('promtool not found on PATH: install Debian\'s prometheus package (apt-get install prometheus; .ci/run does this)');
-      }
+      const r = spawnSync(testTool('promtool'), ['check', 'rules', rulesFile], { encoding: 'utf8', timeout: 60_000 });
       expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
       expect(r.stdout).toContain(`SUCCESS: ${rules.length} rules found`);
     } finally {

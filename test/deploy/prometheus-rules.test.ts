@@ -2,7 +2,8 @@
  * The Prometheus rules in deploy/prometheus, through a real promtool: the rules file is valid,
  * its unit tests pass, every alert has a test where it fires and one where it stays silent, and
  * every query names only the exporter's metrics and labels. promtool comes with Debian's
- * prometheus package (.ci/run installs it); without it these tests fail rather than skip.
+ * prometheus package (fetched into .cache by `npm run fixtures`); without it these tests fail
+ * rather than skip.
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { parse } from 'yaml';
 import { repoRoot } from '../helpers/paths.js';
 import { ALL_LABELS, METRICS, TARGET_LABELS } from '../helpers/gpu-layers-metrics.js';
 import { promqlNames } from '../helpers/promql-names.js';
+import { testTool } from '../helpers/test-tools.js';
 
 const dir = path.join(repoRoot, 'deploy/prometheus');
 const rulesFile = path.join(dir, 'gpu-layers.rules.yml');
@@ -45,10 +47,7 @@ const unitTests = parse(readFileSync(testFile, 'utf8')) as { rule_files: string[
 
 /** Runs promtool in the rules' folder; a missing promtool fails the test that needs it. */
 function run(args: string[]): { status: number | null; output: string } {
-  const r = spawnSync('promtool', args, { cwd: dir, encoding: 'utf8', timeout: 60_000 });
-  if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
-    throw new Error('promtool not found on PATH: install Debian\'s prometheus package (apt-get install prometheus; .ci/run does this)');
-  }
+  const r = spawnSync(testTool('promtool'), args, { cwd: dir, encoding: 'utf8', timeout: 60_000 });
   if (r.error !== undefined) throw r.error;
   return { status: r.status, output: `${r.stdout}${r.stderr}` };
 }

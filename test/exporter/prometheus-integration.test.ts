@@ -1,8 +1,8 @@
 /**
- * A real Prometheus (Debian's package, installed by .ci/run) scraping `gpu-layers serve` on the
- * mock NVML with the repository's alert rules loaded: the series arrive with the scenario's
- * values, and when the GPU wedges (an NVML call that does not return), GPULayersCollectFailing
- * goes pending.
+ * A real Prometheus (Debian's package, fetched into .cache by `npm run fixtures`) scraping
+ * `gpu-layers serve` on the mock NVML with the repository's alert rules loaded: the series arrive
+ * with the scenario's values, and when the GPU wedges (an NVML call that does not return),
+ * GPULayersCollectFailing goes pending.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,8 +14,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { writeScenario } from '../../src/mock-host/scenario-text.js';
 import { cliPath, nodeGypBuild, repoRoot } from '../helpers/paths.js';
 import { host } from '../helpers/scenarios.js';
+import { testTool } from '../helpers/test-tools.js';
 
-const PROMETHEUS = '/usr/bin/prometheus';
 let work: string;
 let scenarioFile: string;
 const children: ChildProcess[] = [];
@@ -77,7 +77,7 @@ beforeAll(async () => {
       '',
     ].join('\n'),
   );
-  const prometheus = spawn(PROMETHEUS, [`--config.file=${config}`, `--storage.tsdb.path=${path.join(work, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`], { stdio: 'ignore' });
+  const prometheus = spawn(testTool('prometheus'), [`--config.file=${config}`, `--storage.tsdb.path=${path.join(work, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`], { stdio: 'ignore' });
   prometheus.on('error', () => {});
   children.push(prometheus);
   await until('Prometheus to be ready', async () => ((await fetch(`http://127.0.0.1:${promPort}/-/ready`)).ok ? true : undefined));
@@ -95,7 +95,7 @@ it('Prometheus scrapes the layers, and the collection alert goes pending when th
     return result?.length === 1 ? Number(result[0].value[1]) : undefined;
   });
   expect(total).toBe(scenario.devices[1]!.memory!.total);
-  const processes = (await api('query?query=gpu_layers_process_memory_bytes{layer="driver"}')).data.result;
+  const processes = (await api('query?query=gpu_layers_process_driver_memory_bytes')).data.result;
   expect(processes.map((r: any) => [r.metric.pid, Number(r.value[1])]).sort()).toEqual(
     scenario.devices.flatMap((d) => d.processes!.map((p) => [String(p.pid), p.usedBytes])).sort(),
   );

@@ -13,10 +13,10 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { renderReportHtml } from '../../src/report/render-report.js';
-import { repoRoot, requireFile } from '../helpers/paths.js';
+import { repoRoot } from '../helpers/paths.js';
 import { HOSTILE_COMMAND, incidentFindings, incidentSamples, recordingHeader } from '../helpers/report-recording.js';
+import { testTool } from '../helpers/test-tools.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const artifacts = path.join(repoRoot, 'test-artifacts');
 const findings = incidentFindings();
 
@@ -25,12 +25,12 @@ let dir: string;
 let url: string;
 
 beforeAll(async () => {
-  requireFile(CHROMIUM, "the report's browser test needs Debian's chromium: apt-get install chromium (.ci/run installs it)");
+  const executablePath = testTool('chromium');
   dir = mkdtempSync(path.join(os.tmpdir(), 'gpu-layers-report-'));
   const file = path.join(dir, 'report.html');
   writeFileSync(file, renderReportHtml({ header: recordingHeader(), samples: incidentSamples(), findings }));
   url = pathToFileURL(file).href;
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--headless', '--disable-gpu'] });
+  browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--headless', '--disable-gpu'] });
 });
 
 afterAll(async () => {
