@@ -5,7 +5,7 @@
  * is not a URL refused before anything is sampled; `q` quits `watch` on a terminal; `-i/--id`
  * and `--pid` narrow what probe, watch and record show; `probe --format csv`.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -21,6 +21,7 @@ import { cliPath, nodeGypBuild, repoRoot } from '../helpers/paths.js';
 import { quitKey } from '../../src/cli/quit-keys.js';
 import { csvField, PROBE_CSV_COLUMNS, renderProbeCsv } from '../../src/cli/render/probe-csv.js';
 import { host } from '../helpers/scenarios.js';
+import { startServe } from '../helpers/serve.js';
 
 let work: string;
 let mock: MockHost;
@@ -213,23 +214,8 @@ describe('-i/--id and --pid', () => {
 
 describe('-i/--id and --pid on serve', () => {
   it('exports only the GPUs and processes asked for, and refuses an -i that names no GPU', { timeout: 30_000 }, async () => {
-    const serve = spawn(process.execPath, [cliPath, 'serve', '--port', '0', '--interval', '1', '--no-host', '--no-flights', '-i', '1', '--pid', '11000'], {
-      env: { ...process.env, ...mockEnv() },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    serve.stderr!.on('data', (chunk) => (stderr += chunk));
+    const { child: serve, port } = await startServe(['--port', '0', '--interval', '1', '--no-host', '--no-flights', '-i', '1', '--pid', '11000'], mock.scenarioFile);
     try {
-      const port = await new Promise<number>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`serve did not start: ${stderr}`)), 20_000);
-        const check = setInterval(() => {
-          const match = /:(\d+)\/metrics/.exec(stderr);
-          if (match === null) return;
-          clearInterval(check);
-          clearTimeout(timer);
-          resolve(Number(match[1]));
-        }, 20);
-      });
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       const driver = text.split('\n').filter((l) => l.startsWith('gpu_layers_process_driver_memory_bytes{'));
       expect(driver.map((l) => [/gpu="(\d+)"/.exec(l)![1], /pid="(\d+)"/.exec(l)![1]])).toEqual([['1', '11000']]);

@@ -6,7 +6,7 @@
  * PrometheusRule meet it and carry the label kube-prometheus-stack selects them by; the example
  * overlay's settings reach the objects; deploy/ ships in the npm package.
  */
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +15,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 
-import { cliPath, nodeGypBuild, repoRoot } from '../helpers/paths.js';
+import { repoRoot } from '../helpers/paths.js';
+import { startServe } from '../helpers/serve.js';
 import { find, kustomize } from './kustomize-build.js';
 
 const objects = kustomize('deploy/kubernetes');
@@ -192,7 +193,7 @@ describe('the example overlay', () => {
 });
 
 describe('the exporter as the DaemonSet starts it', () => {
-  const children: ReturnType<typeof spawn>[] = [];
+  const children: ChildProcess[] = [];
   const work = mkdtempSync(path.join(tmpdir(), 'gpu-layers-daemonset-'));
   afterAll(() => {
     for (const child of children) child.kill('SIGKILL');
@@ -217,25 +218,11 @@ describe('the exporter as the DaemonSet starts it', () => {
     expect(args[args.indexOf('--host') + 1]).toBe('127.0.0.2');
     expect(container.command).toEqual(['node', 'node_modules/.bin/gpu-layers']);
     const scenario = path.join(repoRoot, 'test/fixtures/real/h200.scenario');
-    const serve = spawn(process.execPath, [cliPath, ...args], {
-      env: { ...process.env, GPU_LAYERS_MOCK_SCENARIO: scenario, GPU_LAYERS_NVML_LIB: nodeGypBuild.mockNvml, GPU_LAYERS_CUDA_LIB: nodeGypBuild.mockCuda, GPU_LAYERS_STATS_DIR: '', GPU_LAYERS_CACHE_DIR: path.join(work, 'cache') },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    children.push(serve);
-    let stderr = '';
-    const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`serve did not listen: ${stderr}`)), 15_000);
-      serve.on('exit', (code) => reject(new Error(`serve exited ${code}: ${stderr}`)));
-      serve.stderr!.on('data', (chunk) => {
-        stderr += chunk;
-        const match = /http:\/\/([\d.]+):(\d+)\/metrics/.exec(stderr);
-        if (match !== null) {
-          clearTimeout(timer);
-          expect(match[1]).toBe('127.0.0.2');
-          resolve(Number(match[2]));
-        }
-      });
-    });
+    expect(args[0]).toBe('serve');
+    const serve = await startServe(args.slice(1), scenario, { GPU_LAYERS_CACHE_DIR: path.join(work, 'cache') }, 15_000);
+    children.push(serve.child);
+    expect(serve.host).toBe('127.0.0.2');
+    const port = serve.port;
     const metrics = await fetch(`http://127.0.0.2:${port}/metrics`);
     expect(metrics.status).toBe(200);
     const uuid = /^uuid (\S+)$/m.exec(readFileSync(scenario, 'utf8'))![1]!;

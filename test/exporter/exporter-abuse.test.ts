@@ -5,7 +5,7 @@
  * pipeline past the per-connection limit, headers sent a byte a second, a body sent slowly.
  * The limits are src/exporter/client-limits.ts's.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
@@ -13,8 +13,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 
 import { CLIENT_LIMITS } from '../../src/exporter/client-limits.js';
 import { createMockHost, type MockHost } from '../helpers/mock-host.js';
-import { cliPath, nodeGypBuild, requireFile } from '../helpers/paths.js';
+import { cliPath, requireFile } from '../helpers/paths.js';
 import { host } from '../helpers/scenarios.js';
+import { startServe } from '../helpers/serve.js';
 
 const MiB = 1024 ** 2;
 /** The pipelining flood: 120 x 2,000 GETs (68 KB each, more than one 64 KiB read). */
@@ -30,28 +31,14 @@ const MAX_RSS_GROWTH = 250 * MiB;
 let mock: MockHost;
 let serve: ChildProcess;
 let port: number;
-let stderr = '';
 const opened: Socket[] = [];
 
 beforeAll(async () => {
   requireFile(cliPath, 'build the package first (npm ci runs the build)');
   mock = createMockHost(host(2, 2));
-  serve = spawn(process.execPath, [cliPath, 'serve', '--port', '0', '--interval', '60s', '--no-host'], {
-    env: { ...process.env, GPU_LAYERS_MOCK_SCENARIO: mock.scenarioFile, GPU_LAYERS_MOCK_TRACE: '', GPU_LAYERS_NVML_LIB: nodeGypBuild.mockNvml, GPU_LAYERS_CUDA_LIB: nodeGypBuild.mockCuda, GPU_LAYERS_STATS_DIR: '' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  serve.stderr!.on('data', (chunk) => (stderr += chunk));
-  port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start: ${stderr}`)), 20_000);
-    const check = setInterval(() => {
-      const match = /http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(stderr);
-      if (match !== null) {
-        clearInterval(check);
-        clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    }, 20);
-  });
+  const started = await startServe(['--port', '0', '--interval', '60s', '--no-host'], mock.scenarioFile);
+  serve = started.child;
+  port = started.port;
 }, 30_000);
 
 afterAll(() => {

@@ -5,13 +5,14 @@
  * collect_success 0 with their last-collect timestamp frozen; and recovery without any help, with
  * the values and process set of the host as it is after the wedge, not as it was before.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
 import { createMockHost, type MockHost } from '../helpers/mock-host.js';
-import { cliPath, nodeGypBuild, requireFile } from '../helpers/paths.js';
+import { cliPath, requireFile } from '../helpers/paths.js';
 import { host, MiB } from '../helpers/scenarios.js';
+import { startServe } from '../helpers/serve.js';
 
 /** How long the wedged call sleeps: many collection intervals, more than ten deadlines. */
 const WEDGE_MS = 5000;
@@ -21,27 +22,15 @@ const TIMEOUT_MS = 300;
 let mock: MockHost;
 let serve: ChildProcess;
 let port: number;
-let stderr = '';
+let stderr: () => string;
 
 beforeAll(async () => {
   requireFile(cliPath, 'build the package first (npm ci runs the build)');
   mock = createMockHost(host(2, 2));
-  serve = spawn(process.execPath, [cliPath, 'serve', '--port', '0', '--interval', `${INTERVAL_MS}ms`, '--timeout', `${TIMEOUT_MS}ms`, '--no-host'], {
-    env: { ...process.env, GPU_LAYERS_MOCK_SCENARIO: mock.scenarioFile, GPU_LAYERS_MOCK_TRACE: '', GPU_LAYERS_NVML_LIB: nodeGypBuild.mockNvml, GPU_LAYERS_CUDA_LIB: nodeGypBuild.mockCuda, GPU_LAYERS_STATS_DIR: '' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  serve.stderr!.on('data', (chunk) => (stderr += chunk));
-  port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start: ${stderr}`)), 20_000);
-    const check = setInterval(() => {
-      const match = /http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(stderr);
-      if (match !== null) {
-        clearInterval(check);
-        clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    }, 20);
-  });
+  const started = await startServe(['--port', '0', '--interval', `${INTERVAL_MS}ms`, '--timeout', `${TIMEOUT_MS}ms`, '--no-host'], mock.scenarioFile);
+  serve = started.child;
+  port = started.port;
+  stderr = started.stderr;
 }, 30_000);
 
 afterAll(() => {
@@ -136,5 +125,5 @@ it('serves stale series flagged with collect_success 0 through a 5 s wedge, scra
   expect((await get('/healthz')).body).not.toMatch(/failed/);
   // One warning for the wedge, not one per interval: the message changes (it counts the seconds
   // the call has waited), the failure does not.
-  expect(stderr.match(/warning: collection failed/g)).toHaveLength(1);
+  expect(stderr().match(/warning: collection failed/g)).toHaveLength(1);
 });

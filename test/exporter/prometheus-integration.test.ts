@@ -12,8 +12,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
 import { writeScenario } from '../../src/mock-host/scenario-text.js';
-import { cliPath, nodeGypBuild, repoRoot } from '../helpers/paths.js';
+import { repoRoot } from '../helpers/paths.js';
 import { host } from '../helpers/scenarios.js';
+import { startServe } from '../helpers/serve.js';
 import { testTool } from '../helpers/test-tools.js';
 
 let work: string;
@@ -54,16 +55,9 @@ beforeAll(async () => {
   work = mkdtempSync(path.join(tmpdir(), 'gpu-layers-prometheus-'));
   scenarioFile = path.join(work, 'host.scenario');
   writeScenario(scenarioFile, host(2, 2));
-  const serve = spawn(process.execPath, [cliPath, 'serve', '--port', '0', '--interval', '500ms', '--timeout', '300ms', '--no-host'], {
-    env: { ...process.env, GPU_LAYERS_MOCK_SCENARIO: scenarioFile, GPU_LAYERS_NVML_LIB: nodeGypBuild.mockNvml, GPU_LAYERS_CUDA_LIB: nodeGypBuild.mockCuda, GPU_LAYERS_STATS_DIR: '' },
-  });
-  children.push(serve);
-  let stderr = '';
-  serve.stderr!.on('data', (chunk) => (stderr += chunk));
-  const exporterPort = await until('gpu-layers serve to listen', async () => {
-    const match = /http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(stderr);
-    return match === null ? undefined : Number(match[1]);
-  });
+  const serve = await startServe(['--port', '0', '--interval', '500ms', '--timeout', '300ms', '--no-host'], scenarioFile);
+  children.push(serve.child);
+  const exporterPort = serve.port;
 
   promPort = await freePort();
   const config = path.join(work, 'prometheus.yml');

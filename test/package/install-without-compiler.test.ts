@@ -12,6 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { nodeGypBuild, repoRoot, requireFile } from '../helpers/paths.js';
+import { packWithPrebuilds } from './packed-tarball.js';
 
 const PREBUILT = ['prebuilds/linux-x64/gpu-layers.napi.glibc.node', 'prebuilds/linux-x64/mock/libnvidia-ml.so.1', 'prebuilds/linux-x64/mock/libcuda.so.1'];
 
@@ -50,16 +51,7 @@ beforeAll(() => {
     if (value !== undefined) bare[name] = value;
   }
 
-  const staging = path.join(work, 'staging');
-  mkdirSync(staging);
-  const plain = execFileSync('npm', ['pack', '--silent', '--ignore-scripts', '--pack-destination', work], { cwd: repoRoot, encoding: 'utf8' }).trim().split('\n').pop()!;
-  execFileSync('tar', ['-xzf', path.join(work, plain), '-C', staging]);
-  rmSync(path.join(work, plain));
-  execFileSync(process.execPath, [path.join(repoRoot, 'scripts/build/prebuilds.js'), '--out', path.join(staging, 'package/prebuilds')], { encoding: 'utf8', stdio: 'pipe' });
-  const packed = path.join(work, 'packed');
-  mkdirSync(packed);
-  const name = execFileSync('npm', ['pack', '--silent', '--ignore-scripts', '--pack-destination', packed], { cwd: path.join(staging, 'package'), encoding: 'utf8' }).trim().split('\n').pop()!;
-  tarball = path.join(packed, name);
+  tarball = packWithPrebuilds(work);
 
   project = path.join(work, 'project');
   mkdirSync(project);
