@@ -16,6 +16,7 @@ import { connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
+import { busyHostScenario } from './busy-host-scenario.js';
 import { emitResults, flagValue, machineFacts, percentile, root } from './machine.js';
 
 const { mockLibraries, writeScenario } = await import(path.join(root, 'dist/mock.js'));
@@ -34,13 +35,7 @@ const MiB = 2 ** 20;
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'gpu-layers-bench-exporter-abuse-'));
 const scenarioFile = path.join(work, 'host.scenario');
-writeScenario(scenarioFile, {
-  devices: Array.from({ length: DEVICES }, (_, d) => ({
-    uuid: `GPU-bench-${d}`,
-    memory: { total: 85520809984, reserved: 570425344, used: PROCESSES * 256 * MiB, free: 85520809984 - 570425344 - PROCESSES * 256 * MiB },
-    processes: Array.from({ length: PROCESSES }, (_, p) => ({ type: 'compute', pid: 100000 + d * 1000 + p, usedBytes: 256 * MiB })),
-  })),
-});
+writeScenario(scenarioFile, busyHostScenario(DEVICES, PROCESSES));
 const libraries = mockLibraries();
 const sockets = [];
 let child = null;
