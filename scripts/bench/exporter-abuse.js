@@ -7,8 +7,8 @@
 // clients that send their headers a byte a second. Both phases in one run, on one server, so the
 // ratios compare like with like. Reports each phase's scrape latency (p50, p99, max), failed
 // scrapes, the exporter's RSS before and at its peak (read every 20 ms from /proc), the first
-// scrape sent just after the flood, and when the slow-header clients were cut. Results as JSON
-// (--json FILE).
+// scrape sent just after the flood, and when the slow-header clients were cut. The server runs
+// with the DaemonSet's NODE_OPTIONS, against its memory limit. Results as JSON (--json FILE).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
@@ -29,9 +29,12 @@ const SCRAPE_GAP_MS = 50;
 const DEVICES = 8;
 const PROCESSES = 64;
 const INTERVAL_MS = 5000;
-/** The DaemonSet's memory limit (deploy/kubernetes/gpu-layers-daemonset.yaml). */
-const DAEMONSET_LIMIT = 256 * 2 ** 20;
 const MiB = 2 ** 20;
+// The exporter runs as the DaemonSet runs it: its memory limit is the target, and its NODE_OPTIONS
+// (V8's old-space cap) are the child's.
+const daemonSet = readFileSync(path.join(root, 'deploy/kubernetes/gpu-layers-daemonset.yaml'), 'utf8');
+const DAEMONSET_LIMIT = Number(/limits:\s*\n\s*cpu: \S+\s*\n\s*memory: (\d+)Mi/.exec(daemonSet)[1]) * MiB;
+const DAEMONSET_NODE_OPTIONS = /- name: NODE_OPTIONS\s*\n\s*value: (\S+)/.exec(daemonSet)?.[1] ?? '';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'gpu-layers-bench-exporter-abuse-'));
 const scenarioFile = path.join(work, 'host.scenario');
@@ -46,7 +49,7 @@ process.on('exit', () => {
 });
 
 child = spawn(process.execPath, [path.join(root, 'dist/cli/gpu-layers.cjs'), 'serve', '--port', '0', '--interval', `${INTERVAL_MS}ms`, '--no-host'], {
-  env: { ...process.env, GPU_LAYERS_MOCK_SCENARIO: scenarioFile, GPU_LAYERS_NVML_LIB: libraries.nvml, GPU_LAYERS_CUDA_LIB: libraries.cuda, GPU_LAYERS_STATS_DIR: '' },
+  env: { ...process.env, NODE_OPTIONS: DAEMONSET_NODE_OPTIONS, GPU_LAYERS_MOCK_SCENARIO: scenarioFile, GPU_LAYERS_NVML_LIB: libraries.nvml, GPU_LAYERS_CUDA_LIB: libraries.cuda, GPU_LAYERS_STATS_DIR: '' },
 });
 let stderr = '';
 child.stderr.on('data', (chunk) => (stderr += chunk));
@@ -164,6 +167,7 @@ emitResults({
   abusers: ABUSERS,
   pipelined: PIPELINED,
   daemonSetLimitBytes: DAEMONSET_LIMIT,
+  nodeOptions: DAEMONSET_NODE_OPTIONS,
   clean,
   abused,
 });

@@ -277,7 +277,8 @@ after it (V8 sizing its heap for ${e.scrapers} sockets at once); ${
 ${a.machine.date}, ${machineLine(a.machine)}. \`scripts/bench/exporter-abuse.js\`: \`gpu-layers serve --interval ${a.intervalMs / 1000}s\` on the mock NVML
 (${a.devices} GPUs x ${a.processesPerDevice} processes), ${a.scrapers} scrapers each every ${a.scrapeGapMs} ms, ${a.seconds} s alone, then ${a.seconds} s more while ${a.abusers} connections
 pipeline ${a.pipelined.toLocaleString('en')} GETs each at once and never read, and ${a.abused.slowHeaderClients.clients} clients send their headers a byte a second.
-One server, both phases in one run. The limits are \`src/exporter/client-limits.ts\`'s.
+One server, both phases in one run, with the DaemonSet's \`NODE_OPTIONS\` (\`${a.nodeOptions ?? ''}\`: V8's old space held under its
+memory limit). The limits are \`src/exporter/client-limits.ts\`'s.
 
 | | clean | under attack | ratio |
 | --- | ---: | ---: | ---: |

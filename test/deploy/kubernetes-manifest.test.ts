@@ -124,6 +124,15 @@ describe('the DaemonSet', () => {
     expect(requests.memory).toMatch(/^\d+Mi$/);
     expect(Number.parseInt(limits.memory, 10)).toBeLessThanOrEqual(512);
   });
+
+  it('holds V8\'s old space under the memory limit, with room for the rest of the process', () => {
+    const options = (container.env as { name: string; value?: string }[]).find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
+    const cap = /--max-old-space-size=(\d+)/.exec(options);
+    expect(cap, 'NODE_OPTIONS caps the old space').not.toBeNull();
+    expect(container.resources.limits.memory).toMatch(/^\d+Mi$/);
+    // Code, the young generation, buffers and the addon need their share beside the heap.
+    expect(Number(cap![1]) + 64).toBeLessThanOrEqual(Number.parseInt(container.resources.limits.memory, 10));
+  });
 });
 
 describe('the NetworkPolicy', () => {
