@@ -11,7 +11,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { GpuLayersError } from '../errors.js';
 import { fileErrorReason } from '../file-error-reason.js';
 import { MemoGetScanner, PickleFormatError, PickleReader, isDict, type PickleLimits } from './pickle-reader.js';
-import { SnapshotAnalysis, SnapshotShapeError } from './snapshot-analysis.js';
+import { SnapshotAnalysis, SnapshotShapeError, checkDeviceTraceCount } from './snapshot-analysis.js';
 import { SNAPSHOT_REPORT_VERSION, type SnapshotReport } from './snapshot-report-schema.js';
 
 export interface SnapshotProgress {
@@ -95,11 +95,12 @@ async function analyzeSource(source: Source, name: string, file: string | null, 
   const scanner = new MemoGetScanner(source.size);
   await pass(source, chunkBytes, (buf) => ({ ...scanner.scan(buf), done: scanner.done }), report('scan'), true);
 
-  const analysis = new SnapshotAnalysis();
+  const analysis = new SnapshotAnalysis({ maxBlocks: source.size });
   const segmentSink = (items: unknown[]): void => {
     for (const item of items) analysis.segment(item);
   };
   let traceLists: unknown[] | null = null;
+  let traceListCount = 0;
   const reader = new PickleReader({
     limits: options.limits,
     keepMemo: scanner.gets,
@@ -107,7 +108,10 @@ async function analyzeSource(source: Source, name: string, file: string | null, 
     onNewList: (list, parent, key, parentIsRoot) => {
       if (parent === null || (parentIsRoot && key === 'segments')) return segmentSink;
       if (parentIsRoot && key === 'device_traces') traceLists = list;
-      else if (traceLists !== null && parent === traceLists) return (items) => analysis.traceEntries(list, items);
+      else if (traceLists !== null && parent === traceLists) {
+        checkDeviceTraceCount(++traceListCount);
+        return (items) => analysis.traceEntries(list, items);
+      }
       return null;
     },
   });

@@ -7,12 +7,14 @@
  *
  * It is resumable: decode() takes whatever bytes have arrived and stops before an opcode that is
  * not complete yet, saying how many bytes it needs, so a file streams through a small buffer. It
- * is bounded: stack height, MARK depth and the length of any one string or bytes object have
- * limits, and lengths are checked against the file's size before anything is allocated. The memo
- * keeps only entries a later GET refers to (found by scanMemoGets, a first pass), and a caller
- * may take the items of chosen lists as they are appended (onNewList), so a snapshot's blocks are
- * analysed and dropped instead of held: memory stays far below the file's size.
+ * is bounded: stack height, MARK depth, the items of any one list and the length of any one
+ * string or bytes object have limits, and lengths are checked against the file's size before
+ * anything is allocated. The memo keeps only entries a later GET refers to (found by
+ * MemoGetScanner, a first pass), and a caller may take the items of chosen lists as they are
+ * appended (onNewList), so a snapshot's blocks are analysed and dropped instead of held: memory
+ * stays far below the file's size.
  */
+import { PickleMemo } from './pickle-memo.js';
 import { describeOpcode, OPCODES } from './pickle-opcodes.js';
 
 export class PickleFormatError extends Error {
@@ -40,9 +42,18 @@ export interface PickleLimits {
   maxMarks: number;
   /** Bytes in one string or bytes object. */
   maxStringBytes: number;
+  /** Items in one list or set the reader holds (not one a sink takes). */
+  maxListItems: number;
 }
 
-export const DEFAULT_LIMITS: PickleLimits = { maxStack: 100_000, maxMarks: 1_000, maxStringBytes: 1 << 30 };
+/**
+ * maxListItems: each item of a list costs at least one byte of the pickle (DUP in an APPENDS
+ * batch), so a bound on the file is none on a list: 145 MB of DUPs make one list longer than V8
+ * can hold, and it aborts the process. 2^24 is far more than any list a snapshot keeps whole (one
+ * segment's blocks, one stack's frames; segments and trace entries stream), and 128 MiB of
+ * pointers at most.
+ */
+export const DEFAULT_LIMITS: PickleLimits = { maxStack: 100_000, maxMarks: 1_000, maxStringBytes: 1 << 30, maxListItems: 1 << 24 };
 
 /** Takes the items appended to a list instead of the list keeping them. */
 export type ListSink = (items: unknown[]) => void;
@@ -95,17 +106,21 @@ function decodeLong(buf: Buffer, start: number, n: number): number | bigint {
   return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value;
 }
 
+/** Refuses a list about to pass `max` items. */
+function grown(list: unknown[], adding: number, max: number): void {
+  if (list.length + adding > max) fail(`a list of more than ${max} items, longer than any a memory snapshot holds (its segments and trace entries are read as they come)`);
+}
+
 export class PickleReader {
   protocol: number | null = null;
   done = false;
   result: unknown = undefined;
   readonly #limits: PickleLimits;
-  readonly #keep: Uint8Array | null;
   readonly #onNewList: NewListHook | null;
   readonly #total: number | null;
   readonly #stack: unknown[] = [];
   readonly #marks: number[] = [];
-  readonly #memo = new Map<number, unknown>();
+  readonly #memo: PickleMemo;
   readonly #sinks = new Map<unknown[], ListSink>();
   /** The stack index where the items of a sink list begin, while they are being built. */
   #sinkItemsFrom = -1;
@@ -113,7 +128,7 @@ export class PickleReader {
 
   constructor(options: PickleReaderOptions = {}) {
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
-    this.#keep = options.keepMemo ?? null;
+    this.#memo = new PickleMemo(options.keepMemo ?? null);
     this.#onNewList = options.onNewList ?? null;
     this.#total = options.totalBytes ?? null;
   }
@@ -126,9 +141,8 @@ export class PickleReader {
   decode(buf: Buffer, base: number): { consumed: number; need: number } {
     const stack = this.#stack;
     const marks = this.#marks;
-    const keep = this.#keep;
     const memo = this.#memo;
-    const { maxStack, maxMarks, maxStringBytes } = this.#limits;
+    const { maxStack, maxMarks, maxStringBytes, maxListItems } = this.#limits;
     const end = buf.length;
     const total = this.#total;
     // `pos` is read and written by no closure, so it stays in a register: the helpers below
@@ -328,8 +342,7 @@ export class PickleReader {
         case 0x94: {
           // MEMOIZE
           if (stack.length === 0) fail('MEMOIZE on an empty stack');
-          const index = this.#memoSize++;
-          if (keep === null || (keep[index >>> 3]! & (1 << (index & 7))) !== 0) memo.set(index, stack[stack.length - 1]);
+          memo.set(this.#memoSize++, stack[stack.length - 1]);
           pos += 1;
           break;
         }
@@ -340,8 +353,12 @@ export class PickleReader {
           if (end - pos < size) return { consumed: pos, need: size };
           if (stack.length === 0) fail(`${describeOpcode(op)} on an empty stack`);
           const index = op === 0x71 ? buf[pos + 1]! : buf.readUInt32LE(pos + 1);
+          // A pickler numbers its memo from 0, one entry per object it stored, and each object
+          // took at least a byte: an index past the offset is no pickler's (and the memo's place
+          // for it, without the first pass's bit set, is the index itself).
+          if (index > base + pos) fail(`{op} of memo index ${index}, more entries than the pickle has bytes before it`);
           if (index >= this.#memoSize) this.#memoSize = index + 1;
-          if (keep === null || (keep[index >>> 3]! & (1 << (index & 7))) !== 0) memo.set(index, stack[stack.length - 1]);
+          memo.set(index, stack[stack.length - 1]);
           pos += size;
           break;
         }
@@ -351,8 +368,9 @@ export class PickleReader {
           const size = op === 0x68 ? 2 : 5;
           if (end - pos < size) return { consumed: pos, need: size };
           const index = op === 0x68 ? buf[pos + 1]! : buf.readUInt32LE(pos + 1);
-          if (!memo.has(index)) fail(`${describeOpcode(op)} of memo entry ${index}, which was never stored`);
-          push(memo.get(index));
+          const value = memo.get(index);
+          if (value === undefined) fail(`${describeOpcode(op)} of memo entry ${index}, which was never stored`);
+          push(value);
           pos += size;
           break;
         }
@@ -372,6 +390,7 @@ export class PickleReader {
           const sink = this.#sinks.get(list as unknown[]);
           if (sink !== undefined) sink(stack.splice(mark));
           else {
+            grown(list as unknown[], stack.length - mark, maxListItems);
             for (let i = mark; i < stack.length; i++) (list as unknown[]).push(stack[i]);
             stack.length = mark;
           }
@@ -381,10 +400,10 @@ export class PickleReader {
         case 0x90: {
           // ADDITEMS (sets are read as lists)
           const mark = popMark();
-          const items = stack.splice(mark);
           const set = stack[mark - 1];
           if (!Array.isArray(set)) fail('ADDITEMS to something that is not a set');
-          for (const item of items) (set as unknown[]).push(item);
+          grown(set as unknown[], stack.length - mark, maxListItems);
+          for (const item of stack.splice(mark)) (set as unknown[]).push(item);
           pos += 1;
           break;
         }
@@ -474,7 +493,10 @@ export class PickleReader {
     if (!Array.isArray(target)) fail('APPEND to something that is not a list');
     const sink = this.#sinks.get(target as unknown[]);
     if (sink !== undefined) sink(items);
-    else for (const item of items) (target as unknown[]).push(item);
+    else {
+      grown(target as unknown[], items.length, this.#limits.maxListItems);
+      for (const item of items) (target as unknown[]).push(item);
+    }
   }
 
   #setItem(target: unknown, key: unknown, value: unknown): void {

@@ -2,8 +2,10 @@
  * The figures of a PyTorch memory snapshot (frameworks.md §2), accumulated segment by segment
  * and trace entry by trace entry as the reader hands them over, so no segment is kept after it
  * was counted. Checks the shape of what it reads: anything that is not a snapshot's segment,
- * block or trace entry is a SnapshotShapeError naming where.
+ * block or trace entry is a SnapshotShapeError naming where. Its work and memory are bounded by
+ * the file's size (SnapshotAnalysisLimits), whatever the pickle shares by reference.
  */
+import { AllocSizes } from './alloc-sizes.js';
 import { isDict } from './pickle-reader.js';
 import type { SnapshotDevice } from './snapshot-report-schema.js';
 
@@ -19,6 +21,28 @@ const TOP_SITES = 10;
 /** OOM events listed per device; a ring buffer full of OOMs says enough with these. */
 const MAX_OOMS = 1000;
 const NO_STACK = '(no stack recorded)';
+/** c10::DeviceIndex, PyTorch's device number, is a signed integer of at most 16 bits (c10/core/Device.h). */
+const MAX_DEVICE_INDEX = 0x7fff;
+
+export interface SnapshotAnalysisLimits {
+  /**
+   * Blocks counted over all segments. A pickle may put one segment in the list a million times
+   * and one block in its blocks a million times, in 2 MB; counting each reference would take
+   * hours. PyTorch writes each block as a dict of its own, more than a byte long, so a snapshot
+   * it wrote never has more blocks than bytes: past that, the pickle repeats blocks by reference
+   * and is refused (counting each distinct block once instead would silently drop the repeats).
+   */
+  maxBlocks: number;
+  /** Distinct allocation sites (top frames) per device: each is kept until the end for the top ten. */
+  maxAllocationSites: number;
+  /**
+   * Distinct private pools over the snapshot, each listed in the report. A pool holds at least
+   * one segment of at least 2 MiB (the caching allocator's smallest), so 2^20 pools are 2 TiB.
+   */
+  maxPrivatePools: number;
+}
+
+export const DEFAULT_ANALYSIS_LIMITS: SnapshotAnalysisLimits = { maxBlocks: Number.MAX_SAFE_INTEGER, maxAllocationSites: 1 << 20, maxPrivatePools: 1 << 20 };
 
 interface PoolFigures {
   poolId: [number, number];
@@ -49,7 +73,7 @@ interface DeviceFigures {
 interface TraceFigures {
   /** Every entry handed over, whatever its action. */
   entries: number;
-  allocSizes: number[];
+  allocSizes: AllocSizes;
   ooms: SnapshotDevice['ooms'];
 }
 
@@ -80,6 +104,12 @@ function describe(value: unknown): string {
   return Array.isArray(value) ? 'a list' : isDict(value) ? 'a dict' : 'bytes';
 }
 
+function deviceIndex(value: unknown, what: string): number {
+  const device = count(value, what);
+  if (device > MAX_DEVICE_INDEX) throw new SnapshotShapeError(`${what} is ${device}: PyTorch numbers devices with a 16-bit integer (c10::DeviceIndex)`);
+  return device;
+}
+
 function count(value: unknown, what: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new SnapshotShapeError(`${what} is ${describe(value)}, not a size`);
   return value;
@@ -99,21 +129,37 @@ function cheesier(a: SwissCheese, b: SwissCheese): number {
   return b.freePieces - a.freePieces || b.freeBytes - a.freeBytes || a.address - b.address;
 }
 
+/** device_traces holds one list per device, numbered by c10::DeviceIndex. */
+export function checkDeviceTraceCount(lists: number): void {
+  if (lists > MAX_DEVICE_INDEX + 1) throw new SnapshotShapeError(`device_traces has more than ${MAX_DEVICE_INDEX + 1} lists: PyTorch numbers devices with a 16-bit integer (c10::DeviceIndex)`);
+}
+
 export class SnapshotAnalysis {
   readonly #devices = new Map<number, DeviceFigures>();
   readonly #traces = new Map<unknown, TraceFigures>();
   /** A frames list's site, computed once: the same list is shared by many blocks. */
   readonly #siteOf = new WeakMap<object, string>();
+  readonly #limits: SnapshotAnalysisLimits;
   #segments = 0;
+  #blocks = 0;
+  #pools = 0;
+
+  constructor(limits: Partial<SnapshotAnalysisLimits> = {}) {
+    this.#limits = { ...DEFAULT_ANALYSIS_LIMITS, ...limits };
+  }
 
   segment(segment: unknown): void {
     const where = `segments[${this.#segments++}]`;
     if (!isDict(segment)) throw new SnapshotShapeError(`${where} is not a dict`);
-    const device = count(segment.device, `${where}.device`);
+    const device = deviceIndex(segment.device, `${where}.device`);
     const total = count(segment.total_size, `${where}.total_size`);
     const address = count(segment.address ?? 0, `${where}.address`);
     const blocks = segment.blocks;
     if (!Array.isArray(blocks)) throw new SnapshotShapeError(`${where}.blocks is not a list`);
+    this.#blocks += blocks.length;
+    if (this.#blocks > this.#limits.maxBlocks) {
+      throw new SnapshotShapeError(`${where}: more blocks (${this.#blocks}) than the file has bytes (${this.#limits.maxBlocks}), so the pickle repeats blocks by reference; PyTorch writes each block once`);
+    }
     const poolId = this.#poolId(segment.segment_pool_id, where);
     const isDefault = poolId[0] === 0 && poolId[1] === 0;
     const large = segment.segment_type === undefined || segment.segment_type === 'large';
@@ -141,8 +187,10 @@ export class SnapshotAnalysis {
         figures.requestedBytes += optionalCount(block.requested_size, `${where}.blocks[${i}].requested_size`) ?? size;
         const site = this.#site(block.frames, `${where}.blocks[${i}].frames`);
         const entry = figures.sites.get(site);
-        if (entry === undefined) figures.sites.set(site, { bytes: size, blocks: 1 });
-        else {
+        if (entry === undefined) {
+          if (figures.sites.size >= this.#limits.maxAllocationSites) throw new SnapshotShapeError(`device ${device} has more than ${this.#limits.maxAllocationSites} distinct allocation sites`);
+          figures.sites.set(site, { bytes: size, blocks: 1 });
+        } else {
           entry.bytes += size;
           entry.blocks++;
         }
@@ -163,7 +211,10 @@ export class SnapshotAnalysis {
     if (!isDefault) {
       const key = `${poolId[0]},${poolId[1]}`;
       let pool = figures.pools.get(key);
-      if (pool === undefined) figures.pools.set(key, (pool = { poolId, segmentCount: 0, reservedBytes: 0, allocatedBytes: 0, freeBytes: 0 }));
+      if (pool === undefined) {
+        if (++this.#pools > this.#limits.maxPrivatePools) throw new SnapshotShapeError(`more than ${this.#limits.maxPrivatePools} private pools, each at least a 2 MiB segment: more memory than any GPUs of one process have`);
+        figures.pools.set(key, (pool = { poolId, segmentCount: 0, reservedBytes: 0, allocatedBytes: 0, freeBytes: 0 }));
+      }
       pool.segmentCount++;
       pool.reservedBytes += total;
       pool.allocatedBytes += allocated;
@@ -175,11 +226,11 @@ export class SnapshotAnalysis {
   /** Entries of one device's trace list (`list` is the list object: its device is its place). */
   traceEntries(list: unknown, entries: unknown[]): void {
     let figures = this.#traces.get(list);
-    if (figures === undefined) this.#traces.set(list, (figures = { entries: 0, allocSizes: [], ooms: [] }));
+    if (figures === undefined) this.#traces.set(list, (figures = { entries: 0, allocSizes: new AllocSizes(), ooms: [] }));
     figures.entries += entries.length;
     for (const entry of entries) {
       if (!isDict(entry)) throw new SnapshotShapeError('a device_traces entry is not a dict');
-      if (entry.action === 'alloc') figures.allocSizes.push(count(entry.size, 'an alloc trace entry\'s size'));
+      if (entry.action === 'alloc') figures.allocSizes.add(count(entry.size, 'an alloc trace entry\'s size'));
       else if (entry.action === 'oom' && figures.ooms.length < MAX_OOMS) {
         const time = entry.time_us;
         figures.ooms.push({
@@ -196,6 +247,7 @@ export class SnapshotAnalysis {
     const traces: (TraceFigures | undefined)[] = [];
     if (deviceTraces !== undefined && deviceTraces !== null) {
       if (!Array.isArray(deviceTraces)) throw new SnapshotShapeError('device_traces is not a list');
+      checkDeviceTraceCount(deviceTraces.length);
       deviceTraces.forEach((list, index) => {
         if (!Array.isArray(list)) throw new SnapshotShapeError(`device_traces[${index}] is not a list`);
         // Entries the reader did not hand over (a list it could not stream) are counted now.
@@ -211,13 +263,7 @@ export class SnapshotAnalysis {
   }
 
   #deviceReport(device: number, f: DeviceFigures, t: TraceFigures | undefined): SnapshotDevice {
-    const allocSizes = t?.allocSizes ?? [];
-    let largestRequest = 0;
-    let over = 0;
-    for (const size of allocSizes) {
-      if (size > largestRequest) largestRequest = size;
-      if (size > f.largestAllocatableBytes) over++;
-    }
+    const allocSizes = t?.allocSizes ?? new AllocSizes();
     return {
       device,
       segmentCount: f.segmentCount,
@@ -234,7 +280,7 @@ export class SnapshotAnalysis {
         .map((p) => ({ poolId: p.poolId, kind: p.poolId[0] !== 0 ? ('cuda-graph' as const) : ('mempool' as const), segmentCount: p.segmentCount, reservedBytes: p.reservedBytes, allocatedBytes: p.allocatedBytes, freeBytes: p.freeBytes })),
       expandableSegments: { segmentCount: f.expandableCount, reservedBytes: f.expandableBytes },
       swissCheese: f.swiss,
-      recentRequests: { count: allocSizes.length, largestBytes: largestRequest, overLargestAllocatable: over },
+      recentRequests: { count: allocSizes.count, largestBytes: allocSizes.largest, overLargestAllocatable: allocSizes.countOver(f.largestAllocatableBytes) },
       ooms: t?.ooms ?? [],
       topAllocationSites: [...f.sites.entries()]
         .map(([site, s]) => ({ site, bytes: s.bytes, blocks: s.blocks }))

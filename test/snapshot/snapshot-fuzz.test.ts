@@ -2,7 +2,8 @@
  * Fuzzing the snapshot reader (fast-check, bounded in runs and time): valid snapshots of every
  * protocol with bytes changed, inserted, duplicated or cut. Every input must end, either in a
  * report the schema accepts or in SNAPSHOT_INVALID: no other exception, no hang, no crash.
- * Set GPU_LAYERS_FUZZ_RUNS for a longer run locally.
+ * Set GPU_LAYERS_FUZZ_RUNS for a longer run locally. And snapshots that repeat one segment and one
+ * block by reference, any number of times: exact figures or the named refusal, in bounded time.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -15,6 +16,7 @@ import { isGpuLayersError } from '../../src/errors.js';
 import { analyzeSnapshot } from '../../src/snapshot/analyze-snapshot.js';
 import { snapshotReportSchema } from '../../src/snapshot/snapshot-report-schema.js';
 import { python, repoRoot } from '../helpers/paths.js';
+import { sharedReferences } from './hostile-pickles.js';
 
 let work: string;
 const seeds: Buffer[] = [];
@@ -70,4 +72,26 @@ it('every mutated snapshot ends in a valid report or SNAPSHOT_INVALID', { timeou
   );
   // Mutations that leave a valid snapshot exist (a changed size), but most break something.
   expect(refused).toBeGreaterThan(0);
+});
+
+it('a segment and a block repeated by reference: every reference counted, or refused when they outnumber the bytes', { timeout: 120_000 }, async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.integer({ min: 1, max: 200_000 }), fc.integer({ min: 1, max: 200_000 }), fc.integer({ min: 1, max: 8192 }), async (segments, blocks, blockSize) => {
+      const bytes = sharedReferences(segments, blocks, blockSize);
+      const started = process.cpuUsage();
+      try {
+        const report = await analyzeSnapshot(bytes);
+        expect(segments * blocks).toBeLessThanOrEqual(bytes.length);
+        expect(report.devices[0]).toMatchObject({ segmentCount: segments, reservedBytes: segments * blocks * blockSize, freeBytes: segments * blocks * blockSize, largestFreeBlockBytes: blockSize });
+      } catch (error) {
+        if (!isGpuLayersError(error) || error.code !== 'SNAPSHOT_INVALID') throw error;
+        expect(error.message).toMatch(/the pickle repeats blocks by reference/);
+        expect(segments * blocks).toBeGreaterThan(bytes.length);
+      }
+      // Counting stops near the file's size in blocks, whatever the product.
+      const cpu = process.cpuUsage(started);
+      expect((cpu.user + cpu.system) / 1000).toBeLessThan(2_000);
+    }),
+    { numRuns: Math.min(RUNS, 60), interruptAfterTimeLimit: 60_000 },
+  );
 });
