@@ -87,6 +87,7 @@ export type {
   HostLayer,
   AllocatorLayer,
   FrameworkLayer,
+  KubernetesIdentity,
   SourceStatus,
 } from './layers/schema.js';
 export type { LayerInputs } from './layers/join.js';
