@@ -45,6 +45,10 @@ if [ "$(node -p 'process.versions.node.split(".")[0]')" != 20 ] || [ ! -d "$node
   exit 2
 fi
 
+# The Debian archive this machine's apt is set to (debootstrap's own default may not be
+# reachable from it); no host name is written here.
+mirror=$(bash scripts/fixtures/debian-archive-suites.sh bookworm /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null | awk '$2 == "bookworm" { print $1; exit }')
+
 work=$(mktemp -d /var/tmp/gpu-layers-image.XXXXXX)
 containers=()
 cleanup() {
@@ -61,7 +65,7 @@ base() {
   echo "image-check: making $image (debootstrap, a few minutes)"
   local include=()
   [ "$#" -gt 0 ] && include=("--include=$(IFS=,; echo "$*")")
-  debootstrap --variant=minbase "${include[@]}" bookworm "$root" >"$work/debootstrap-$name.log" 2>&1 \
+  debootstrap --variant=minbase "${include[@]}" bookworm "$root" ${mirror:+"$mirror"} >"$work/debootstrap-$name.log" 2>&1 \
     || { tail -20 "$work/debootstrap-$name.log" >&2; exit 1; }
   install -D -m 0755 "$node_bin" "$root/usr/local/bin/node"
   mkdir -p "$root/usr/local/include" "$root/usr/local/lib/node_modules"

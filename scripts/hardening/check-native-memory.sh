@@ -42,9 +42,10 @@ run_asan() {
   local started reports build_log test_log
   started=$(date +%s%N)
   build_log=$out/build-sanitize.log
-  # npx, not the bin directly: npm's config (nodedir, as `npm run build:cmake` gets it) must apply.
+  # npx, not the bin directly: npm's config (nodedir, as `npm run build:cmake` gets it) must apply,
+  # or else the headers of the Node.js that runs it (with-node-headers.sh).
   # Incremental: after the first build only changed sources recompile.
-  if ! npx cmake-js build --out build-sanitize --CDGPU_LAYERS_SANITIZE=ON --parallel 2 >"$build_log" 2>&1; then
+  if ! sh scripts/build/with-node-headers.sh npx cmake-js build --out build-sanitize --CDGPU_LAYERS_SANITIZE=ON --parallel 2 >"$build_log" 2>&1; then
     tail -40 "$build_log"
     fail "asan: build-sanitize did not build (log: $build_log)"
     return
