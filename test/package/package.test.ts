@@ -127,7 +127,7 @@ describe('a tarball installed into an empty project', () => {
       expect(readFileSync(path.join(companionDir, 'sitecustomize.py'), 'utf8')).toContain('gpu_layers_companion');
       const files = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: repoRoot, encoding: 'utf8' });
       const packed = (JSON.parse(files)[0].files as { path: string }[]).map((f) => f.path);
-      expect(packed).toEqual(expect.arrayContaining(['binding.gyp', 'CMakeLists.txt', 'native/sources.json', 'native/glibc_compat.h', 'native/mock/mock_nvml.c', 'dist/cli/gpu-layers.cjs', 'dist/cli/cli-main.cjs', 'dist/cli/cli-main.v8cache', 'dist/index.cjs', 'dist/sample.schema.json', 'python/gpu_layers_companion/gpu_layers_companion.py', 'python/gpu_layers_companion/sitecustomize.py', 'assets/overnight.recording.jsonl.gz']));
+      expect(packed).toEqual(expect.arrayContaining(['binding.gyp', 'scripts/build/with-node-headers.sh', 'CMakeLists.txt', 'native/sources.json', 'native/glibc_compat.h', 'native/mock/mock_nvml.c', 'dist/cli/gpu-layers.cjs', 'dist/cli/cli-main.cjs', 'dist/cli/cli-main.v8cache', 'dist/index.cjs', 'dist/sample.schema.json', 'python/gpu_layers_companion/gpu_layers_companion.py', 'python/gpu_layers_companion/sitecustomize.py', 'assets/overnight.recording.jsonl.gz']));
       expect(packed.some((f) => f.startsWith('test/') || f.startsWith('build/') || f.includes('__pycache__'))).toBe(false);
       // The companion's wheel, for pip in images without Node: built with dist, shipped in it.
       expect(packed.some((f) => /^dist\/python\/gpu_layers_companion-[\d.]+-py3-none-any\.whl$/.test(f))).toBe(true);

@@ -3,7 +3,7 @@
  * outside, knows it by its host pid. readLayers finds the file through the process's NSpid, and
  * still refuses one written by another process with that inner pid (the start time differs).
  */
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +21,11 @@ let work: string;
 beforeAll(() => {
   work = mkdtempSync(path.join(tmpdir(), 'gpu-layers-companion-ns-'));
   cpSync(path.join(repoRoot, 'test/fixtures/proc'), path.join(work, 'proc'), { recursive: true });
+  // The worker runs as whoever runs the tests, so that the files this test writes are its own
+  // (a companion file is joined only from its process's owner, or root).
+  const status = path.join(work, 'proc', String(HOST_PID), 'status');
+  const uid = process.getuid!();
+  writeFileSync(status, readFileSync(status, 'utf8').replace(/^Uid:.*$/m, `Uid:\t${uid}\t${uid}\t${uid}\t${uid}`));
   mkdirSync(path.join(work, 'stats'));
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
