@@ -86,6 +86,16 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(consumer, { recursive: true, force: true }));
 
+/** The entry loaded neither zod nor prom-client; openProbe() loaded zod alone; the figures are the mock's; errors are one class. */
+function expectLoadedLazily(report: ChildReport): void {
+  expect(report.loaded.imported).not.toContain('zod');
+  expect(report.loaded.imported).not.toContain('prom-client');
+  expect(report.loaded.probed).toContain('zod');
+  expect(report.loaded.probed).not.toContain('prom-client');
+  expectMockFigures(report);
+  expect(report.analysisErrorIsGpuLayersError).toBe(true);
+}
+
 describe('the main entry loads its parts when they are used', () => {
   it('require: neither zod nor prom-client at require; zod, not prom-client, after openProbe', () => {
     const report = runChild([
@@ -97,12 +107,7 @@ describe('the main entry loads its parts when they are used', () => {
          ${afterImport("require('gpu-layers/analysis')")}
        })().catch((error) => { console.error(error); process.exit(1); });`,
     ]);
-    expect(report.loaded.imported).not.toContain('zod');
-    expect(report.loaded.imported).not.toContain('prom-client');
-    expect(report.loaded.probed).toContain('zod');
-    expect(report.loaded.probed).not.toContain('prom-client');
-    expectMockFigures(report);
-    expect(report.analysisErrorIsGpuLayersError).toBe(true);
+    expectLoadedLazily(report);
   });
 
   it('import: the same from the ES module build', () => {
@@ -124,11 +129,6 @@ describe('the main entry loads its parts when they are used', () => {
        await settle();
        ${afterImport("await import('gpu-layers/analysis')")}`,
     ]);
-    expect(report.loaded.imported).not.toContain('zod');
-    expect(report.loaded.imported).not.toContain('prom-client');
-    expect(report.loaded.probed).toContain('zod');
-    expect(report.loaded.probed).not.toContain('prom-client');
-    expectMockFigures(report);
-    expect(report.analysisErrorIsGpuLayersError).toBe(true);
+    expectLoadedLazily(report);
   });
 });
