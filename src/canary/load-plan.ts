@@ -9,6 +9,7 @@
  * find the API: it is the most the canary will send, never a target.
  */
 import { GpuLayersError } from '../errors.js';
+import { seededUniform } from '../seeded-uniform.js';
 
 /** Requests the first request may add while it finds the API and whether logprobs are offered (see OpenAiClient). */
 export const NEGOTIATION_RESERVE = 2;
@@ -46,25 +47,13 @@ const WORDS = (
   'walks reads writes builds sends holds finds keeps turns moves grows falls rises waits runs'
 ).split(' ');
 
-/** A small deterministic generator (mulberry32): the same plan on every run. */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function between(random: () => number, [min, max]: readonly [number, number]): number {
   return min + Math.floor(random() * (max - min + 1));
 }
 
 /** The filler request number `index`: deterministic text of a varied length, a varied max_tokens. */
 export function fillerRequest(index: number, options: Pick<LoadPlanOptions, 'fillerPromptWords' | 'fillerMaxTokens'>): PlannedRequest & { kind: 'filler' } {
-  const random = generator(0x9e3779b9 ^ (index * 2654435761));
+  const random = seededUniform(0x9e3779b9 ^ (index * 2654435761));
   const words = between(random, options.fillerPromptWords);
   const text: string[] = [];
   for (let i = 0; i < words; i++) text.push(WORDS[Math.floor(random() * WORDS.length)]!);

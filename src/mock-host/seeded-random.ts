@@ -1,9 +1,10 @@
 /**
  * Deterministic randomness for the fake hosts: the same seed gives the same host, so a recording
- * made from a model or an incident is the same on every machine. mulberry32 (Tommy Ettinger's
- * 32-bit generator: small, fast, well distributed for simulation), with the normal (Box-Muller)
- * and Poisson draws the host model needs.
+ * made from a model or an incident is the same on every machine: the uniform generator of
+ * seeded-uniform.ts, with the normal (Box-Muller) and Poisson draws the host model needs.
  */
+import { seededUniform } from '../seeded-uniform.js';
+
 export interface SeededRandom {
   /** Uniform in [0, 1). */
   next(): number;
@@ -14,14 +15,7 @@ export interface SeededRandom {
 }
 
 export function seededRandom(seed: number): SeededRandom {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededUniform(seed);
   const normal = (sd: number): number => {
     const u = Math.max(next(), 1e-12);
     return sd * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * next());
