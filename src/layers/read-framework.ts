@@ -103,7 +103,7 @@ export async function readFramework(pids: readonly number[], options: FrameworkS
     processesRead,
     // A local server's port is pinned to these processes before its page is read.
     Promise.all([parentsRead, processesRead]).then(([parents, gpu]) =>
-      Promise.all(endpoints.map((e) => readVllmEndpoint(e, options.vllmTimeoutMs ?? 2000, procRoot, local, { processes: gpu, parents }))),
+      Promise.all(endpoints.map((e) => readVllmEndpoint(e, options.vllmTimeoutMs ?? 2000, procRoot, local, { processes: gpu, parents, commandOf: command }))),
     ),
     // The log streams through in bounded memory; config.json is read whole, up to a limit.
     follower === null ? null : follower.read(now).then((parsed) => ({ parsed }), (error: Error) => ({ error })),

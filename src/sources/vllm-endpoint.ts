@@ -27,6 +27,8 @@ export interface VllmEndpoint {
 export interface EndpointProcesses {
   processes: readonly PinCandidate[];
   parents: ReadonlyMap<number, number>;
+  /** A process's command line, from the caller's cache where it has one (default: read it). */
+  commandOf?: (pid: number) => Promise<string | null>;
 }
 
 /** The names and addresses by which a URL means this host. */
@@ -56,8 +58,9 @@ async function pinOf(host: string, port: number, procRoot: string, local: Readon
   const hidden = listeners.ok && listeners.sockets.some((s) => s.holders.length === 0);
   // Only a holder that cannot be seen needs its owner compared with the receivers'.
   const receivers = hidden ? (holders.length > 0 ? gpu.processes.filter((p) => p.ancestry.some((a) => holders.includes(a))).map((p) => p.pid) : commandLineReceivers(gpu.processes)) : [];
+  const commandOf = gpu.commandOf ?? ((pid: number) => readCommandLine(pid, procRoot));
   const [commands, uids] = await Promise.all([
-    Promise.all(holders.map(async (pid) => [pid, await readCommandLine(pid, procRoot)] as const)),
+    Promise.all(holders.map(async (pid) => [pid, await commandOf(pid)] as const)),
     Promise.all(receivers.map(async (pid) => [pid, (await readProcessIdentity(pid, procRoot)).writerUids] as const)),
   ]);
   return pinEndpoint({ port, listeners, processes: gpu.processes, parents: gpu.parents, holderCommands: new Map(commands), writerUids: new Map(uids), procRoot });
